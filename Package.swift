@@ -13,6 +13,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/pointfreeco/swift-snapshot-testing", from: "1.17.0"),
     ],
     targets: [
         // C shims: kernel XFRM/netlink headers only (no library linked).
@@ -29,13 +31,17 @@ let package = Package(
         // Sockets: the only Swift code that talks to the kernel.
         .target(name: "XFRMKernel", dependencies: ["XFRMWire", "CMNL", "CXFRM"], swiftSettings: strict),
         // The live model: a pure reducer.
-        .target(name: "IPsecModel", dependencies: ["XFRMWire"], swiftSettings: strict),
+        .target(name: "IPsecModel", dependencies: [
+            "XFRMWire", .product(name: "Collections", package: "swift-collections"),
+        ], swiftSettings: strict),
+        // Snapshot/event export (text tables, JSON, NDJSON) from the same model.
+        .target(name: "IPsecExport", dependencies: ["IPsecModel", "XFRMWire"], swiftSettings: strict),
         // Views rendered into an in-memory screen buffer.
         .target(name: "IPsecViews", dependencies: ["IPsecModel", "XFRMWire"], swiftSettings: strict),
         // The only code that calls ncurses.
         .target(name: "TerminalBackend", dependencies: ["IPsecViews", "CNCurses"], swiftSettings: strict),
         .executableTarget(name: "ipsectop", dependencies: [
-            "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecViews", "TerminalBackend",
+            "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecExport", "IPsecViews", "TerminalBackend",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -43,7 +49,11 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "XFRMKernelTests", dependencies: ["XFRMKernel", "XFRMWire"], swiftSettings: strict),
         .testTarget(name: "IPsecModelTests", dependencies: ["IPsecModel", "XFRMWire"], swiftSettings: strict),
-        .testTarget(name: "IPsecViewsTests", dependencies: ["IPsecViews", "IPsecModel", "XFRMWire"],
+        .testTarget(name: "IPsecExportTests", dependencies: ["IPsecExport", "IPsecModel", "XFRMWire"], swiftSettings: strict),
+        .testTarget(name: "IPsecViewsTests", dependencies: [
+            "IPsecViews", "IPsecModel", "XFRMWire",
+            .product(name: "SnapshotTesting", package: "swift-snapshot-testing"),
+        ],
                     resources: [.copy("__Snapshots__")], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["XFRMWire"], swiftSettings: strict),
     ]
