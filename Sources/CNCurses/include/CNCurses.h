@@ -10,6 +10,11 @@
 #include <locale.h>
 #include <wchar.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <signal.h>
+#include <unistd.h>
+#include <langinfo.h>
+#include <string.h>
 
 /// stdscr
 static inline WINDOW *ipsectop_stdscr(void) { return stdscr; }
@@ -78,4 +83,87 @@ static inline void ipsectop_put(int y, int x, const char *utf8, attr_t attrs, sh
 }
 /// Sets the locale from the environment (for UTF-8 output).
 static inline void ipsectop_setlocale(void) { setlocale(LC_ALL, ""); }
+/// nl_langinfo(CODESET) is "UTF-8" (call after ipsectop_setlocale).
+static inline int ipsectop_locale_is_utf8(void) {
+    const char *cs = nl_langinfo(CODESET);
+    return cs != NULL && (strcmp(cs, "UTF-8") == 0 || strcmp(cs, "utf8") == 0);
+}
+/// Starts curses on the controlling terminal without exiting on failure (unlike initscr).
+/// Returns 0 on success, -1 when TERM is unknown.
+static inline int ipsectop_start(void) {
+    SCREEN *s = newterm(NULL, stdout, stdin);
+    if (s == NULL) return -1;
+    set_term(s);
+    cbreak();
+    noecho();
+    nonl();
+    intrflush(stdscr, FALSE);
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    set_escdelay(25);
+    leaveok(stdscr, TRUE);
+    return 0;
+}
+/// endwin() unless already ended: safe to call twice and from the exit paths below.
+static inline void ipsectop_restore(void) {
+    if (stdscr != NULL && !isendwin()) {
+        curs_set(1);
+        endwin();
+    }
+    fflush(stdout);
+}
+/// Fatal-signal handler: restore the terminal, then die of the same signal.
+static inline void ipsectop_fatal_signal(int sig) {
+    ipsectop_restore();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+/// Installs ipsectop_fatal_signal for SIGINT, SIGTERM, SIGHUP, SIGQUIT and the crash
+/// signals (SEGV, BUS, ILL, FPE, ABRT, TRAP), plus an atexit() restore.
+static inline void ipsectop_install_restore_handlers(void) {
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = ipsectop_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESETHAND;
+        sigaction(sigs[i], &sa, NULL);
+    }
+    atexit(ipsectop_restore);
+}
+/// Starts colours with the terminal's default colours available as -1. Returns COLORS (0 without colour).
+static inline int ipsectop_start_color(void) {
+    if (!has_colors()) return 0;
+    if (start_color() != OK) return 0;
+    use_default_colors();
+    return COLORS;
+}
+/// init_pair with -1 meaning the terminal default.
+static inline int ipsectop_init_pair(int pair, int fg, int bg) { return init_pair((short)pair, (short)fg, (short)bg); }
+/// Reads one key with a timeout (ms; 0 = poll, -1 = block). Returns -1 on timeout,
+/// 0 with a character in *ch, or 1 with a KEY_* code in *ch.
+static inline int ipsectop_read_key(int timeout_ms, unsigned *ch) {
+    wint_t w = 0;
+    timeout(timeout_ms);
+    int r = get_wch(&w);
+    if (r == ERR) return -1;
+    *ch = (unsigned)w;
+    return r == KEY_CODE_YES ? 1 : 0;
+}
+/// Moves the cursor and shows it (filter prompt) or hides it (x < 0).
+static inline void ipsectop_cursor(int y, int x) {
+    if (x < 0) { leaveok(stdscr, TRUE); curs_set(0); return; }
+    leaveok(stdscr, FALSE);
+    curs_set(1);
+    move(y, x);
+}
+/// Clears the screen on the next refresh (after resize or Ctrl-L).
+static inline void ipsectop_clear(void) { clearok(stdscr, TRUE); erase(); }
+/// wnoutrefresh(stdscr) + doupdate().
+static inline void ipsectop_refresh(void) { refresh(); }
+/// Size after a resize.
+static inline void ipsectop_size(int *cols, int *rows) { getmaxyx(stdscr, *rows, *cols); }
+/// A_NORMAL
+static inline attr_t ipsectop_a_normal(void) { return A_NORMAL; }
 #endif
