@@ -416,8 +416,10 @@ public enum XFRMDecoder {
         withUnsafeBytes(of: a) { IPAddress(xfrmBytes: $0, family: family) }
     }
 
-    static func selector(_ s: xfrm_selector) -> XFRMSelector {
-        let f = AddressFamily(kernel: s.family)
+    /// `fallback` is the owning SA's family, used when the selector's own family is 0 (larval SAs).
+    static func selector(_ s: xfrm_selector, fallback: AddressFamily = .unspecified) -> XFRMSelector {
+        var f = AddressFamily(kernel: s.family)
+        if f == .unspecified { f = fallback }
         return XFRMSelector(destination: address(s.daddr, f), source: address(s.saddr, f),
                             destinationPort: UInt16(bigEndian: s.dport), destinationPortMask: UInt16(bigEndian: s.dport_mask),
                             sourcePort: UInt16(bigEndian: s.sport), sourcePortMask: UInt16(bigEndian: s.sport_mask),
@@ -440,7 +442,7 @@ public enum XFRMDecoder {
 
     static func state(_ i: xfrm_usersa_info, _ attrs: XFRMAttributes) -> XFRMState {
         let f = AddressFamily(kernel: i.family)
-        return XFRMState(selector: selector(i.sel), destination: address(i.id.daddr, f), spi: UInt32(bigEndian: i.id.spi),
+        return XFRMState(selector: selector(i.sel, fallback: f), destination: address(i.id.daddr, f), spi: UInt32(bigEndian: i.id.spi),
                          proto: IPsecProtocol(rawValue: i.id.proto), source: address(i.saddr, f),
                          lifetimeConfig: lifetimeConfig(i.lft), lifetimeCurrent: lifetimeCurrent(i.curlft),
                          stats: XFRMStats(replayWindow: i.stats.replay_window, replay: i.stats.replay,

@@ -1,0 +1,156 @@
+import XFRMWire
+
+/// Everything one snapshot shows, read from the kernel (or a replay).
+public struct SnapshotData {
+    public var takenAt: Double
+    public var host: String
+    public var netns: String?
+    public var kernel: String
+    public var sas: [XFRMState]
+    public var policies: [XFRMPolicy]
+    public var sad: XFRMSADInfo?
+    public var spd: XFRMSPDInfo?
+    public var xfrmStat: [(name: String, value: UInt64)]
+    public init(takenAt: Double, host: String, netns: String?, kernel: String, sas: [XFRMState],
+                policies: [XFRMPolicy], sad: XFRMSADInfo?, spd: XFRMSPDInfo?, xfrmStat: [(name: String, value: UInt64)]) {
+        self.takenAt = takenAt; self.host = host; self.netns = netns; self.kernel = kernel
+        self.sas = sas; self.policies = policies; self.sad = sad; self.spd = spd; self.xfrmStat = xfrmStat
+    }
+}
+
+/// Parses /proc/net/xfrm_stat ("XfrmInError   0" lines), keeping the kernel's order.
+public func parseXFRMStat(_ text: String) -> [(name: String, value: UInt64)] {
+    var out: [(String, UInt64)] = []
+    for line in text.split(separator: "\n") {
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        guard parts.count == 2, let v = UInt64(parts[1]) else { continue }
+        out.append((String(parts[0]), v))
+    }
+    return out
+}
+
+/// The `snapshot --json` document.
+public enum SnapshotJSON {
+    /// Schema version; bumped only on incompatible changes.
+    public static let schemaVersion = 1
+
+    public static func render(_ s: SnapshotData, extraSA: ((inout JSONWriter, XFRMState) -> Void)? = nil,
+                              extraTop: ((inout JSONWriter) -> Void)? = nil) -> [UInt8] {
+        var w = JSONWriter(reserve: 2048 + s.sas.count * 1100 + s.policies.count * 700)
+        w.beginObject()
+        w.member("schema", schemaVersion)
+        w.member("taken_at", iso8601(s.takenAt))
+        w.member("taken_at_epoch", double: s.takenAt, decimals: 3)
+        w.member("host", s.host)
+        w.member("netns", s.netns)
+        w.member("kernel", s.kernel)
+        w.key("sas")
+        w.beginArray()
+        for sa in s.sas {
+            w.beginObject()
+            KernelJSON.saMembers(&w, sa)
+            extraSA?(&w, sa)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("policies")
+        w.beginArray()
+        for p in s.policies { KernelJSON.policy(&w, p) }
+        w.endArray()
+        w.key("sad")
+        if let sad = s.sad {
+            w.beginObject()
+            w.member("count", sad.count)
+            w.member("hash_buckets", sad.hashCount)
+            w.member("hash_max", sad.hashMax)
+            w.endObject()
+        } else { w.null() }
+        w.key("spd")
+        if let spd = s.spd {
+            w.beginObject()
+            w.member("in", spd.inbound); w.member("out", spd.outbound); w.member("fwd", spd.forward)
+            w.member("in_socket", spd.inboundSocket); w.member("out_socket", spd.outboundSocket)
+            w.member("fwd_socket", spd.forwardSocket)
+            w.member("hash_buckets", spd.hashCount); w.member("hash_max", spd.hashMax)
+            w.endObject()
+        } else { w.null() }
+        w.key("xfrm_stat")
+        w.beginObject()
+        for (k, v) in s.xfrmStat { w.member(k, v) }
+        w.endObject()
+        extraTop?(&w)
+        w.endObject()
+        w.newline()
+        return w.bytes
+    }
+}
+
+/// The human-readable `snapshot` tables.
+public enum SnapshotText {
+    /// Formats a byte count with binary units (`1.5 KiB`).
+    public static func bytes(_ v: UInt64) -> String {
+        if v < 1024 { return "\(v) B" }
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
+        var x = Double(v) / 1024
+        var i = 0
+        while x >= 1024 && i < units.count - 1 { x /= 1024; i += 1 }
+        return format1(x) + " " + units[i]
+    }
+
+    static func format1(_ x: Double) -> String {
+        let r = (x * 10).rounded() / 10
+        let whole = Int(r)
+        let frac = Int(((r - Double(whole)) * 10).rounded())
+        return "\(whole).\(frac)"
+    }
+
+    /// Lays out rows as left-aligned columns separated by two spaces.
+    public static func table(_ header: [String], _ rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        func line(_ cells: [String]) -> String {
+            var s = ""
+            for (i, c) in cells.enumerated() {
+                s += c
+                if i < cells.count - 1 { s += String(repeating: " ", count: widths[i] - c.count + 2) }
+            }
+            return s
+        }
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+    }
+
+    public static func render(_ s: SnapshotData) -> String {
+        var out = "ipsectop snapshot  host \(s.host)  netns \(s.netns ?? "(current)")  kernel \(s.kernel)  at \(iso8601(s.takenAt))\n\n"
+        out += "SAs (\(s.sas.count))\n"
+        let saRows: [[String]] = s.sas.map { sa in
+            let a = sa.attributes
+            let enc = a.encapsulation.map { "\($0.type) \($0.sourcePort)->\($0.destinationPort)" } ?? "-"
+            let alg = a.aead?.name ?? [a.crypt?.name, (a.authTrunc ?? a.auth)?.name].compactMap { $0 }.joined(separator: "+")
+            return [a.direction?.name ?? "-", "\(sa.source) -> \(sa.destination)", "\(sa.proto)/\(sa.mode)",
+                    SAIdentity.hex(sa.spi), String(sa.reqid), enc, a.mark.map { $0.description } ?? "-",
+                    sa.isLarval ? "(larval)" : (alg.isEmpty ? "-" : alg),
+                    bytes(sa.lifetimeCurrent.bytes), String(sa.lifetimeCurrent.packets)]
+        }
+        out += table(["DIR", "SRC -> DST", "PROTO/MODE", "SPI", "REQID", "ENCAP", "MARK", "ALGORITHMS", "BYTES", "PACKETS"], saRows)
+        out += "\nPolicies (\(s.policies.count))\n"
+        let polRows: [[String]] = s.policies.map { p in
+            let tmpl = p.attributes.templates.map { "\($0.proto) \($0.mode) \($0.source)->\($0.destination) reqid \($0.reqid)" }
+                .joined(separator: "; ")
+            return [p.direction.description, p.selector.summary, p.actionName, String(p.priority), String(p.index),
+                    tmpl.isEmpty ? "-" : tmpl]
+        }
+        out += table(["DIR", "SELECTOR", "ACTION", "PRIORITY", "INDEX", "TEMPLATES"], polRows)
+        if let sad = s.sad {
+            out += "\nSAD: \(sad.count.map(String.init) ?? "?") SAs, hash \(sad.hashCount.map(String.init) ?? "?")/\(sad.hashMax.map(String.init) ?? "?")\n"
+        }
+        if let spd = s.spd {
+            out += "SPD: in \(spd.inbound ?? 0) out \(spd.outbound ?? 0) fwd \(spd.forward ?? 0) (socket: in \(spd.inboundSocket ?? 0) out \(spd.outboundSocket ?? 0) fwd \(spd.forwardSocket ?? 0))\n"
+        }
+        if !s.xfrmStat.isEmpty {
+            let nonzero = s.xfrmStat.filter { $0.value != 0 }
+            out += "\n/proc/net/xfrm_stat: " + (nonzero.isEmpty ? "all \(s.xfrmStat.count) counters zero\n"
+                : nonzero.map { "\($0.name) \($0.value)" }.joined(separator: ", ") + "\n")
+        }
+        return out
+    }
+}

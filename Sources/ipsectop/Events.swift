@@ -1,0 +1,204 @@
+import ArgumentParser
+import Glibc
+import IPsecExport
+import XFRMKernel
+import XFRMWire
+
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stream kernel XFRM events (SA, policy, expire, acquire, mapping, report, migrate).",
+        discussion: "With --json: one JSON object per line (NDJSON), schema in docs/json.md.")
+
+    @Flag(help: "Print NDJSON instead of text lines.")
+    var json = false
+
+    @Option(help: "Stop after N events.")
+    var count: Int?
+
+    @Option(help: "Stop after S seconds.")
+    var duration: Double?
+
+    @OptionGroup var namespace: NamespaceOptions
+
+    @Option(help: "Also write the received datagrams to a recording (docs/recording.md).")
+    var record: String?
+
+    @Option(help: "Read events from a recording instead of the kernel (no privilege needed).")
+    var replay: String?
+
+    @Option(help: "Replay speed factor (0 = as fast as possible).")
+    var speed: Double = 0
+
+    @Option(name: .customLong("rcvbuf"), help: "Event socket receive buffer in bytes (SO_RCVBUFFORCE).")
+    var receiveBuffer: Int = 8 << 20
+
+    func validate() throws {
+        if let c = count, c <= 0 { throw ValidationError("--count must be positive") }
+        if let d = duration, d <= 0 { throw ValidationError("--duration must be positive") }
+        if speed < 0 { throw ValidationError("--speed must not be negative") }
+        if receiveBuffer < 4096 { throw ValidationError("--rcvbuf must be at least 4096") }
+        if replay != nil && (namespace.netns != nil || namespace.netnsPath != nil) {
+            throw ValidationError("--replay cannot be combined with --netns/--netns-path")
+        }
+    }
+
+    func run() throws {
+        ignoreSIGPIPE()
+        var printer = EventPrinter(json: json, limit: count)
+        do {
+            if let path = replay {
+                let rec = try Recording(path: path)
+                let start = rec.items.first?.time ?? 0
+                let wallStart = wallClock()
+                for item in rec.items {
+                    if let d = duration, item.time - start > d { break }
+                    if speed > 0 {
+                        let due = wallStart + (item.time - start) / speed
+                        let wait = due - wallClock()
+                        if wait > 0 { usleep(UInt32(min(wait, 60) * 1e6)) }
+                    }
+                    switch item {
+                    case .event(let d): if printer.print(d) { return }
+                    case .overrun(let t): if printer.overrun(at: t) { return }
+                    default: break
+                    }
+                }
+                return
+            }
+            try namespace.enter()
+            let events = try XFRMEventChannel(receiveBufferBytes: receiveBuffer)
+            let recorder = try record.map {
+                try Recorder(path: $0, netns: namespace.label, kernel: HostInfo.kernel, host: HostInfo.hostname)
+            }
+            let deadline = duration.map { wallClock() + $0 }
+            while true {
+                var timeout: Int32 = -1
+                if let d = deadline {
+                    let left = d - wallClock()
+                    if left <= 0 { return }
+                    timeout = Int32(min(left * 1000 + 1, 60_000))
+                }
+                var pfd = pollfd(fd: events.fd, events: Int16(POLLIN), revents: 0)
+                let r = poll(&pfd, 1, timeout)
+                if r < 0 && errno != EINTR { throw KernelError.system(operation: "poll", errno: .current) }
+                if r <= 0 { continue }
+                let (datagrams, overrun) = try events.drain()
+                if overrun {
+                    let t = wallClock()
+                    recorder?.write(.overrun(time: t))
+                    if printer.overrun(at: t) { return }
+                }
+                for d in datagrams {
+                    recorder?.write(.event(d))
+                    if printer.print(d) { return }
+                }
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// Prints events as NDJSON or text; counts toward `--count`.
+struct EventPrinter {
+    let json: Bool
+    let limit: Int?
+    var printed = 0
+    var writer = JSONWriter(reserve: 4096)
+
+    init(json: Bool, limit: Int?) { self.json = json; self.limit = limit }
+
+    /// Prints every message of a datagram; returns true when the limit is reached.
+    mutating func print(_ d: ReceivedDatagram) -> Bool {
+        let decoded = XFRMDecoder.decodeDatagram(d.bytes)
+        for m in decoded.messages {
+            switch m.body {
+            case .success(let msg):
+                if json {
+                    writer.reset()
+                    KernelJSON.event(&writer, msg, time: d.time, group: d.groups)
+                    writer.newline()
+                    Output.write(writer.bytes)
+                } else {
+                    Output.write(EventText.line(msg, time: d.time) + "\n")
+                }
+            case .failure(let e):
+                malformed(e.description, type: m.header.type, time: d.time)
+            }
+            printed += 1
+            if let l = limit, printed >= l { return true }
+        }
+        if let fe = decoded.framingError { malformed(fe.description, type: nil, time: d.time) }
+        return false
+    }
+
+    mutating func malformed(_ text: String, type: UInt16?, time: Double) {
+        if json {
+            writer.reset()
+            writer.beginObject()
+            writer.member("time", iso8601Milliseconds(time))
+            writer.member("epoch", double: time, decimals: 6)
+            writer.member("type", "MALFORMED")
+            writer.member("raw_type", type)
+            writer.member("error", text)
+            writer.endObject()
+            writer.newline()
+            Output.write(writer.bytes)
+        } else {
+            Output.write("\(iso8601Milliseconds(time)) MALFORMED \(text)\n")
+        }
+    }
+
+    /// Reports lost events (ENOBUFS); returns true when the limit is reached.
+    mutating func overrun(at t: Double) -> Bool {
+        if json {
+            writer.reset()
+            writer.beginObject()
+            writer.member("time", iso8601Milliseconds(t))
+            writer.member("epoch", double: t, decimals: 6)
+            writer.member("type", "ENOBUFS")
+            writer.member("message", "the kernel dropped events: re-run snapshot to resynchronise")
+            writer.endObject()
+            writer.newline()
+            Output.write(writer.bytes)
+        } else {
+            Output.write("\(iso8601Milliseconds(t)) ENOBUFS events were lost (receive buffer overrun); resync needed\n")
+        }
+        printed += 1
+        if let l = limit, printed >= l { return true }
+        return false
+    }
+}
+
+/// One-line text rendering of kernel events, in the spirit of `ip xfrm monitor`.
+enum EventText {
+    static func sa(_ s: XFRMState) -> String {
+        var t = "\(s.proto) spi \(SAIdentity.hex(s.spi)) \(s.source) -> \(s.destination) \(s.mode) reqid \(s.reqid)"
+        if let e = s.attributes.encapsulation { t += " encap \(e.type) \(e.sourcePort)->\(e.destinationPort)" }
+        if let m = s.attributes.mark { t += " mark \(m)" }
+        if s.isLarval { t += " (larval)" }
+        return t
+    }
+
+    static func line(_ m: XFRMMessage, time: Double) -> String {
+        let head = "\(iso8601Milliseconds(time)) \(m.kindName)"
+        switch m {
+        case .newSA(let s), .updateSA(let s): return "\(head) \(sa(s))"
+        case .deleteSA(let id, _, _): return "\(head) \(id)"
+        case .expire(let s, let hard): return "\(head) \(hard ? "hard" : "soft") \(sa(s))"
+        case .acquire(let a): return "\(head) \(a.proto) \(a.source) -> \(a.destination) sel \(a.selector.summary)"
+        case .newPolicy(let p), .updatePolicy(let p):
+            return "\(head) dir \(p.direction) \(p.selector.summary) index \(p.index) \(p.actionName)"
+        case .deletePolicy(let id, _, _): return "\(head) dir \(id.direction) \(id.selector.summary) index \(id.index)"
+        case .policyExpire(let p, let hard): return "\(head) \(hard ? "hard" : "soft") dir \(p.direction) index \(p.index)"
+        case .flushSA(let p): return "\(head) proto \(p.rawValue == 0 ? "all" : p.description)"
+        case .flushPolicy: return head
+        case .mapping(let mp):
+            return "\(head) \(mp.identity) \(mp.oldSource):\(mp.oldSourcePort) -> \(mp.newSource):\(mp.newSourcePort)"
+        case .report(let p, let sel, _): return "\(head) \(p) \(sel.summary)"
+        case .migrate(let id, let a): return "\(head) dir \(id.direction) \(a.migrations.count) migration(s)"
+        case .asyncEvent(let ae): return "\(head) \(ae.identity)"
+        default: return head
+        }
+    }
+}
