@@ -70,6 +70,7 @@ struct Events: ParsableCommand {
             let recorder = try record.map {
                 try Recorder(path: $0, netns: namespace.label, kernel: HostInfo.kernel, host: HostInfo.hostname)
             }
+            Output.error("ipsectop: listening for XFRM events in \(namespace.label.map { "network namespace \($0)" } ?? "the current network namespace")")
             let deadline = duration.map { wallClock() + $0 }
             while true {
                 var timeout: Int32 = -1

@@ -1,2 +1,0 @@
-import XCTest
-final class XFRMKernelTestsPlaceholder: XCTestCase { func testNothing() {} }

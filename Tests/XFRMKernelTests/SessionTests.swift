@@ -1,0 +1,147 @@
+import Foundation
+import XCTest
+import XFRMKernel
+import XFRMWire
+
+/// In-process kernel session tests: a dedicated thread enters a fresh network
+/// namespace (setns affects only that thread) and drives XFRMCommandChannel.
+final class SessionTests: XCTestCase {
+    var netns: String = ""
+
+    override func setUpWithError() throws {
+        guard getuid() == 0 else {
+            let msg = "SKIPPED (needs root): kernel session tests use real NETLINK_XFRM in a fresh network namespace; run `sudo swift test`"
+            FileHandle.standardError.write(Data((msg + "\n").utf8))
+            throw XCTSkip(msg)
+        }
+        netns = "ipsectop-k\(getpid())-\(Int.random(in: 0..<1_000_000))"
+        XCTAssertEqual(sh("ip netns add \(netns)"), 0)
+    }
+
+    override func tearDown() {
+        if !netns.isEmpty { _ = sh("ip netns delete \(netns)") }
+    }
+
+    @discardableResult
+    func sh(_ s: String) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", s]
+        try? p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// Runs `body` on a thread inside the namespace and returns its result.
+    func inNamespace<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let name = netns
+        let t = Thread {
+            do {
+                try NetworkNamespace.enter(named: name)
+                box.set(.success(try body()))
+            } catch { box.set(.failure(error)) }
+        }
+        t.start()
+        return try box.wait().get()
+    }
+
+    func testDumpSeesLarvalSAsAndPolicies() throws {
+        sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x500 max 0x500")
+        sh("ip -n \(netns) xfrm policy add src 192.0.2.0/24 dst 198.51.100.0/24 dir out tmpl src 203.0.113.1 dst 203.0.113.2 proto esp reqid 3 mode tunnel")
+        let (sas, pols) = try inNamespace { () throws -> ([XFRMState], [XFRMPolicy]) in
+            let c = try XFRMCommandChannel()
+            return (try c.dumpSAs().records, try c.dumpPolicies().records)
+        }
+        XCTAssertEqual(sas.count, 1)
+        XCTAssertEqual(sas.first?.spi, 0x500)
+        XCTAssertEqual(sas.first?.isLarval, true)
+        XCTAssertEqual(sas.first?.destination.description, "203.0.113.2")
+        XCTAssertEqual(pols.count, 1)
+        XCTAssertEqual(pols.first?.attributes.templates.first?.reqid, 3)
+    }
+
+    func testDeleteSAThroughSessionRemovesExactlyThatSA() throws {
+        sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x600 max 0x600")
+        sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x601 max 0x601")
+        let remaining = try inNamespace { () throws -> [UInt32] in
+            let c = try XFRMCommandChannel()
+            let target = try c.dumpSAs().records.first { $0.spi == 0x600 }!
+            try c.deleteSA(target.identity)
+            return try c.dumpSAs().records.map(\.spi)
+        }
+        XCTAssertEqual(remaining, [0x601])
+    }
+
+    func testSoftExpireOnLarvalSAReturnsKernelExplanation() throws {
+        sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x700 max 0x700")
+        let outcome = try inNamespace { () throws -> String in
+            let c = try XFRMCommandChannel()
+            let target = try c.dumpSAs().records.first!
+            do {
+                try c.expireSA(target.identity, hard: false)
+                return "accepted"
+            } catch let KernelError.rejected(_, errno, message) {
+                return "\(errno.name): \(message ?? "")"
+            }
+        }
+        XCTAssertEqual(outcome, "EINVAL: SA must be in VALID state")
+    }
+
+    func testExpireOfUnknownSAIsENOENT() throws {
+        let outcome = try inNamespace { () throws -> String in
+            let c = try XFRMCommandChannel()
+            let id = SAIdentity(family: .inet, destination: IPAddress("203.0.113.9")!, spi: 0xdead, proto: .esp, mark: nil)
+            do { try c.expireSA(id, hard: false); return "accepted" } catch let KernelError.rejected(_, errno, _) {
+                return errno.name
+            }
+        }
+        XCTAssertEqual(outcome, "ENOENT")
+    }
+
+    func testSADAndSPDInfo() throws {
+        sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x800 max 0x800")
+        sh("ip -n \(netns) xfrm policy add src 192.0.2.0/24 dst 198.51.100.0/24 dir in")
+        let (sad, spd) = try inNamespace { () throws -> (UInt32?, UInt32?) in
+            let c = try XFRMCommandChannel()
+            return (try c.sadInfo()?.count, try c.spdInfo()?.inbound)
+        }
+        XCTAssertEqual(sad, 1)
+        XCTAssertEqual(spd, 1)
+    }
+
+    func testEventChannelSeesPolicyEventsFromKernelOnly() throws {
+        let kinds = try inNamespace { () throws -> [String] in
+            let ev = try XFRMEventChannel(receiveBufferBytes: 1 << 20)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "ip xfrm policy add src 192.0.2.0/24 dst 198.51.100.0/24 dir out && ip xfrm policy flush"]
+            try p.run(); p.waitUntilExit()
+            var kinds: [String] = []
+            let end = Date().addingTimeInterval(5)
+            while kinds.count < 2 && Date() < end {
+                let (ds, _) = try ev.drain()
+                for d in ds {
+                    XCTAssertEqual(d.senderPortID, 0)
+                    for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
+                        if case .success(let msg) = m.body { kinds.append(msg.kindName) }
+                    }
+                }
+                usleep(10_000)
+            }
+            return kinds
+        }
+        XCTAssertEqual(kinds, ["NEWPOLICY", "FLUSHPOLICY"])
+    }
+}
+
+final class ResultBox<T: Sendable>: @unchecked Sendable {
+    private let cond = NSCondition()
+    private var value: Result<T, Error>?
+    func set(_ v: Result<T, Error>) { cond.lock(); value = v; cond.signal(); cond.unlock() }
+    func wait() -> Result<T, Error> {
+        cond.lock(); defer { cond.unlock() }
+        while value == nil { cond.wait() }
+        return value!
+    }
+}
