@@ -1,2 +1,0 @@
-import XCTest
-final class IPsecViewsTestsPlaceholder: XCTestCase { func testNothing() {} }
