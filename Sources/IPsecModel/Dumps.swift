@@ -1,0 +1,174 @@
+import XFRMWire
+
+extension LiveModel {
+    /// A complete GETSA dump: refreshes counters, samples rates, and reconciles the table.
+    mutating func applySADump(_ states: [XFRMState], at now: ModelTime) {
+        let window = saDumpQueue ?? DumpQueue(began: now)
+        saDumpQueue = nil
+        let initial = saDumpCount == 0
+        saDumpCount += 1
+        generation &+= 1
+        let gen = generation
+        rateStore.beginDump(at: now)
+        lastRefreshTime = now
+        var diff = ReconcileDiff()
+
+        for st in states {
+            let id = st.identity
+            if !window.removedSAs.isEmpty && window.removedSAs.contains(id) { continue }
+            if let idx = table.index(forKey: id) {
+                var e = table.values[idx]
+                refresh(&e, with: st, at: now, window: window, generation: gen)
+                table.values[idx] = e
+            } else {
+                // Missed NEWSA (or the first dump): counters so far are the baseline, no burst.
+                var e = SAEntry(state: st, now: now, baseline: true)
+                e.seenGeneration = gen
+                classify(&e)
+                insertNew(e, at: now, recordLink: !initial)
+                if !initial { diff.addedSAs += 1 }
+            }
+        }
+
+        // Stale: not in the dump and not touched by an event while the dump ran.
+        var stale: [SAIdentity] = []
+        for (id, e) in table where e.seenGeneration != gen && e.lastEventAt < window.began {
+            stale.append(id)
+        }
+        for id in stale { removeSA(id, final: nil, at: now, replaying: false) }
+        diff.staleSAs = stale.count
+
+        // Rates: one pass, no allocation per SA.
+        for idx in table.indices {
+            let slot = table.values[idx].slot
+            if slot >= 0 {
+                if table.values[idx].seenGeneration != gen {
+                    rateStore.write(slot, bytes: 0, packets: 0)
+                    table.values[idx].lastDeltaBytes = 0
+                    table.values[idx].lastDeltaPackets = 0
+                }
+                let r = rateStore.rates(slot)
+                table.values[idx].r2b = r.0; table.values[idx].r2p = r.1
+                table.values[idx].r10b = r.2; table.values[idx].r10p = r.3
+                table.values[idx].r40b = r.4; table.values[idx].r40p = r.5
+            }
+        }
+        finishDump(.sa, diff: diff, initial: initial, at: now)
+    }
+
+    /// Updates one known SA from its dump record.
+    mutating func refresh(_ e: inout SAEntry, with st: XFRMState, at now: ModelTime, window: DumpQueue,
+                          generation gen: UInt32) {
+        let cur = st.lifetimeCurrent
+        var db: UInt64 = 0, dp: UInt64 = 0
+        if e.hasBaseline {
+            if cur.bytes >= e.sampleBytes && cur.packets >= e.samplePackets {
+                db = cur.bytes - e.sampleBytes
+                dp = cur.packets - e.samplePackets
+            } else {
+                // Counter reset: what was counted stays counted; the new counters are new traffic.
+                e.counterResets += 1
+                e.offsetBytes &+= e.sampleBytes
+                e.offsetPackets &+= e.samplePackets
+                db = cur.bytes
+                dp = cur.packets
+            }
+        }
+        db &+= e.carryBytes
+        dp &+= e.carryPackets
+        e.carryBytes = 0
+        e.carryPackets = 0
+        e.sampleBytes = cur.bytes
+        e.samplePackets = cur.packets
+        e.hasBaseline = true
+        e.lastDeltaBytes = UInt32(truncatingIfNeeded: min(db, UInt64(UInt32.max)))
+        e.lastDeltaPackets = UInt32(truncatingIfNeeded: min(dp, UInt64(UInt32.max)))
+        if (db > 0 || dp > 0) && e.slot < 0 { e.slot = rateStore.allocate() }
+        if e.slot >= 0 { rateStore.write(e.slot, bytes: db, packets: dp) }
+
+        // Failure counters: rising since the previous dump?
+        e.replayRising = st.stats.replay > e.prevReplay
+        e.integrityRising = st.stats.integrityFailed > e.prevIntegrity
+        e.prevReplay = st.stats.replay
+        e.prevIntegrity = st.stats.integrityFailed
+
+        if e.lastEventAt >= window.began {
+            // An event changed it during the dump: keep the event's configuration, take the counters.
+            e.state.lifetimeCurrent = cur
+            e.state.stats = st.stats
+            e.state.attributes.replay = st.attributes.replay ?? e.state.attributes.replay
+            e.state.attributes.replayESN = st.attributes.replayESN ?? e.state.attributes.replayESN
+            e.state.attributes.lastUsed = st.attributes.lastUsed ?? e.state.attributes.lastUsed
+        } else {
+            let wasLarval = e.state.isLarval
+            e.state = st
+            if wasLarval && !st.isLarval { resolveAcquires(for: st) }
+        }
+        e.lastUpdated = now
+        e.seenGeneration = gen
+    }
+
+    /// A complete GETPOLICY dump: reconciles the policy table.
+    mutating func applyPolicyDump(_ policies: [XFRMPolicy], at now: ModelTime) {
+        let window = policyDumpQueue ?? DumpQueue(began: now)
+        policyDumpQueue = nil
+        let initial = policyDumpCount == 0
+        policyDumpCount += 1
+        var diff = ReconcileDiff()
+        var seen = Set<PolicyIdentity>(minimumCapacity: policies.count)
+        for p in policies {
+            let id = p.identity
+            if window.removedPolicies.contains(id) { continue }
+            seen.insert(id)
+            if let idx = policyTable.index(forKey: id) {
+                if policyTable.values[idx].lastChanged < window.began {
+                    if policyTable.values[idx].policy != p {
+                        policyTable.values[idx].policy = p
+                        policyTable.values[idx].lastChanged = now
+                    }
+                } else {
+                    policyTable.values[idx].policy.lifetimeCurrent = p.lifetimeCurrent
+                }
+            } else {
+                policyTable[id] = PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: [])
+                if !initial { diff.addedPolicies += 1 }
+            }
+        }
+        let stale = policyTable.filter { !seen.contains($0.key) && $0.value.lastChanged < window.began }.map(\.key)
+        for k in stale { policyTable[k] = nil }
+        diff.stalePolicies = stale.count
+        finishDump(.policy, diff: diff, initial: initial, at: now)
+    }
+
+    /// Sync state, resync completion and reconciliation notes after either dump.
+    mutating func finishDump(_ kind: DumpKind, diff: ReconcileDiff, initial: Bool, at now: ModelTime) {
+        if var r = resync {
+            switch kind {
+            case .sa:
+                r.saDone = true
+                r.diff.addedSAs += diff.addedSAs; r.diff.staleSAs += diff.staleSAs
+            case .policy:
+                r.policyDone = true
+                r.diff.addedPolicies += diff.addedPolicies; r.diff.stalePolicies += diff.stalePolicies
+            }
+            if r.saDone && r.policyDone {
+                resync = nil
+                resyncs += 1
+                lastResyncDiff = r.diff
+                syncState = .synchronised(lastResync: now)
+                record(TimelineEvent(time: now, kind: .resync, name: "RESYNCED",
+                                     summary: "resynced after \(r.reason): \(r.diff.summary)"))
+            } else {
+                resync = r
+            }
+            return
+        }
+        if saDumpCount > 0 && policyDumpCount > 0, case .initialising = syncState {
+            syncState = .synchronised(lastResync: nil)
+        }
+        if !initial && !diff.isEmpty {
+            record(TimelineEvent(time: now, kind: .reconcile, name: "RECONCILED",
+                                 summary: "\(kind.rawValue) dump differed from events: \(diff.summary)"))
+        }
+    }
+}

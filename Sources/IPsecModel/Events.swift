@@ -1,0 +1,388 @@
+import XFRMWire
+
+extension LiveModel {
+    func isSAEvent(_ m: XFRMMessage) -> Bool {
+        switch m {
+        case .newSA, .updateSA, .deleteSA, .expire, .flushSA: return true
+        default: return false
+        }
+    }
+
+    func isPolicyEvent(_ m: XFRMMessage) -> Bool {
+        switch m {
+        case .newPolicy, .updatePolicy, .deletePolicy, .policyExpire, .flushPolicy: return true
+        default: return false
+        }
+    }
+
+    /// Applies one kernel event. `replaying`: re-applied after a dump (no timeline, no double counting).
+    mutating func applyKernel(_ message: XFRMMessage, at now: ModelTime, replaying: Bool) {
+        switch message {
+        case .newSA(let st), .updateSA(let st):
+            let existed = table[st.identity] != nil
+            upsertFromEvent(st, at: now, replaying: replaying)
+            if !replaying {
+                let verb = existed ? "updated" : "added"
+                recordSA(message.kindName, st, verb, at: now)
+            }
+        case .deleteSA(let id, _, let st):
+            let peer = table[id]?.peer
+            removeSA(id, final: st, at: now, replaying: replaying)
+            if !replaying {
+                record(TimelineEvent(time: now, kind: .kernel, name: "DELSA", summary: "deleted \(id)", sa: id,
+                                     peer: peer))
+            }
+        case .expire(let st, let hard):
+            let id = st.identity
+            if hard {
+                let peer = table[id]?.peer
+                removeSA(id, final: st, at: now, replaying: replaying)
+                if !replaying {
+                    let what = st.isLarval ? "larval SA timed out" : "hard lifetime reached: deleted"
+                    record(TimelineEvent(time: now, kind: .kernel, name: "EXPIRE", summary: "\(what) \(id)",
+                                         sa: id, peer: peer))
+                }
+            } else {
+                if let idx = table.index(forKey: id) {
+                    table.values[idx].rekeyRequestedAt = table.values[idx].rekeyRequestedAt ?? now
+                    table.values[idx].health.insert(.rekeyRequested)
+                    table.values[idx].lastEventAt = now
+                }
+                if !replaying {
+                    record(TimelineEvent(time: now, kind: .kernel, name: "EXPIRE",
+                                         summary: "soft lifetime reached: rekey requested for \(id)", sa: id,
+                                         peer: table[id]?.peer))
+                }
+            }
+        case .acquire(let a):
+            applyAcquire(source: a.source, destination: a.destination, proto: a.proto,
+                         reqid: a.attributes.templates.first?.reqid ?? 0, selector: a.selector, seq: a.seq, at: now)
+        case .newPolicy(let p), .updatePolicy(let p):
+            let existed = policyTable[p.identity] != nil
+            upsertPolicy(p, at: now)
+            if !replaying {
+                record(TimelineEvent(time: now, kind: .kernel, name: message.kindName,
+                                     summary: "\(existed ? "updated" : "added") policy \(p.direction) \(p.selector.summary)"))
+            }
+        case .deletePolicy(let pid, let body, let attrs):
+            let n = removePolicies(pid, body: body, attributes: attrs)
+            if !replaying {
+                record(TimelineEvent(time: now, kind: .kernel, name: "DELPOLICY",
+                                     summary: "deleted policy \(pid.direction) \(pid.selector.summary)"
+                                        + (n == 0 ? " (unknown to the model)" : "")))
+            }
+        case .policyExpire(let p, let hard):
+            if hard {
+                policyTable[p.identity] = nil
+                policyDumpQueue?.removedPolicies.insert(p.identity)
+            } else if let idx = policyTable.index(forKey: p.identity) {
+                policyTable.values[idx].softExpired = true
+            }
+            if !replaying {
+                record(TimelineEvent(time: now, kind: .kernel, name: "POLEXPIRE",
+                                     summary: "\(hard ? "hard (deleted)" : "soft") expiry of policy \(p.direction) \(p.selector.summary)"))
+            }
+        case .flushSA(let proto):
+            let n = flushSAs(proto, at: now, replaying: replaying)
+            if !replaying {
+                let which = proto.rawValue == 0 ? "all" : (proto == .anyIPsec ? "AH/ESP/IPcomp" : proto.description)
+                record(TimelineEvent(time: now, kind: .kernel, name: "FLUSHSA", summary: "flushed \(which) SAs (\(n))"))
+            }
+        case .flushPolicy(let type):
+            let t = type ?? 0
+            let before = policyTable.count
+            for k in policyTable.keys where k.type == t { policyDumpQueue?.removedPolicies.insert(k) }
+            policyTable = policyTable.filter { $0.key.type != t }
+            if !replaying {
+                record(TimelineEvent(time: now, kind: .kernel, name: "FLUSHPOLICY",
+                                     summary: "flushed \(before - policyTable.count) policies (type \(t))"))
+            }
+        case .mapping(let m):
+            applyMapping(sa: m.identity, reqid: m.reqid, oldAddress: m.oldSource, oldPort: m.oldSourcePort,
+                         newAddress: m.newSource, newPort: m.newSourcePort, at: now)
+        case .migrate(let pid, let attrs):
+            let moves = attrs.migrations.map { "\($0.oldSource)->\($0.oldDestination) => \($0.newSource)->\($0.newDestination)" }
+            record(TimelineEvent(time: now, kind: .kernel, name: "MIGRATE",
+                                 summary: "migrate \(pid.direction) \(pid.selector.summary): " + moves.joined(separator: ", ")))
+        case .report(let proto, let sel, let coa):
+            record(TimelineEvent(time: now, kind: .kernel, name: "REPORT",
+                                 summary: "report \(proto) \(sel.summary)" + (coa.map { " coa \($0)" } ?? "")))
+        case .asyncEvent(let ae):
+            record(TimelineEvent(time: now, kind: .kernel, name: "NEWAE", summary: "async event \(ae.identity)",
+                                 sa: ae.identity))
+        case .sadInfo(let info):
+            record(TimelineEvent(time: now, kind: .kernel, name: "NEWSADINFO",
+                                 summary: "SAD count \(info.count.map(String.init) ?? "?")"))
+        case .spdInfo:
+            record(TimelineEvent(time: now, kind: .kernel, name: "NEWSPDINFO", summary: "SPD info"))
+        case .defaultPolicy(let d):
+            record(TimelineEvent(time: now, kind: .kernel, name: "GETDEFAULT",
+                                 summary: "default policy in \(d.inbound) fwd \(d.forward) out \(d.outbound)"))
+        case .error, .done, .unknown:
+            break
+        }
+    }
+
+    mutating func recordSA(_ name: String, _ st: XFRMState, _ verb: String, at now: ModelTime) {
+        let id = st.identity
+        var s = "\(verb) \(st.proto) \(SAIdentity.hex(st.spi)) \(st.source) -> \(st.destination) reqid \(st.reqid)"
+        if let e = st.attributes.encapsulation { s += " udp \(e.sourcePort)->\(e.destinationPort)" }
+        record(TimelineEvent(time: now, kind: .kernel, name: name, summary: s, sa: id, peer: table[id]?.peer))
+    }
+
+    // MARK: - SA table
+
+    /// NEWSA/UPDSA: counters in events are not authoritative (UPDSA echoes what userspace sent),
+    /// so an existing entry keeps its counters and statistics; everything else is replaced.
+    mutating func upsertFromEvent(_ st: XFRMState, at now: ModelTime, replaying: Bool) {
+        let id = st.identity
+        if let idx = table.index(forKey: id) {
+            var e = table.values[idx]
+            var merged = st
+            merged.lifetimeCurrent = e.state.lifetimeCurrent
+            merged.stats = e.state.stats
+            merged.attributes.replay = st.attributes.replay ?? e.state.attributes.replay
+            merged.attributes.replayESN = st.attributes.replayESN ?? e.state.attributes.replayESN
+            merged.attributes.lastUsed = st.attributes.lastUsed ?? e.state.attributes.lastUsed
+            e.state = merged
+            e.lastUpdated = now
+            e.lastEventAt = now
+            classify(&e)
+            table.values[idx] = e
+        } else {
+            var e = SAEntry(state: st, now: now, baseline: true)
+            e.lastEventAt = now
+            classify(&e)
+            insertNew(e, at: now, recordLink: !replaying)
+        }
+    }
+
+    /// Inserts an SA not yet in the table and stitches it to its tunnel.
+    mutating func insertNew(_ entry: SAEntry, at now: ModelTime, recordLink: Bool) {
+        var e = entry
+        let key = TunnelKey(e.state)
+        let id = e.identity
+        var tunnel = tunnels[key] ?? TunnelState(lastLive: now)
+        if let prev = tunnel.newest, prev != id, let pidx = table.index(forKey: prev) {
+            // Only a newer SA succeeds an older one (a dump lists them in arbitrary order).
+            let prevAdd = table.values[pidx].state.lifetimeCurrent.addTime
+            let add = e.state.lifetimeCurrent.addTime
+            if add >= prevAdd || add == 0 {
+                e.predecessor = prev
+                table.values[pidx].successor = id
+                tunnel.newest = id
+                if recordLink && !e.isLarval {
+                    addLink(RekeyLink(time: now, old: prev, new: id, reqid: e.state.reqid), peer: e.peer)
+                }
+            } else {
+                e.successor = table.values[pidx].predecessor == nil ? prev : nil
+                if e.successor != nil { table.values[pidx].predecessor = id }
+            }
+        } else {
+            tunnel.newest = id
+        }
+        tunnel.lastLive = now
+        tunnels[key] = tunnel
+        table[id] = e
+        resolveAcquires(for: e.state)
+    }
+
+    mutating func addLink(_ link: RekeyLink, peer: PeerKey) {
+        while links.count >= max(1, configuration.rekeyLinkLimit) { links.removeFirst() }
+        links.append(link)
+        record(TimelineEvent(time: link.time, kind: .rekey, name: "REKEY",
+                             summary: "reqid \(link.reqid) \(link.summary)", sa: link.new, peer: peer))
+    }
+
+    /// Removes an SA (DELSA, hard EXPIRE, flush, reconciliation). Its totals go to the tunnel and
+    /// its rate window to its successor, so the tunnel neither loses bytes nor rate at a rekey.
+    mutating func removeSA(_ id: SAIdentity, final: XFRMState?, at now: ModelTime, replaying: Bool) {
+        guard let e = table.removeValue(forKey: id) else { return }
+        saDumpQueue?.removedSAs.insert(id)
+        var finalBytes = e.state.lifetimeCurrent.bytes
+        var finalPackets = e.state.lifetimeCurrent.packets
+        if let f = final?.lifetimeCurrent, f.bytes >= finalBytes, f.packets >= finalPackets {
+            finalBytes = f.bytes
+            finalPackets = f.packets
+        }
+        let key = TunnelKey(e.state)
+        var tunnel = tunnels[key] ?? TunnelState(lastLive: now)
+        tunnel.retired = tunnel.retired + TrafficTotals(bytes: e.offsetBytes &+ finalBytes,
+                                                        packets: e.offsetPackets &+ finalPackets)
+        tunnel.lastLive = now
+        // Successor: the recorded one, else the tunnel's newest.
+        var heir: SAIdentity?
+        if let s = e.successor, table[s] != nil { heir = s }
+        else if let n = tunnel.newest, n != id, table[n] != nil { heir = n }
+        if tunnel.newest == id {
+            tunnel.newest = (e.predecessor.flatMap { table[$0] != nil ? $0 : nil }) ?? heir
+        }
+        tunnels[key] = tunnel
+        if let p = e.predecessor, let pidx = table.index(forKey: p), table.values[pidx].successor == id {
+            table.values[pidx].successor = heir
+        }
+        if let h = heir, let hidx = table.index(forKey: h) {
+            var he = table.values[hidx]
+            if he.predecessor == id, let pp = e.predecessor, table[pp] != nil { he.predecessor = pp }
+            // The traffic since the last sample, then the window already recorded.
+            he.carryBytes &+= e.carryBytes &+ (finalBytes >= e.sampleBytes ? finalBytes - e.sampleBytes : finalBytes)
+            he.carryPackets &+= e.carryPackets
+                &+ (finalPackets >= e.samplePackets ? finalPackets - e.samplePackets : finalPackets)
+            if !e.hasBaseline { he.carryBytes = 0; he.carryPackets = 0 }
+            if e.slot >= 0 {
+                if he.slot < 0 { he.slot = rateStore.allocate() }
+                rateStore.merge(e.slot, into: he.slot)
+            }
+            table.values[hidx] = he
+        }
+        rateStore.release(e.slot)
+    }
+
+    mutating func flushSAs(_ proto: IPsecProtocol, at now: ModelTime, replaying: Bool) -> Int {
+        let matches: (IPsecProtocol) -> Bool = { p in
+            switch proto.rawValue {
+            case 0: return true
+            case 255: return p == .esp || p == .ah || p == .comp
+            default: return p == proto
+            }
+        }
+        let victims = table.keys.filter { matches($0.proto) }
+        for id in victims { removeSA(id, final: nil, at: now, replaying: replaying) }
+        return victims.count
+    }
+
+    // MARK: - Policies
+
+    mutating func upsertPolicy(_ p: XFRMPolicy, at now: ModelTime) {
+        let id = p.identity
+        if let idx = policyTable.index(forKey: id) {
+            policyTable.values[idx].policy = p
+            policyTable.values[idx].lastChanged = now
+        } else {
+            // The same index under another selector/mark means the policy was replaced in place.
+            if p.index != 0, let old = policyTable.keys.first(where: { $0.index == p.index && $0.direction == p.direction }) {
+                policyTable[old] = nil
+            }
+            policyTable[id] = PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: [])
+        }
+    }
+
+    /// DELPOLICY: by the full body when present, else by index, else by selector/direction/mark/if_id.
+    mutating func removePolicies(_ pid: XFRMPolicyID, body: XFRMPolicy?, attributes: XFRMAttributes) -> Int {
+        if let b = body, policyTable.removeValue(forKey: b.identity) != nil {
+            policyDumpQueue?.removedPolicies.insert(b.identity)
+            return 1
+        }
+        let mark = attributes.mark.flatMap { $0.isZero ? nil : $0 }
+        let victims = policyTable.keys.filter { k in
+            guard k.direction == pid.direction else { return false }
+            if pid.index != 0 { return k.index == pid.index }
+            return k.selector == pid.selector && k.mark == mark && k.ifID == (attributes.ifID ?? 0)
+                && k.type == (attributes.policyType ?? 0)
+        }
+        for v in victims {
+            policyTable[v] = nil
+            policyDumpQueue?.removedPolicies.insert(v)
+        }
+        return victims.count
+    }
+
+    // MARK: - ACQUIRE
+
+    mutating func applyAcquire(source: IPAddress, destination: IPAddress, proto: IPsecProtocol, reqid: UInt32,
+                               selector: XFRMSelector, seq: UInt32, at now: ModelTime) {
+        let a = PendingAcquire(time: now, source: source, destination: destination, proto: proto, reqid: reqid,
+                               selector: selector, seq: seq)
+        pending.removeAll { $0.source == source && $0.destination == destination && $0.proto == proto && $0.reqid == reqid }
+        pending.append(a)
+        record(TimelineEvent(time: now, kind: .kernel, name: "ACQUIRE",
+                             summary: "acquire \(proto) \(source) -> \(destination) reqid \(reqid) for \(selector.summary)",
+                             peer: PeerKey(local: source, remote: destination)))
+    }
+
+    /// A usable (non-larval) SA for the acquire's addresses ends it.
+    mutating func resolveAcquires(for st: XFRMState) {
+        guard !pending.isEmpty, !st.isLarval else { return }
+        pending.removeAll {
+            $0.source == st.source && $0.destination == st.destination && $0.proto == st.proto
+                && ($0.reqid == 0 || $0.reqid == st.reqid)
+        }
+    }
+
+    mutating func expireAcquires(at now: ModelTime) {
+        pending.removeAll { now - $0.time > configuration.acquireTimeout }
+    }
+
+    func acquirePending(for st: XFRMState) -> Bool {
+        pending.contains {
+            $0.source == st.source && $0.destination == st.destination && $0.proto == st.proto
+        }
+    }
+
+    // MARK: - MAPPING
+
+    /// NAT rebinding on an inbound ESP-in-UDP SA: recorded in the peer's history; the peer's
+    /// persistent state (history, keepalives) moves to the new address/port.
+    mutating func applyMapping(sa: SAIdentity, reqid: UInt32, oldAddress: IPAddress, oldPort: UInt16,
+                               newAddress: IPAddress, newPort: UInt16, at now: ModelTime) {
+        let change = MappingChange(time: now, sa: sa, reqid: reqid, oldAddress: oldAddress, oldPort: oldPort,
+                                   newAddress: newAddress, newPort: newPort)
+        let local = table[sa]?.state.destination ?? sa.destination
+        let oldKey = PeerKey(local: local, remote: oldAddress, remotePort: oldPort)
+        let newKey = PeerKey(local: local, remote: newAddress, remotePort: newPort)
+        var st = peerStates.removeValue(forKey: oldKey) ?? PeerState(lastSeen: now)
+        if let existing = peerStates.removeValue(forKey: newKey) {
+            st.mappings.append(contentsOf: existing.mappings)
+            if st.history == nil { st.history = existing.history }
+        }
+        st.mappings.append(change)
+        if st.mappings.count > configuration.mappingHistoryLimit {
+            st.mappings.removeFirst(st.mappings.count - configuration.mappingHistoryLimit)
+        }
+        st.lastSeen = now
+        peerStates[newKey] = st
+        if let k = keepaliveByPeer.removeValue(forKey: oldKey), keepaliveByPeer[newKey] == nil {
+            keepaliveByPeer[newKey] = k
+        }
+        record(TimelineEvent(time: now, kind: .kernel, name: "MAPPING",
+                             summary: "NAT mapping changed \(change.summary) (\(SAIdentity.hex(sa.spi)), reqid \(reqid))",
+                             sa: sa, peer: newKey))
+    }
+
+    // MARK: - Actions and keepalives
+
+    mutating func applyAction(_ r: ActionResult, at now: ModelTime) {
+        let ok: Bool
+        var text = "\(r.kind) \(r.target): "
+        switch r.outcome {
+        case .succeeded:
+            ok = true
+            text += "ok"
+        case .failed(let errno, let message):
+            ok = false
+            text += "failed, errno \(errno)" + (message.map { " (\($0))" } ?? "")
+        }
+        record(TimelineEvent(time: now, kind: .action, name: r.kind.uppercased(), summary: text, sa: r.sa,
+                             peer: r.sa.flatMap { table[$0]?.peer }, succeeded: ok))
+    }
+
+    mutating func applyKeepalive(_ o: KeepaliveObservation) {
+        let key: PeerKey
+        switch o.direction {
+        case .outbound: key = PeerKey(local: o.source, remote: o.destination, remotePort: o.destinationPort)
+        case .inbound: key = PeerKey(local: o.destination, remote: o.source, remotePort: o.sourcePort)
+        }
+        func update(_ t: inout KeepaliveTrack) {
+            switch o.direction {
+            case .outbound:
+                if let last = t.lastSent, o.time - last > 0.5 { t.sentGap = o.time - last }
+                if o.time >= (t.lastSent ?? -.infinity) { t.lastSent = o.time }
+            case .inbound:
+                if let last = t.lastReceived, o.time - last > 0.5 { t.receivedGap = o.time - last }
+                if o.time >= (t.lastReceived ?? -.infinity) { t.lastReceived = o.time }
+            }
+        }
+        update(&keepaliveByPeer[key, default: KeepaliveTrack()])
+        update(&keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote), default: KeepaliveTrack()])
+    }
+}

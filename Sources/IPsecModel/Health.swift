@@ -1,0 +1,86 @@
+import XFRMWire
+
+extension LiveModel {
+    /// Whether the SA has a live successor in its tunnel.
+    func hasLiveSuccessor(_ e: SAEntry) -> Bool {
+        if let s = e.successor, table[s] != nil { return true }
+        return false
+    }
+
+    /// Health flags of one SA except `.oneWayTraffic` (a property of the pair, set by `derive`).
+    func healthFlags(of e: SAEntry, at now: ModelTime) -> HealthFlags {
+        healthIssues(of: e, at: now).reduce(into: HealthFlags()) { $0.formUnion($1.flag) }
+    }
+
+    /// Every health problem of an SA with its reason (one-way traffic included when flagged).
+    public func healthIssues(for id: SAIdentity, at now: ModelTime? = nil) -> [HealthIssue] {
+        guard let e = table[id] else { return [] }
+        var issues = healthIssues(of: e, at: now ?? lastInputTime)
+        if e.health.contains(.oneWayTraffic) {
+            let mine = e.rates.last10s.packetsPerSecond > 0
+            issues.append(HealthIssue(flag: .oneWayTraffic,
+                                      reason: mine ? "traffic on this SA but none on its reverse SA in 10 s"
+                                                   : "no traffic on this SA in 10 s while its reverse SA carries some"))
+        }
+        return issues
+    }
+
+    func healthIssues(of e: SAEntry, at now: ModelTime) -> [HealthIssue] {
+        var out: [HealthIssue] = []
+        let st = e.state
+        if st.isLarval {
+            out.append(HealthIssue(flag: .larval, reason: "larval SA (no algorithms): SPI allocated or acquire in progress"))
+        }
+        if acquirePending(for: st) {
+            out.append(HealthIssue(flag: .acquirePending,
+                                   reason: "kernel ACQUIRE for \(st.source) -> \(st.destination) has no SA yet"))
+        }
+        if e.direction == .inbound && !st.isLarval && st.effectiveReplayWindow == 0 {
+            out.append(HealthIssue(flag: .antiReplayOff, reason: "inbound SA with replay window 0: anti-replay off"))
+        }
+        if e.replayRising {
+            out.append(HealthIssue(flag: .replayFailuresRising,
+                                   reason: "replay failures rising (\(e.prevReplay) now)"))
+        }
+        if e.integrityRising {
+            out.append(HealthIssue(flag: .integrityFailuresRising,
+                                   reason: "integrity failures rising (\(e.prevIntegrity) now)"))
+        }
+        if e.direction != .inbound, !st.usesESN, let seq = e.outboundSequence, seq > 0x8000_0000 {
+            out.append(HealthIssue(flag: .sequenceNearWrap,
+                                   reason: "outbound sequence \(seq) past 2^31 without ESN (wraps at 2^32)"))
+        }
+        if !st.isLarval, !hasLiveSuccessor(e), let why = nearHardLifetime(st, at: now) {
+            out.append(HealthIssue(flag: .nearHardLifetime, reason: why + " and no successor"))
+        }
+        if let t = e.rekeyRequestedAt, !hasLiveSuccessor(e) {
+            out.append(HealthIssue(flag: .rekeyRequested,
+                                   reason: "soft expiry \(Int((now - t).rounded())) s ago: rekey requested, no successor yet"))
+        }
+        return out
+    }
+
+    /// "within 10% of the hard time limit (90 s of 100 s)" when a hard limit is 90% used.
+    func nearHardLifetime(_ st: XFRMState, at now: ModelTime) -> String? {
+        let cfg = st.lifetimeConfig, cur = st.lifetimeCurrent
+        if cfg.hardAddExpiresSeconds > 0, cur.addTime > 0 {
+            let used = now - Double(cur.addTime)
+            if used >= 0.9 * Double(cfg.hardAddExpiresSeconds) {
+                return "within 10% of the hard time limit (\(Int(used)) s of \(cfg.hardAddExpiresSeconds) s)"
+            }
+        }
+        if cfg.hardUseExpiresSeconds > 0, cur.useTime > 0 {
+            let used = now - Double(cur.useTime)
+            if used >= 0.9 * Double(cfg.hardUseExpiresSeconds) {
+                return "within 10% of the hard use-time limit (\(Int(used)) s of \(cfg.hardUseExpiresSeconds) s)"
+            }
+        }
+        if cfg.hardByteLimit != .max, cfg.hardByteLimit > 0, Double(cur.bytes) >= 0.9 * Double(cfg.hardByteLimit) {
+            return "within 10% of the hard byte limit (\(cur.bytes) of \(cfg.hardByteLimit))"
+        }
+        if cfg.hardPacketLimit != .max, cfg.hardPacketLimit > 0, Double(cur.packets) >= 0.9 * Double(cfg.hardPacketLimit) {
+            return "within 10% of the hard packet limit (\(cur.packets) of \(cfg.hardPacketLimit))"
+        }
+        return nil
+    }
+}

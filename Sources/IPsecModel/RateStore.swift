@@ -1,0 +1,126 @@
+/// Per-SA traffic samples in one flat ring, aligned on the global dump sequence.
+///
+/// Each SA with traffic owns a slot of `columns` cells; column `d % columns` holds the bytes and
+/// packets the SA carried between dump `d - 1` and dump `d` (saturated to 32 bits). Dump times are
+/// stored once, globally. No per-SA allocation: slots are reused through a free list.
+struct RateStore: Sendable {
+    let columns: Int
+    /// Time of each dump, by column.
+    private(set) var times: [Double]
+    /// Index of the latest dump (-1 before the first).
+    private(set) var dumpIndex: Int = -1
+    private var bytes: [UInt32] = []
+    private var packets: [UInt32] = []
+    private var free: [Int32] = []
+    private var slotCount: Int32 = 0
+    /// For each window (2, 10, 40 s): how many columns back it reaches and its span in seconds.
+    private(set) var windowColumns: [Int] = [0, 0, 0]
+    private(set) var windowSpans: [Double] = [0, 0, 0]
+
+    init(refreshInterval: Double) {
+        let interval = max(0.05, refreshInterval)
+        columns = max(8, min(512, Int((40 / interval).rounded(.up)) + 3))
+        times = Array(repeating: 0, count: columns)
+    }
+
+    var column: Int { dumpIndex < 0 ? 0 : dumpIndex % columns }
+    var slotsInUse: Int { Int(slotCount) - free.count }
+
+    /// Starts a new dump at `now` and chooses, for each window, the past dump closest to `now - window`.
+    mutating func beginDump(at now: Double) {
+        dumpIndex += 1
+        times[dumpIndex % columns] = now
+        for (w, window) in WindowedRates.windows.enumerated() {
+            let target = now - window
+            var best = 0
+            var bestDistance = Double.infinity
+            var j = 1
+            while j <= min(dumpIndex, columns - 1) {
+                let t = times[(dumpIndex - j) % columns]
+                let d = abs(t - target)
+                if d < bestDistance { best = j; bestDistance = d }
+                if t <= target { break }
+                j += 1
+            }
+            windowColumns[w] = best
+            windowSpans[w] = best == 0 ? 0 : now - times[(dumpIndex - best) % columns]
+        }
+    }
+
+    mutating func allocate() -> Int32 {
+        let slot: Int32
+        if let f = free.popLast() {
+            slot = f
+        } else {
+            slot = slotCount
+            slotCount += 1
+            bytes.append(contentsOf: repeatElement(0, count: columns))
+            packets.append(contentsOf: repeatElement(0, count: columns))
+        }
+        let base = Int(slot) * columns
+        for i in base..<(base + columns) { bytes[i] = 0; packets[i] = 0 }
+        return slot
+    }
+
+    mutating func release(_ slot: Int32) {
+        guard slot >= 0 else { return }
+        free.append(slot)
+    }
+
+    /// Records the traffic of the current dump interval.
+    mutating func write(_ slot: Int32, bytes b: UInt64, packets p: UInt64) {
+        let i = Int(slot) * columns + column
+        bytes[i] = UInt32(truncatingIfNeeded: min(b, UInt64(UInt32.max)))
+        packets[i] = UInt32(truncatingIfNeeded: min(p, UInt64(UInt32.max)))
+    }
+
+    /// Adds one slot's samples into another (rekey: the successor inherits the window).
+    mutating func merge(_ from: Int32, into to: Int32) {
+        let a = Int(from) * columns, b = Int(to) * columns
+        for k in 0..<columns {
+            bytes[b + k] = bytes[b + k].addingReportingOverflow(bytes[a + k]).overflow ? .max : bytes[b + k] + bytes[a + k]
+            packets[b + k] = packets[b + k].addingReportingOverflow(packets[a + k]).overflow
+                ? .max : packets[b + k] + packets[a + k]
+        }
+    }
+
+    /// Sums a slot over the three windows and divides by their spans:
+    /// (2 s bytes/s, 2 s packets/s, 10 s ..., 40 s ...).
+    func rates(_ slot: Int32) -> (Float, Float, Float, Float, Float, Float) {
+        guard slot >= 0, dumpIndex >= 1 else { return (0, 0, 0, 0, 0, 0) }
+        let base = Int(slot) * columns
+        var sb: UInt64 = 0, sp: UInt64 = 0
+        var out: (Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0)
+        var w = 0
+        var j = 0
+        let maxJ = windowColumns[2]
+        while j < maxJ {
+            let col = (dumpIndex - j) % columns
+            sb &+= UInt64(bytes[base + col])
+            sp &+= UInt64(packets[base + col])
+            j += 1
+            while w < 3 && windowColumns[w] == j {
+                let span = windowSpans[w]
+                let rb = span > 0 ? Float(Double(sb) / span) : 0
+                let rp = span > 0 ? Float(Double(sp) / span) : 0
+                switch w {
+                case 0: out.0 = rb; out.1 = rp
+                case 1: out.2 = rb; out.3 = rp
+                default: out.4 = rb; out.5 = rp
+                }
+                w += 1
+            }
+        }
+        return out
+    }
+
+    /// Bytes and packets of one dump interval, `back` dumps ago (0 = the latest).
+    func sample(_ slot: Int32, back: Int) -> (UInt64, UInt64) {
+        guard slot >= 0, back <= dumpIndex, back < columns else { return (0, 0) }
+        let i = Int(slot) * columns + (dumpIndex - back) % columns
+        return (UInt64(bytes[i]), UInt64(packets[i]))
+    }
+
+    /// Approximate resident bytes.
+    var residentBytes: Int { (bytes.capacity + packets.capacity) * 4 + free.capacity * 4 + times.capacity * 8 }
+}

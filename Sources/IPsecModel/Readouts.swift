@@ -1,0 +1,410 @@
+import XFRMWire
+
+/// A traffic rate: bytes and packets per second.
+public struct TrafficRate: Sendable, Hashable {
+    public var bytesPerSecond: Double
+    public var packetsPerSecond: Double
+    public init(bytesPerSecond: Double, packetsPerSecond: Double) {
+        self.bytesPerSecond = bytesPerSecond; self.packetsPerSecond = packetsPerSecond
+    }
+    public static let zero = TrafficRate(bytesPerSecond: 0, packetsPerSecond: 0)
+    public static func + (a: TrafficRate, b: TrafficRate) -> TrafficRate {
+        TrafficRate(bytesPerSecond: a.bytesPerSecond + b.bytesPerSecond,
+                    packetsPerSecond: a.packetsPerSecond + b.packetsPerSecond)
+    }
+}
+
+/// Rates over the 2 s, 10 s and 40 s windows (each measured between two refresh dumps, so the
+/// effective span is the closest whole number of refresh intervals).
+public struct WindowedRates: Sendable, Hashable {
+    public var last2s: TrafficRate
+    public var last10s: TrafficRate
+    public var last40s: TrafficRate
+    public init(last2s: TrafficRate, last10s: TrafficRate, last40s: TrafficRate) {
+        self.last2s = last2s; self.last10s = last10s; self.last40s = last40s
+    }
+    public static let zero = WindowedRates(last2s: .zero, last10s: .zero, last40s: .zero)
+    /// The window lengths, in seconds, in the order of `last2s`, `last10s`, `last40s`.
+    public static let windows: [Double] = [2, 10, 40]
+    public static func + (a: WindowedRates, b: WindowedRates) -> WindowedRates {
+        WindowedRates(last2s: a.last2s + b.last2s, last10s: a.last10s + b.last10s, last40s: a.last40s + b.last40s)
+    }
+}
+
+/// Byte and packet totals.
+public struct TrafficTotals: Sendable, Hashable {
+    public var bytes: UInt64
+    public var packets: UInt64
+    public init(bytes: UInt64, packets: UInt64) { self.bytes = bytes; self.packets = packets }
+    public static let zero = TrafficTotals(bytes: 0, packets: 0)
+    public static func + (a: TrafficTotals, b: TrafficTotals) -> TrafficTotals {
+        TrafficTotals(bytes: a.bytes &+ b.bytes, packets: a.packets &+ b.packets)
+    }
+}
+
+/// How an SA's direction was decided.
+public enum DirectionSource: String, Sendable, Hashable, Codable {
+    /// XFRMA_SA_DIR (kernel >= 6.10).
+    case attribute
+    /// The SA's destination is a local address: inbound.
+    case localDestination
+    /// The SA's source is a local address: outbound.
+    case localSource
+    /// The reverse SA (swapped addresses, same reqid) has a known direction: the opposite one.
+    case pairing
+    /// Nothing tells.
+    case unknown
+}
+
+/// Per-SA health problems. `HealthIssue` carries the human reason.
+public struct HealthFlags: OptionSet, Sendable, Hashable {
+    public var rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+    /// Inbound SA with replay window 0.
+    public static let antiReplayOff = HealthFlags(rawValue: 1 << 0)
+    /// `stats.replay` grew since the previous refresh.
+    public static let replayFailuresRising = HealthFlags(rawValue: 1 << 1)
+    /// `stats.integrity_failed` grew since the previous refresh.
+    public static let integrityFailuresRising = HealthFlags(rawValue: 1 << 2)
+    /// Outbound sequence number past 2^31 without ESN.
+    public static let sequenceNearWrap = HealthFlags(rawValue: 1 << 3)
+    /// Traffic in one direction of the pair but none in the other (10 s window).
+    public static let oneWayTraffic = HealthFlags(rawValue: 1 << 4)
+    /// Within 10% of a hard lifetime (time, bytes or packets) with no successor.
+    public static let nearHardLifetime = HealthFlags(rawValue: 1 << 5)
+    /// Larval SA (no algorithms: from ALLOCSPI or ACQUIRE).
+    public static let larval = HealthFlags(rawValue: 1 << 6)
+    /// An ACQUIRE for this SA's addresses is pending.
+    public static let acquirePending = HealthFlags(rawValue: 1 << 7)
+    /// A soft EXPIRE was seen: the IKE daemon was asked to rekey.
+    public static let rekeyRequested = HealthFlags(rawValue: 1 << 8)
+
+    /// Every flag with a short code for narrow columns, in display order.
+    public static let all: [(flag: HealthFlags, code: String, name: String)] = [
+        (.antiReplayOff, "R0", "anti-replay off"),
+        (.replayFailuresRising, "RP", "replay failures rising"),
+        (.integrityFailuresRising, "IF", "integrity failures rising"),
+        (.sequenceNearWrap, "SQ", "sequence past 2^31 without ESN"),
+        (.oneWayTraffic, "1W", "one-way traffic"),
+        (.nearHardLifetime, "LT", "near hard lifetime"),
+        (.larval, "LV", "larval"),
+        (.acquirePending, "AQ", "acquire pending"),
+        (.rekeyRequested, "RK", "rekey requested"),
+    ]
+
+    /// Short codes of the flags set, e.g. `["R0", "LT"]`.
+    public var codes: [String] { HealthFlags.all.filter { contains($0.flag) }.map(\.code) }
+    /// Names of the flags set.
+    public var names: [String] { HealthFlags.all.filter { contains($0.flag) }.map(\.name) }
+}
+
+/// One health problem with the reason shown to the user.
+public struct HealthIssue: Sendable, Hashable {
+    public var flag: HealthFlags
+    public var reason: String
+    public init(flag: HealthFlags, reason: String) { self.flag = flag; self.reason = reason }
+}
+
+/// Keepalive verdict.
+public enum KeepaliveState: String, Sendable, Hashable, Codable {
+    case ok = "OK"
+    case late = "LATE"
+    case none = "NONE"
+    case unknown = "UNKNOWN"
+}
+
+/// Where a keepalive interval comes from.
+public enum KeepaliveIntervalSource: String, Sendable, Hashable, Codable {
+    /// XFRMA_NAT_KEEPALIVE_INTERVAL on the outbound SA (kernel keepalives, >= 6.11).
+    case kernel
+    /// The spacing of keepalives seen on the wire (IKE daemon keepalives).
+    case observed
+}
+
+/// Keepalive status of a NAT-T peer, always with a reason.
+public struct KeepaliveStatus: Sendable, Hashable {
+    public var state: KeepaliveState
+    /// Why, in words: "no keepalive received from 198.51.100.7:4501 for 12 s (interval 5 s)".
+    public var reason: String
+    /// Expected interval in seconds, when known.
+    public var interval: Double?
+    public var intervalSource: KeepaliveIntervalSource?
+    /// The kernel attribute value (seconds) when the outbound SA has one.
+    public var kernelInterval: UInt32?
+    /// Last keepalive this host sent / received (wire capture).
+    public var lastSent: ModelTime?
+    public var lastReceived: ModelTime?
+    /// Seconds since the inbound SA was last used (XFRMA_LASTUSED), when known.
+    public var inboundIdle: Double?
+    /// Whether the wire capture is running.
+    public var captureActive: Bool
+
+    public init(state: KeepaliveState, reason: String, interval: Double? = nil,
+                intervalSource: KeepaliveIntervalSource? = nil, kernelInterval: UInt32? = nil,
+                lastSent: ModelTime? = nil, lastReceived: ModelTime? = nil, inboundIdle: Double? = nil,
+                captureActive: Bool = false) {
+        self.state = state; self.reason = reason; self.interval = interval; self.intervalSource = intervalSource
+        self.kernelInterval = kernelInterval; self.lastSent = lastSent; self.lastReceived = lastReceived
+        self.inboundIdle = inboundIdle; self.captureActive = captureActive
+    }
+}
+
+/// A NAT rebinding reported by XFRM_MSG_MAPPING.
+public struct MappingChange: Sendable, Hashable {
+    public var time: ModelTime
+    /// The inbound SA the kernel reported it on.
+    public var sa: SAIdentity
+    public var reqid: UInt32
+    public var oldAddress: IPAddress
+    public var oldPort: UInt16
+    public var newAddress: IPAddress
+    public var newPort: UInt16
+    public init(time: ModelTime, sa: SAIdentity, reqid: UInt32, oldAddress: IPAddress, oldPort: UInt16,
+                newAddress: IPAddress, newPort: UInt16) {
+        self.time = time; self.sa = sa; self.reqid = reqid; self.oldAddress = oldAddress; self.oldPort = oldPort
+        self.newAddress = newAddress; self.newPort = newPort
+    }
+    /// "198.51.100.7:4500 -> 198.51.100.7:1031".
+    public var summary: String { "\(oldAddress):\(oldPort) -> \(newAddress):\(newPort)" }
+}
+
+/// NAT traversal facts of a peer.
+public struct NATTraversal: Sendable, Hashable {
+    /// Encapsulation of the peer's outbound SA (or inbound if no outbound), as configured.
+    public var encapsulation: XFRMEncapsulation
+    /// UDP port on this host and on the peer (after any NAT).
+    public var localPort: UInt16
+    public var remotePort: UInt16
+    /// NAT original address (NAT-OA), when set.
+    public var originalAddress: IPAddress?
+    public var behindNAT: Bool
+    /// Why `behindNAT` is what it is.
+    public var behindNATReason: String
+    /// Mapping changes, oldest first.
+    public var mappingHistory: [MappingChange]
+}
+
+/// A peer: one local and one remote outer address (plus the remote UDP port when encapsulated).
+public struct PeerKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var local: IPAddress
+    public var remote: IPAddress
+    /// The peer's UDP encapsulation port; 0 without encapsulation.
+    public var remotePort: UInt16
+    public init(local: IPAddress, remote: IPAddress, remotePort: UInt16 = 0) {
+        self.local = local; self.remote = remote; self.remotePort = remotePort
+    }
+    /// "192.0.2.1 <-> 198.51.100.2:4500".
+    public var description: String {
+        "\(local) <-> \(remote)" + (remotePort != 0 ? ":\(remotePort)" : "")
+    }
+    public static func < (a: PeerKey, b: PeerKey) -> Bool {
+        if a.local != b.local { return a.local < b.local }
+        if a.remote != b.remote { return a.remote < b.remote }
+        return a.remotePort < b.remotePort
+    }
+}
+
+/// A tunnel in one direction: what stays the same across rekeys (same addresses, reqid,
+/// protocol, selector and mark). Rekey stitching joins SAs with the same key.
+public struct TunnelKey: Hashable, Sendable {
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var reqid: UInt32
+    public var proto: IPsecProtocol
+    public var selector: XFRMSelector
+    public var mark: XFRMMark?
+    public init(_ s: XFRMState) {
+        source = s.source; destination = s.destination; reqid = s.reqid; proto = s.proto
+        selector = s.selector; mark = s.identity.mark
+    }
+}
+
+/// A rekey seen by stitching: the old SA was followed by the new one in the same tunnel.
+public struct RekeyLink: Sendable, Hashable {
+    public var time: ModelTime
+    public var old: SAIdentity
+    public var new: SAIdentity
+    public var reqid: UInt32
+    public init(time: ModelTime, old: SAIdentity, new: SAIdentity, reqid: UInt32) {
+        self.time = time; self.old = old; self.new = new; self.reqid = reqid
+    }
+    /// "0x0000c001 -> 0x0000c002".
+    public var summary: String { "\(SAIdentity.hex(old.spi)) -> \(SAIdentity.hex(new.spi))" }
+}
+
+/// What happened, for the timeline.
+public enum TimelineKind: String, Sendable, Hashable, Codable {
+    /// A kernel event (NEWSA, DELSA, EXPIRE, MAPPING, ...).
+    case kernel
+    /// An action performed by the user (delete, rekey).
+    case action
+    /// Re-dump requested after an overrun, and the reconciliation that followed.
+    case resync
+    /// A periodic dump found differences the events had not told (lost events).
+    case reconcile
+    /// Rekey stitching linked an old SA to its successor.
+    case rekey
+    /// Anything else worth telling (capture availability, keepalive state changes).
+    case note
+}
+
+/// One timeline entry.
+public struct TimelineEvent: Sendable, Hashable {
+    public var time: ModelTime
+    public var kind: TimelineKind
+    /// Short name: the kernel message kind ("NEWSA"), the action kind, "RESYNC"...
+    public var name: String
+    /// One line of text (no key material: only identities, addresses and counts).
+    public var summary: String
+    public var sa: SAIdentity?
+    public var peer: PeerKey?
+    /// For actions: whether they succeeded.
+    public var succeeded: Bool?
+    public init(time: ModelTime, kind: TimelineKind, name: String, summary: String, sa: SAIdentity? = nil,
+                peer: PeerKey? = nil, succeeded: Bool? = nil) {
+        self.time = time; self.kind = kind; self.name = name; self.summary = summary; self.sa = sa
+        self.peer = peer; self.succeeded = succeeded
+    }
+}
+
+/// One `/proc/net/xfrm_stat` counter with its change since the previous reading.
+public struct XFRMStatCounter: Sendable, Hashable {
+    public var name: String
+    public var value: UInt64
+    /// Change since the previous reading (0 on the first; a decrease counts as a reset: the new value).
+    public var delta: UInt64
+    public init(name: String, value: UInt64, delta: UInt64) { self.name = name; self.value = value; self.delta = delta }
+}
+
+/// The last `/proc/net/xfrm_stat` reading.
+public struct XFRMStatSnapshot: Sendable, Hashable {
+    public var time: ModelTime
+    /// Time of the previous reading the deltas are relative to.
+    public var previousTime: ModelTime?
+    /// In file order.
+    public var counters: [XFRMStatCounter]
+    public init(time: ModelTime, previousTime: ModelTime?, counters: [XFRMStatCounter]) {
+        self.time = time; self.previousTime = previousTime; self.counters = counters
+    }
+    public func counter(named name: String) -> XFRMStatCounter? { counters.first { $0.name == name } }
+    /// Sum of all deltas (every xfrm_stat counter is an error counter).
+    public var totalDelta: UInt64 { counters.reduce(0) { $0 &+ $1.delta } }
+}
+
+/// Synchronisation state with the kernel, for the header.
+public enum SyncState: Sendable, Hashable {
+    /// No complete SA and policy dump yet.
+    case initialising
+    /// In sync; `lastResync` is the last resync completion, if any.
+    case synchronised(lastResync: ModelTime?)
+    /// A resync was requested and the re-dumps have not both completed.
+    case resyncing(since: ModelTime, reason: String)
+
+    /// "initialising", "in sync", "resynced 12:00:03"-style word for the header.
+    public var word: String {
+        switch self {
+        case .initialising: return "initialising"
+        case .synchronised(let r): return r == nil ? "in sync" : "resynced"
+        case .resyncing: return "resyncing"
+        }
+    }
+}
+
+/// A pending ACQUIRE: the kernel asked the IKE daemon for an SA and none has appeared yet.
+public struct PendingAcquire: Sendable, Hashable {
+    public var time: ModelTime
+    public var source: IPAddress
+    public var destination: IPAddress
+    public var proto: IPsecProtocol
+    public var reqid: UInt32
+    public var selector: XFRMSelector
+    public var seq: UInt32
+    public init(time: ModelTime, source: IPAddress, destination: IPAddress, proto: IPsecProtocol, reqid: UInt32,
+                selector: XFRMSelector, seq: UInt32) {
+        self.time = time; self.source = source; self.destination = destination; self.proto = proto
+        self.reqid = reqid; self.selector = selector; self.seq = seq
+    }
+}
+
+/// One point of a traffic history (for sparklines and graphs): traffic during `interval` seconds ending at `time`.
+public struct HistoryPoint: Sendable, Hashable {
+    public var time: ModelTime
+    public var interval: Double
+    public var inbound: TrafficTotals
+    public var outbound: TrafficTotals
+    public init(time: ModelTime, interval: Double, inbound: TrafficTotals, outbound: TrafficTotals) {
+        self.time = time; self.interval = interval; self.inbound = inbound; self.outbound = outbound
+    }
+    public var inboundBytesPerSecond: Double { interval > 0 ? Double(inbound.bytes) / interval : 0 }
+    public var outboundBytesPerSecond: Double { interval > 0 ? Double(outbound.bytes) / interval : 0 }
+}
+
+/// A peer with its SAs, policies and derived status.
+public struct PeerSummary: Sendable, Hashable {
+    public var key: PeerKey
+    /// SAs by direction (per-CPU children included), sorted.
+    public var inbound: [SAIdentity]
+    public var outbound: [SAIdentity]
+    /// SAs whose direction could not be determined.
+    public var undetermined: [SAIdentity]
+    /// Inbound/outbound pairs by reqid (newest SA of each direction).
+    public var pairs: [SAPair]
+    /// Policies attached through their templates (reqid or tunnel addresses).
+    public var policies: [PolicyIdentity]
+    public var inboundRates: WindowedRates
+    public var outboundRates: WindowedRates
+    /// Cumulative totals of every tunnel of the peer, across rekeys.
+    public var inboundTotals: TrafficTotals
+    public var outboundTotals: TrafficTotals
+    public var nat: NATTraversal?
+    public var keepalive: KeepaliveStatus
+    /// Union of the SAs' flags.
+    public var health: HealthFlags
+}
+
+/// An inbound/outbound SA pair of one peer and reqid.
+public struct SAPair: Sendable, Hashable {
+    public var reqid: UInt32
+    public var inbound: SAIdentity?
+    public var outbound: SAIdentity?
+    public init(reqid: UInt32, inbound: SAIdentity?, outbound: SAIdentity?) {
+        self.reqid = reqid; self.inbound = inbound; self.outbound = outbound
+    }
+}
+
+/// A policy with model bookkeeping.
+public struct PolicyEntry: Sendable, Hashable {
+    public var policy: XFRMPolicy
+    public var firstSeen: ModelTime
+    public var lastChanged: ModelTime
+    /// A soft POLEXPIRE was seen.
+    public var softExpired: Bool
+    /// The peers this policy is attached to (through template reqid/addresses).
+    public var peers: [PeerKey]
+    public var identity: PolicyIdentity { policy.identity }
+}
+
+/// Header figures for the dashboard.
+public struct HeaderSummary: Sendable, Hashable {
+    public var saCount: Int
+    public var larvalCount: Int
+    public var policyCount: Int
+    public var peerCount: Int
+    public var pendingAcquires: Int
+    public var inboundRates: WindowedRates
+    public var outboundRates: WindowedRates
+    public var sync: SyncState
+    public var lastRefresh: ModelTime?
+    public var refreshInterval: Double
+    public var paused: Bool
+    /// Sum of xfrm_stat deltas at the last reading (errors since the previous one).
+    public var xfrmStatErrors: UInt64
+    public var capture: CaptureAvailability
+    /// Number of resyncs since start.
+    public var resyncCount: Int
+}
+
+/// Columns the SA table can sort by.
+public enum SASortKey: String, Sendable, Hashable, CaseIterable, Codable {
+    case identity, direction, source, destination, spi, reqid, proto, rate, bytes, packets, age, health, peer
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class IPsecModelTestsPlaceholder: XCTestCase { func testNothing() {} }
