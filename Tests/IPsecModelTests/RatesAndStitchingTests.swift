@@ -1,0 +1,133 @@
+import XCTest
+@testable import IPsecModel
+import XFRMWire
+
+final class RatesAndStitchingTests: XCTestCase {
+    let t0 = Fx.t0
+
+    func testRatesOverTwoTenAndFortySecondWindows() throws {
+        var m = Fx.model([Fx.out(0xA)])
+        for i in 1...45 {
+            m.refresh([Fx.out(0xA, bytes: UInt64(1000 * i), packets: UInt64(10 * i))], at: t0 + Double(i))
+        }
+        let id = Fx.out(0xA).identity
+        var r = try XCTUnwrap(m.sa(id)).rates
+        XCTAssertEqual(r.last2s.bytesPerSecond, 1000, accuracy: 0.01)
+        XCTAssertEqual(r.last10s.bytesPerSecond, 1000, accuracy: 0.01)
+        XCTAssertEqual(r.last40s.bytesPerSecond, 1000, accuracy: 0.01)
+        XCTAssertEqual(r.last40s.packetsPerSecond, 10, accuracy: 0.001)
+
+        // Traffic stops: the windows drain at their own pace.
+        for i in 46...48 {
+            m.refresh([Fx.out(0xA, bytes: 45_000, packets: 450)], at: t0 + Double(i))
+        }
+        r = try XCTUnwrap(m.sa(id)).rates
+        XCTAssertEqual(r.last2s.bytesPerSecond, 0, accuracy: 0.01)
+        XCTAssertEqual(r.last10s.bytesPerSecond, 700, accuracy: 0.01)   // 7 s of traffic in 10 s
+        XCTAssertEqual(r.last40s.bytesPerSecond, 925, accuracy: 0.01)   // 37 s of traffic in 40 s
+        // The peer sums its SAs.
+        let peer = try XCTUnwrap(m.peers.first)
+        XCTAssertEqual(peer.outboundRates.last10s.bytesPerSecond, 700, accuracy: 0.01)
+        XCTAssertEqual(peer.inboundRates.last10s.bytesPerSecond, 0)
+        // Within 10 s of silence every window reads zero.
+        for i in 49...90 { m.refresh([Fx.out(0xA, bytes: 45_000, packets: 450)], at: t0 + Double(i)) }
+        r = try XCTUnwrap(m.sa(id)).rates
+        XCTAssertEqual(r.last40s.bytesPerSecond, 0)
+    }
+
+    func testIrregularRefreshUsesActualSpan() throws {
+        var m = Fx.model([Fx.out(0xA)])
+        m.refresh([Fx.out(0xA, bytes: 3000)], at: t0 + 3)     // a late refresh: 3 s span
+        let r = try XCTUnwrap(m.sa(Fx.out(0xA).identity)).rates
+        XCTAssertEqual(r.last2s.bytesPerSecond, 1000, accuracy: 0.01)
+    }
+
+    func testFirstSightingIsABaselineNotABurst() throws {
+        var m = Fx.model([Fx.out(0xA, bytes: 9_000_000)])
+        m.refresh([Fx.out(0xA, bytes: 9_001_000)], at: t0 + 1)
+        XCTAssertEqual(try XCTUnwrap(m.sa(Fx.out(0xA).identity)).rates.last2s.bytesPerSecond, 1000, accuracy: 0.01)
+    }
+
+    func testCounterResetKeepsTotalsAndRatesSane() throws {
+        var m = Fx.model([Fx.out(0xA)])
+        m.refresh([Fx.out(0xA, bytes: 5000, packets: 50)], at: t0 + 1)
+        m.refresh([Fx.out(0xA, bytes: 200, packets: 2)], at: t0 + 2)
+        let e = try XCTUnwrap(m.sa(Fx.out(0xA).identity))
+        XCTAssertEqual(e.counterResets, 1)
+        XCTAssertEqual(e.totals, TrafficTotals(bytes: 5200, packets: 52))
+        XCTAssertEqual(e.rates.last2s.bytesPerSecond, 2600, accuracy: 0.01)
+        XCTAssertEqual(e.tunnelTotals.bytes, 5200)
+    }
+
+    func testRekeyStitchingTotalsNeverDropAndSPIsAreLinked() throws {
+        let a = Fx.out(0xA, addTime: 1_794_999_000)
+        var m = Fx.model([a])
+        var lastTotal: UInt64 = 0
+        func check(_ id: SAIdentity, _ expected: UInt64, line: UInt = #line) throws {
+            let total = try XCTUnwrap(m.tunnelTotals(of: id), line: line).bytes
+            XCTAssertEqual(total, expected, line: line)
+            XCTAssertGreaterThanOrEqual(total, lastTotal, "tunnel total dropped", line: line)
+            XCTAssertEqual(m.peers.first?.outboundTotals.bytes, expected, line: line)
+            lastTotal = total
+        }
+        for i in 1...5 { m.refresh([Fx.out(0xA, bytes: UInt64(1000 * i))], at: t0 + Double(i)) }
+        try check(a.identity, 5000)
+        // The IKE daemon installs the new SA, then deletes the old one.
+        let b = Fx.out(0xB, addTime: 1_795_000_005)
+        m.apply(.kernel(.newSA(b)), at: t0 + 5.5)
+        XCTAssertEqual(m.sa(b.identity)?.predecessor, a.identity)
+        XCTAssertEqual(m.sa(a.identity)?.successor, b.identity)
+        XCTAssertEqual(m.rekeyLinks.last?.old, a.identity)
+        XCTAssertEqual(m.rekeyLinks.last?.new, b.identity)
+        XCTAssertEqual(m.rekeyLinks.last?.summary, "0x0000000a -> 0x0000000b")
+        XCTAssertTrue(m.timeline.contains { $0.kind == .rekey && $0.summary.contains("0x0000000a -> 0x0000000b") })
+
+        m.refresh([Fx.out(0xA, bytes: 6000), Fx.out(0xB, bytes: 0, addTime: 1_795_000_005)], at: t0 + 6)
+        try check(b.identity, 6000)
+        m.refresh([Fx.out(0xA, bytes: 6500), Fx.out(0xB, bytes: 500, addTime: 1_795_000_005)], at: t0 + 7)
+        try check(b.identity, 7000)
+        // DELSA carries the old SA's final counters.
+        m.apply(.kernel(.deleteSA(a.identity, source: a.source, state: Fx.out(0xA, bytes: 6800))), at: t0 + 7.5)
+        XCTAssertNil(m.sa(a.identity))
+        m.refresh([Fx.out(0xB, bytes: 1500, addTime: 1_795_000_005)], at: t0 + 8)
+        try check(b.identity, 8300)
+        // The 2 s window (t0+6 .. t0+8) keeps the old SA's traffic: 500 + 500 + 300 + 1000 bytes.
+        XCTAssertEqual(try XCTUnwrap(m.sa(b.identity)).rates.last2s.bytesPerSecond, 1150, accuracy: 0.01)
+        XCTAssertEqual(m.peers.first?.outboundRates.last2s.bytesPerSecond ?? 0, 1150, accuracy: 0.01)
+        // Link survives the old SA's deletion.
+        XCTAssertEqual(m.sa(b.identity)?.predecessor, a.identity)
+    }
+
+    func testRekeyByHardExpireWithoutBodyCountersUsesLastKnown() throws {
+        var m = Fx.model([Fx.out(0xA)])
+        m.refresh([Fx.out(0xA, bytes: 4000)], at: t0 + 1)
+        m.apply(.kernel(.newSA(Fx.out(0xB, addTime: 1_795_000_001))), at: t0 + 1.2)
+        m.apply(.kernel(.expire(Fx.out(0xA), hard: true)), at: t0 + 1.5)  // body counters lower: ignored
+        m.refresh([Fx.out(0xB, bytes: 10, addTime: 1_795_000_001)], at: t0 + 2)
+        XCTAssertEqual(m.tunnelTotals(of: Fx.out(0xB).identity)?.bytes, 4010)
+    }
+
+    func testDifferentReqidIsNotASuccessor() {
+        var m = Fx.model([Fx.out(0xA, reqid: 1)])
+        m.apply(.kernel(.newSA(Fx.out(0xB, reqid: 2))), at: t0 + 1)
+        XCTAssertNil(m.sa(Fx.out(0xB, reqid: 2).identity)?.predecessor)
+        XCTAssertTrue(m.rekeyLinks.isEmpty)
+    }
+
+    func testPeerHistoryRingRecordsTrafficOnlyForBusyPeers() {
+        var m = Fx.model([Fx.out(0xA), Fx.sa(src: Fx.local, dst: Fx.remote2, spi: 0xC, dir: .outbound)])
+        for i in 1...700 {
+            m.refresh([Fx.out(0xA, bytes: UInt64(100 * i)),
+                       Fx.sa(src: Fx.local, dst: Fx.remote2, spi: 0xC, dir: .outbound)], at: t0 + Double(i))
+        }
+        let busy = PeerKey(local: Fx.local, remote: Fx.remote)
+        let idle = PeerKey(local: Fx.local, remote: Fx.remote2)
+        let h = m.history(of: busy)
+        XCTAssertEqual(h.count, 600)                     // bounded: 10 minutes at 1 s
+        XCTAssertEqual(h.last?.outbound.bytes, 100)
+        XCTAssertEqual(h.last?.outboundBytesPerSecond ?? 0, 100, accuracy: 0.001)
+        XCTAssertEqual(h.last?.time, t0 + 700)
+        XCTAssertTrue(m.history(of: idle).isEmpty)
+        XCTAssertEqual(m.totalHistory.count, 600)
+    }
+}
