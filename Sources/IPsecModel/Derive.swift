@@ -154,7 +154,9 @@ extension LiveModel {
         if hasPCPU {
             for idx in table.indices {
                 let st = table.values[idx].state
-                table.values[idx].parent = st.attributes.perCPU == nil ? nil : parents[TunnelKey(st)]
+                var k = TunnelKey(st)
+                k.cpu = nil
+                table.values[idx].parent = st.attributes.perCPU == nil ? nil : parents[k]
             }
         }
 

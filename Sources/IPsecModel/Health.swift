@@ -31,7 +31,7 @@ extension LiveModel {
         if st.isLarval {
             out.append(HealthIssue(flag: .larval, reason: "larval SA (no algorithms): SPI allocated or acquire in progress"))
         }
-        if acquirePending(for: st) {
+        if st.isLarval && acquirePending(for: st) {
             out.append(HealthIssue(flag: .acquirePending,
                                    reason: "kernel ACQUIRE for \(st.source) -> \(st.destination) has no SA yet"))
         }

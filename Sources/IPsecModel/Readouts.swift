@@ -74,7 +74,7 @@ public struct HealthFlags: OptionSet, Sendable, Hashable {
     public static let nearHardLifetime = HealthFlags(rawValue: 1 << 5)
     /// Larval SA (no algorithms: from ALLOCSPI or ACQUIRE).
     public static let larval = HealthFlags(rawValue: 1 << 6)
-    /// An ACQUIRE for this SA's addresses is pending.
+    /// Larval SA whose addresses have a pending ACQUIRE (the IKE daemon has not installed the SA yet).
     public static let acquirePending = HealthFlags(rawValue: 1 << 7)
     /// A soft EXPIRE was seen: the IKE daemon was asked to rekey.
     public static let rekeyRequested = HealthFlags(rawValue: 1 << 8)
@@ -205,7 +205,8 @@ public struct PeerKey: Hashable, Sendable, Comparable, CustomStringConvertible {
 }
 
 /// A tunnel in one direction: what stays the same across rekeys (same addresses, reqid,
-/// protocol, selector and mark). Rekey stitching joins SAs with the same key.
+/// protocol, selector, mark and per-CPU lane). Rekey stitching joins SAs with the same key.
+/// Addresses in a fixed order make the direction part of the key, whatever the direction inference says.
 public struct TunnelKey: Hashable, Sendable {
     public var source: IPAddress
     public var destination: IPAddress
@@ -213,9 +214,11 @@ public struct TunnelKey: Hashable, Sendable {
     public var proto: IPsecProtocol
     public var selector: XFRMSelector
     public var mark: XFRMMark?
+    /// XFRMA_SA_PCPU: per-CPU SAs are parallel lanes, not successors of each other.
+    public var cpu: UInt32?
     public init(_ s: XFRMState) {
         source = s.source; destination = s.destination; reqid = s.reqid; proto = s.proto
-        selector = s.selector; mark = s.identity.mark
+        selector = s.selector; mark = s.identity.mark; cpu = s.attributes.perCPU
     }
 }
 
