@@ -44,7 +44,7 @@ public struct HealthFlag: Hashable, Sendable {
 }
 
 /// A NAT mapping change seen for a peer (XFRM_MSG_MAPPING or a port change in a dump).
-public struct MappingChange: Hashable, Sendable {
+public struct PeerMappingChange: Hashable, Sendable {
     public var time: Double
     public var oldAddress: IPAddress, oldPort: UInt16
     public var newAddress: IPAddress, newPort: UInt16
@@ -97,7 +97,7 @@ public struct PeerRow: Hashable, Sendable {
     public var historyOut: [Double]
     public var keepalive: KeepaliveInfo
     public var health: [HealthFlag]
-    public var mappings: [MappingChange]
+    public var mappings: [PeerMappingChange]
     /// Total bytes over the tunnel's life, across rekeys.
     public var totalBytesIn: UInt64
     public var totalBytesOut: UInt64
@@ -106,7 +106,7 @@ public struct PeerRow: Hashable, Sendable {
     public init(id: String, local: IPAddress, remote: IPAddress, encapsulation: XFRMEncapsulation? = nil,
                 natDetected: Bool = false, inboundSAs: Int = 0, outboundSAs: Int = 0, rateIn: Double = 0,
                 rateOut: Double = 0, historyIn: [Double] = [], historyOut: [Double] = [],
-                keepalive: KeepaliveInfo = .notApplicable, health: [HealthFlag] = [], mappings: [MappingChange] = [],
+                keepalive: KeepaliveInfo = .notApplicable, health: [HealthFlag] = [], mappings: [PeerMappingChange] = [],
                 totalBytesIn: UInt64 = 0, totalBytesOut: UInt64 = 0, rekeys: Int = 0) {
         self.id = id; self.local = local; self.remote = remote; self.encapsulation = encapsulation
         self.natDetected = natDetected; self.inboundSAs = inboundSAs; self.outboundSAs = outboundSAs

@@ -128,6 +128,23 @@ public struct ScreenBuffer: Hashable, Sendable {
         cells[i] = cell
     }
 
+    /// Replaces every non-ASCII grapheme with an ASCII stand-in (`→` becomes `>`, unknown
+    /// ones `?`), for terminals without a UTF-8 locale. Wide graphemes become two cells of ASCII.
+    public mutating func foldToASCII() {
+        for i in cells.indices {
+            let c = cells[i].character
+            if c.isASCII { continue }
+            if cells[i].isContinuation { cells[i].isContinuation = false; cells[i].character = "?"; continue }
+            cells[i].character = ScreenBuffer.asciiFold[c] ?? "?"
+        }
+    }
+
+    static let asciiFold: [Character: Character] = [
+        "→": ">", "←": "<", "↑": "^", "↓": "v", "⇄": "=", "…": "~", "∞": "-", "▲": "^", "▼": "v", "›": ">",
+        "─": "-", "│": "|", "┌": "+", "┐": "+", "└": "+", "┘": "+", "█": "#", "░": ".", "●": "*",
+        "▁": "_", "▂": ".", "▃": ",", "▄": "-", "▅": "=", "▆": "+", "▇": "*",
+    ]
+
     /// The text of one row (continuation cells omitted), trailing spaces kept.
     public func line(_ y: Int) -> String {
         var s = ""

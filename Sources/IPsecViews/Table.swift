@@ -1,0 +1,165 @@
+import XFRMWire
+
+/// What a cell renderer needs besides the row.
+struct RenderContext {
+    var now: Double
+    var glyphs: Glyphs
+    var utcOffset: Int
+    /// When each SA's counters or encapsulation last changed.
+    var changedSA: [SAIdentity: Double]
+    /// When each peer's NAT mapping last changed.
+    var changedPeer: [String: Double]
+    /// How long a change stays highlighted.
+    var highlight: Double
+
+    func saChanged(_ id: SAIdentity) -> Bool { changedSA[id].map { now - $0 < highlight } ?? false }
+    func peerChanged(_ id: String) -> Bool { changedPeer[id].map { now - $0 < highlight } ?? false }
+}
+
+/// How a column sorts its rows.
+enum SortKey<Row>: Sendable {
+    case number(@Sendable (Row) -> Double)
+    case ordered(@Sendable (Row, Row) -> Bool)
+}
+
+/// One table column: width, priority (lower survives longer at narrow widths) and renderers.
+struct Column<Row>: Sendable {
+    var id: String
+    var title: String
+    var width: Int
+    var priority: Int
+    var rightAligned = false
+    var flexible = false
+    var text: @Sendable (Row, RenderContext) -> String
+    var role: @Sendable (Row, RenderContext) -> ThemeRole = { _, _ in .normal }
+    var sort: SortKey<Row>?
+    /// Custom drawing (bars, sparklines); replaces `text` when set.
+    var draw: (@Sendable (inout ScreenBuffer, Int, Int, Int, Row, RenderContext) -> Void)? = nil
+}
+
+/// A column placed at an x position and width.
+struct PlacedColumn {
+    var index: Int
+    var x: Int
+    var width: Int
+}
+
+enum TableLayout {
+    /// Keeps the most important columns that fit `width` (1-cell gaps, 2-cell marker first),
+    /// in their declared order; flexible columns share the spare space.
+    static func place<Row>(_ columns: [Column<Row>], width: Int) -> [PlacedColumn] {
+        let marker = 2
+        var chosen = Set<Int>()
+        var used = marker
+        for i in columns.indices.sorted(by: { (columns[$0].priority, $0) < (columns[$1].priority, $1) }) {
+            let need = columns[i].width + (chosen.isEmpty ? 0 : 1)
+            if used + need <= width { chosen.insert(i); used += need }
+        }
+        let order = columns.indices.filter { chosen.contains($0) }
+        let flex = order.filter { columns[$0].flexible }
+        var spare = max(0, width - used)
+        var x = marker
+        var out: [PlacedColumn] = []
+        for (n, i) in order.enumerated() {
+            var w = columns[i].width
+            if let k = flex.firstIndex(of: i) {
+                let share = spare / (flex.count - k)
+                w += share; spare -= share
+            }
+            out.append(PlacedColumn(index: i, x: x, width: w))
+            x += w + (n == order.count - 1 ? 0 : 1)
+        }
+        return out
+    }
+
+    static func drawHeader<Row>(_ columns: [Column<Row>], placed: [PlacedColumn], into b: inout ScreenBuffer, y: Int,
+                                sortColumn: String?, ascending: Bool, glyphs: Glyphs) {
+        b.fill(y: y, role: .columnHeader)
+        for p in placed {
+            let c = columns[p.index]
+            let sorted = c.id == sortColumn
+            var title = c.title
+            let arrow = ascending ? glyphs.sortAscending : glyphs.sortDescending
+            if sorted, TextWidth.of(title + arrow) <= p.width { title += arrow }
+            let t = TextWidth.pad(title, to: p.width, right: c.rightAligned, ellipsis: glyphs.ellipsis)
+            b.write(t, x: p.x, y: y, role: sorted ? .columnSorted : .columnHeader, maxWidth: p.width)
+        }
+    }
+
+    static func drawRow<Row>(_ columns: [Column<Row>], placed: [PlacedColumn], row: Row, into b: inout ScreenBuffer,
+                             y: Int, context: RenderContext) {
+        for p in placed {
+            let c = columns[p.index]
+            if let d = c.draw { d(&b, p.x, y, p.width, row, context); continue }
+            let t = TextWidth.pad(c.text(row, context), to: p.width, right: c.rightAligned, ellipsis: context.glyphs.ellipsis)
+            b.write(t, x: p.x, y: y, role: c.role(row, context), maxWidth: p.width)
+        }
+    }
+
+    /// Row indices sorted by a column (stable: ties keep data order), descending when asked.
+    static func sorted<Row>(_ rows: [Row], by key: SortKey<Row>?, ascending: Bool) -> [Int] {
+        var idx = Array(rows.indices)
+        guard let key else { return ascending ? idx : idx.reversed() }
+        switch key {
+        case .number(let f):
+            var pairs = rows.indices.map { (f(rows[$0]), $0) }
+            if ascending {
+                pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            } else {
+                pairs.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            }
+            idx = pairs.map(\.1)
+        case .ordered(let less):
+            idx.sort { a, b in
+                let (x, y) = ascending ? (rows[a], rows[b]) : (rows[b], rows[a])
+                if less(x, y) { return true }
+                if less(y, x) { return false }
+                return a < b
+            }
+        }
+        return idx
+    }
+}
+
+/// Case-insensitive substring search over precomputed lower-case ASCII/UTF-8 keys.
+struct SearchMatcher {
+    let needle: [UInt8]
+    let inverted: Bool
+
+    init(_ filter: String) {
+        var f = Substring(filter)
+        var inv = false
+        if f.first == "!" { inv = true; f = f.dropFirst() }
+        inverted = inv
+        needle = Array(String(f).lowercased().utf8)
+    }
+
+    var isEmpty: Bool { needle.isEmpty }
+
+    func matches(_ hay: [UInt8]) -> Bool {
+        if needle.isEmpty { return true }
+        return SearchMatcher.contains(hay, needle) != inverted
+    }
+
+    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        let n = needle.count, h = hay.count
+        if n > h { return false }
+        return hay.withUnsafeBufferPointer { hp in
+            needle.withUnsafeBufferPointer { np in
+                let first = np[0]
+                var i = 0
+                while i <= h - n {
+                    if hp[i] == first {
+                        var j = 1
+                        while j < n && hp[i + j] == np[j] { j += 1 }
+                        if j == n { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+
+    static func key(_ parts: [String]) -> [UInt8] { Array(parts.joined(separator: " ").lowercased().utf8) }
+}
