@@ -90,6 +90,8 @@ public enum DashboardCommand: Hashable, Sendable {
     case setRefreshInterval(Double)
     /// A confirmed action; report its outcome with `Dashboard.record(_:)`.
     case perform(ActionRequest)
+    /// Switch to the next theme (`ThemeLocator.availableThemes()`), then `Terminal.apply(theme:)`.
+    case nextTheme
 }
 
 /// Fixed choices for a dashboard session.
@@ -495,6 +497,7 @@ public struct Dashboard: Sendable {
         let onList: Bool = { if case .list = screen { return true } else { return false } }()
         switch action {
         case .quit: return [.quit]
+        case .nextTheme: return [.nextTheme]
         case .help: overlay = .help; helpScroll = 0
         case .pause:
             paused.toggle()

@@ -51,7 +51,7 @@ public enum DashboardAction: String, Hashable, Sendable, CaseIterable {
     case delete
     /// Soft expire (`XFRM_MSG_EXPIRE` hard 0) or VICI `rekey` per target.
     case rekey
-    case pause, refreshSlower, refreshFaster, help, quit
+    case pause, refreshSlower, refreshFaster, nextTheme, help, quit
 }
 
 /// One row of the key binding table.
@@ -113,6 +113,7 @@ public struct KeyBindings: Hashable, Sendable {
         KeyBinding([.character("p")], .pause, "Pause / resume refresh", hint: "Pause"),
         KeyBinding([.character("+"), .character("=")], .refreshSlower, "Refresh interval longer"),
         KeyBinding([.character("-")], .refreshFaster, "Refresh interval shorter"),
+        KeyBinding([.character("t")], .nextTheme, "Next colour theme"),
         KeyBinding([.character("?"), .function(1)], .help, "Help", hint: "Help"),
         KeyBinding([.character("q"), .function(10)], .quit, "Quit", hint: "Quit"),
     ])

@@ -323,6 +323,23 @@ public struct ThemeLocator: Sendable {
         return try Theme.load(path: p)
     }
 
+    /// Theme names (file names without `.theme`) in the user and shipped directories,
+    /// sorted, each once; `default-dark` first.
+    public func availableThemes() -> [String] {
+        var names = Set<String>()
+        for d in searchDirectories {
+            guard let dir = opendir(d) else { continue }
+            while let e = readdir(dir) {
+                let n = withUnsafeBytes(of: e.pointee.d_name) {
+                    String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if n.hasSuffix(".theme"), n.count > 6 { names.insert(String(n.dropLast(6))) }
+            }
+            closedir(dir)
+        }
+        return names.sorted { ($0 == ThemeLocator.defaultName ? 0 : 1, $0) < ($1 == ThemeLocator.defaultName ? 0 : 1, $1) }
+    }
+
     static func parent(_ p: String) -> String {
         var s = Substring(p)
         while s.count > 1, s.last == "/" { s.removeLast() }

@@ -241,6 +241,7 @@ final class DashboardTests: XCTestCase {
                        [.setRefreshInterval(2), .setRefreshInterval(1), .setRefreshInterval(0.5)])
         XCTAssertEqual(press(&d, .character("-")), [.setRefreshInterval(0.5)])
         XCTAssertTrue(d.render(now: now).line(0).contains("every 0.5s"))
+        XCTAssertEqual(press(&d, .character("t")), [.nextTheme])
         XCTAssertEqual(press(&d, .character("q")), [.quit])
         XCTAssertEqual(press(&d, .function(10)), [.quit])
     }

@@ -105,6 +105,7 @@ final class ThemeTests: XCTestCase {
         XCTAssertEqual(try loc.load(Self.themesDirectory + "/monochrome.theme").name, "Monochrome")
         XCTAssertThrowsError(try loc.load("nope"))
         XCTAssertEqual(loc.shippedDirectory.map { $0.hasSuffix("/Themes") }, true)
+        XCTAssertEqual(loc.availableThemes(), ["default-dark", "colorblind-safe", "high-contrast", "light", "monochrome"])
     }
 }
 
