@@ -110,7 +110,7 @@ extension Dashboard {
         for i in keep {
             let (label, value, role, _) = items[i]
             if !label.isEmpty { x += b.write(label, x: x, y: y, role: .headerLabel) }
-            x += b.write(value, x: x, y: y, role: role == .header ? .header : role, attributes: role == .header ? [] : .bold)
+            x += b.write(value, x: x, y: y, role: role, attributes: role == .header ? [] : .bold)
             x += 2
         }
     }

@@ -111,6 +111,15 @@ public final class Terminal {
         }
     }
 
+    /// For main loops that take SIGWINCH through a signalfd (so curses never sees it):
+    /// re-reads the terminal size and returns a resize event when it changed.
+    public func checkResize() -> InputEvent? {
+        guard isActive, ipsectop_resize_from_tty() != 0 else { return nil }
+        invalidate()
+        let s = size
+        return .resize(cols: s.cols, rows: s.rows)
+    }
+
     /// Forces a full repaint on the next `draw` (Ctrl-L, resize).
     public func invalidate() {
         previous = nil

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <langinfo.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 /// stdscr
 static inline WINDOW *ipsectop_stdscr(void) { return stdscr; }
@@ -166,4 +167,13 @@ static inline void ipsectop_refresh(void) { refresh(); }
 static inline void ipsectop_size(int *cols, int *rows) { getmaxyx(stdscr, *rows, *cols); }
 /// A_NORMAL
 static inline attr_t ipsectop_a_normal(void) { return A_NORMAL; }
+/// Re-reads the window size from the terminal (TIOCGWINSZ) and resizes curses when it
+/// changed, for loops that receive SIGWINCH themselves (signalfd). Returns 1 when resized.
+static inline int ipsectop_resize_from_tty(void) {
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0 || ws.ws_col == 0) return 0;
+    if (!is_term_resized(ws.ws_row, ws.ws_col)) return 0;
+    resize_term(ws.ws_row, ws.ws_col);
+    return 1;
+}
 #endif
