@@ -68,6 +68,8 @@ public struct SARow: Hashable, Sendable {
     public var peerID: String?
     /// SPI this SA replaced at its last rekey.
     public var rekeyedFrom: UInt32?
+    /// How the direction was decided (`XFRMA_SA_DIR`, `destination is local`, ...).
+    public var directionSource: String?
 
     public init(state: XFRMState, direction: SADirection?, byteRate: Double = 0, packetRate: Double = 0,
                 keepalive: KeepaliveInfo = .notApplicable, health: [HealthFlag] = [], peerID: String? = nil,

@@ -95,7 +95,8 @@ extension DashboardData {
             saRows.append(SARow(state: e.state, direction: e.direction, byteRate: r.bytesPerSecond,
                                 packetRate: r.packetsPerSecond, keepalive: ka,
                                 health: HealthFlag.from(e.health) { model.healthIssues(for: e.identity, at: now) },
-                                peerID: e.peer.description, rekeyedFrom: e.predecessor?.spi))
+                                peerID: e.peer.description, rekeyedFrom: e.predecessor?.spi)
+                .with(directionSource: DashboardData.words(e.directionSource)))
         }
         // A stable base order (the views sort anyway; ties keep this order).
         saRows.sort { $0.id < $1.id }
@@ -134,6 +135,26 @@ extension DashboardData {
                                 rateOut: h.outboundRates.last2s.bytesPerSecond, resync: resync,
                                 refreshInterval: h.refreshInterval, paused: h.paused, captureNote: capture)
         self.init(header: header, sas: saRows, peers: peerRows, policies: policyRows, timeline: timeline, xfrmStat: stat)
+    }
+}
+
+extension DashboardData {
+    static func words(_ s: DirectionSource) -> String {
+        switch s {
+        case .attribute: return "XFRMA_SA_DIR"
+        case .localDestination: return "inferred: destination is local"
+        case .localSource: return "inferred: source is local"
+        case .pairing: return "inferred: opposite of the paired SA"
+        case .unknown: return "unknown"
+        }
+    }
+}
+
+extension SARow {
+    func with(directionSource: String) -> SARow {
+        var r = self
+        r.directionSource = directionSource
+        return r
     }
 }
 

@@ -376,7 +376,8 @@ extension Dashboard {
         let s = r.state, a = s.attributes, g = glyphs
         var kv: [(String, String, ThemeRole)] = []
         func add(_ k: String, _ v: String, _ role: ThemeRole = .normal) { kv.append((k, v, role)) }
-        add("direction", r.direction?.name ?? "unknown")
+        add("direction", (r.direction?.name ?? "unknown") + (r.directionSource.map { " (\($0))" } ?? ""))
+        if let raw = a.rawDirection { add("raw direction", "\(raw) (not 1 or 2)", .warn) }
         add("src " + g.arrow + " dst", "\(s.source) \(g.arrow) \(s.destination)")
         add("family", s.family.name)
         add("proto / mode", "\(s.proto) / \(s.mode)")
@@ -448,6 +449,10 @@ extension Dashboard {
         for h in r.health { add("health", "\(h.code): \(Sanitizer.clean(h.text))", h.level.role) }
         if let old = r.rekeyedFrom { add("rekeyed from", SAIdentity.hex(old)) }
         if let pid = r.peerID { add("peer", Sanitizer.clean(pid)) }
+        if let k = a.kmAddress { add("km address", "\(k.local) \(g.arrow) \(k.remote)") }
+        for m in a.migrations {
+            add("migrate", "\(m.oldSource) \(g.arrow) \(m.oldDestination) to \(m.newSource) \(g.arrow) \(m.newDestination) reqid \(m.reqid)")
+        }
         for u in a.unknown { add("attribute \(u.type)", "\(u.payload.count) bytes (not decoded)", .dim) }
         add("keys", "never shown (not kept by the decoder)", .dim)
         let keyWidth = min(20, kv.map { TextWidth.of($0.0) }.max() ?? 10)

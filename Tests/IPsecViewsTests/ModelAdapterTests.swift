@@ -58,6 +58,11 @@ final class ModelAdapterTests: XCTestCase {
         _ = d.handle(.key(.enter), now: now)
         guard case .peer = d.screen else { return XCTFail("no peer page") }
         assertSnapshot(of: d.render(now: now), as: .screen, named: "peer-120x40")
+        _ = d.handle(.key(.enter), now: now)
+        guard case .sa = d.screen else { return XCTFail("no SA detail") }
+        let detail = d.render(now: now).text
+        XCTAssertTrue(detail.contains("(inferred: "), detail)
+        assertSnapshot(of: d.render(now: now), as: .screen, named: "sa-detail-120x40")
     }
 
     func testActionResultLogLine() {
