@@ -26,6 +26,8 @@ struct PeerBuilder {
     var pairIn: [UInt32: (UInt64, SAIdentity)] = [:]
     var pairOut: [UInt32: (UInt64, SAIdentity)] = [:]
     var policies: [PolicyIdentity] = []
+    /// reqids of larval and per-CPU SAs (not paired, but policies still attach through them).
+    var otherReqids: Set<UInt32> = []
 }
 
 extension LiveModel {
@@ -41,12 +43,11 @@ extension LiveModel {
     /// 3. the reverse SA (addresses swapped, same reqid) has a direction: the opposite one;
     /// 4. otherwise undetermined (grouped as if outbound: local = source).
     func classify(_ e: inout SAEntry) {
-        let st = e.state
-        if let d = st.attributes.direction {
+        if let d = e.directionAttribute {
             e.direction = d
             e.directionSource = .attribute
         } else {
-            let dl = isLocal(st.destination), sl = isLocal(st.source)
+            let dl = isLocal(e.destination), sl = isLocal(e.source)
             if dl && !sl {
                 e.direction = .inbound; e.directionSource = .localDestination
             } else if sl && !dl {
@@ -55,15 +56,6 @@ extension LiveModel {
                 e.direction = nil; e.directionSource = .unknown
             }
         }
-        e.peer = peerKey(for: st, direction: e.direction)
-    }
-
-    func peerKey(for st: XFRMState, direction: SADirection?) -> PeerKey {
-        let encap = st.attributes.encapsulation
-        if direction == .inbound {
-            return PeerKey(local: st.destination, remote: st.source, remotePort: encap?.sourcePort ?? 0)
-        }
-        return PeerKey(local: st.source, remote: st.destination, remotePort: encap?.destinationPort ?? 0)
     }
 
     mutating func inferLocalAddresses() {
@@ -88,11 +80,10 @@ extension LiveModel {
                 }
             }
         }
-        for idx in table.indices {
-            let st = table.values[idx].state
-            switch st.attributes.direction {
-            case .outbound?: local.insert(st.source)
-            case .inbound?: local.insert(st.destination)
+        for i in entries.indices where entries[i].alive {
+            switch entries[i].directionAttribute {
+            case .outbound?: local.insert(entries[i].source)
+            case .inbound?: local.insert(entries[i].destination)
             case nil: break
             }
         }
@@ -108,126 +99,109 @@ extension LiveModel {
     mutating func derive(at now: ModelTime, effects: inout [ModelEffect]) {
         inferLocalAddresses()
 
-        // Directions: rules 1-2, then pairing (rule 3).
-        var pairs: [PairKey: SADirection] = [:]
+        // Directions: rules 1-2, then pairing (rule 3) only if some are still unknown.
         var unknown = 0
-        for idx in table.indices {
-            var e = table.values[idx]
+        for i in entries.indices where entries[i].alive {
+            var e = entries[i]
             classify(&e)
-            table.values[idx] = e
-            if let d = e.direction {
-                pairs[PairKey(source: e.state.source, destination: e.state.destination, reqid: e.state.reqid)] = d
-            } else {
-                unknown += 1
-            }
+            entries[i].direction = e.direction
+            entries[i].directionSource = e.directionSource
+            if e.direction == nil { unknown += 1 }
         }
         if unknown > 0 {
-            for idx in table.indices where table.values[idx].direction == nil {
-                let st = table.values[idx].state
-                if let d = pairs[PairKey(source: st.destination, destination: st.source, reqid: st.reqid)] {
-                    let mine: SADirection = d == .inbound ? .outbound : .inbound
-                    table.values[idx].direction = mine
-                    table.values[idx].directionSource = .pairing
-                    table.values[idx].peer = peerKey(for: st, direction: mine)
+            var pairs: [PairKey: SADirection] = [:]
+            for i in entries.indices where entries[i].alive {
+                if let d = entries[i].direction {
+                    pairs[PairKey(source: entries[i].source, destination: entries[i].destination, reqid: entries[i].reqid)] = d
+                }
+            }
+            for i in entries.indices where entries[i].alive && entries[i].direction == nil {
+                if let d = pairs[PairKey(source: entries[i].destination, destination: entries[i].source,
+                                         reqid: entries[i].reqid)] {
+                    entries[i].direction = d == .inbound ? .outbound : .inbound
+                    entries[i].directionSource = .pairing
                 }
             }
         }
 
-        // Tunnel totals: retired + live.
-        var live: [TunnelKey: TrafficTotals] = [:]
-        for idx in table.indices {
-            let e = table.values[idx]
-            live[TunnelKey(e.state), default: .zero] = live[TunnelKey(e.state), default: .zero] + e.totals
-        }
-        for idx in table.indices {
-            let key = TunnelKey(table.values[idx].state)
-            table.values[idx].tunnelTotals = (tunnels[key]?.retired ?? .zero) + (live[key] ?? .zero)
+        // Tunnel totals: the newest SA's inherited totals plus every live SA of the chain.
+        for i in entries.indices where entries[i].alive {
+            if entries[i].hasSuccessor && lookupSibling(of: entries[i], spi: entries[i].successorSPI) != nil { continue }
+            var total = entries[i].inherited + entries[i].totals
+            var chain: [Int32] = []
+            var cur = entries[i]
+            while cur.hasPredecessor, chain.count < 8, let p = lookupSibling(of: cur, spi: cur.predecessorSPI) {
+                chain.append(p)
+                cur = entries[Int(p)]
+                total = total + cur.totals
+            }
+            entries[i].tunnelTotals = total
+            for p in chain { entries[Int(p)].tunnelTotals = total }
         }
 
         // Per-CPU SAs: parent = the SA of the same tunnel without XFRMA_SA_PCPU.
-        var parents: [TunnelKey: SAIdentity] = [:]
-        var hasPCPU = false
-        for idx in table.indices {
-            let st = table.values[idx].state
-            if st.attributes.perCPU == nil { parents[TunnelKey(st)] = st.identity } else { hasPCPU = true }
-        }
-        if hasPCPU {
-            for idx in table.indices {
-                let st = table.values[idx].state
-                var k = TunnelKey(st)
-                k.cpu = nil
-                table.values[idx].parent = st.attributes.perCPU == nil ? nil : parents[k]
+        for i in entries.indices where entries[i].alive && entries[i].perCPU != nil {
+            var key = entries[i].tunnelKey
+            key.cpu = nil
+            if let p = newestInTunnel(key, hash: key.hashValue) {
+                entries[i].hasParent = true
+                entries[i].parentSPI = entries[Int(p)].spi
+            } else {
+                entries[i].hasParent = false
             }
         }
 
         // Health (all but one-way), then peers.
         var builders: [PeerKey: PeerBuilder] = [:]
-        for idx in table.indices {
-            table.values[idx].health = healthFlags(of: table.values[idx], at: now)
-            let e = table.values[idx]
-            let st = e.state
-            var b = builders[e.peer] ?? PeerBuilder()
-            let used = st.attributes.lastUsed.flatMap { $0 > 0 ? Double($0) : nil }
+        for i in entries.indices where entries[i].alive {
+            entries[i].health = healthFlags(of: entries[i], at: now)
+            let e = entries[i]
+            let peer = e.peer
+            let add = e.lifetimeCurrent.addTime
+            let pairable = !e.hasParent && !e.isLarval
+            let totals = e.totals
+            let rates = e.rates
             switch e.direction {
             case .inbound?:
-                b.inbound.append(e.identity)
-                b.inRates = b.inRates + e.rates
-                b.inTotals = b.inTotals + e.totals
-                if st.attributes.encapsulation != nil { b.encapIn = st.attributes.encapsulation }
-                if let u = used { b.inboundLastUsed = max(b.inboundLastUsed ?? u, u) }
-                if e.parent == nil, !e.isLarval,
-                   (b.pairIn[st.reqid]?.0 ?? 0) <= st.lifetimeCurrent.addTime || b.pairIn[st.reqid] == nil {
-                    b.pairIn[st.reqid] = (st.lifetimeCurrent.addTime, e.identity)
-                }
+                builders[peer, default: PeerBuilder()].addInbound(e.identity, rates: rates, totals: totals,
+                                                                   encap: e.encapsulation, lastUsed: e.lastUsedTime,
+                                                                   reqid: e.reqid, add: add, pairable: pairable)
             case .outbound?:
-                b.outbound.append(e.identity)
-                b.outRates = b.outRates + e.rates
-                b.outTotals = b.outTotals + e.totals
-                if st.attributes.encapsulation != nil { b.encapOut = st.attributes.encapsulation }
-                if let k = st.attributes.natKeepaliveInterval, k > 0 { b.kernelInterval = k }
-                if let u = used { b.outboundLastUsed = max(b.outboundLastUsed ?? u, u) }
-                if e.parent == nil, !e.isLarval,
-                   (b.pairOut[st.reqid]?.0 ?? 0) <= st.lifetimeCurrent.addTime || b.pairOut[st.reqid] == nil {
-                    b.pairOut[st.reqid] = (st.lifetimeCurrent.addTime, e.identity)
-                }
+                builders[peer, default: PeerBuilder()].addOutbound(e.identity, rates: rates, totals: totals,
+                                                                    encap: e.encapsulation, lastUsed: e.lastUsedTime,
+                                                                    keepalive: e.keepaliveInterval,
+                                                                    reqid: e.reqid, add: add, pairable: pairable)
             case nil:
-                b.undetermined.append(e.identity)
-                b.outRates = b.outRates + e.rates
-                if st.attributes.encapsulation != nil { b.encapOut = st.attributes.encapsulation }
+                builders[peer, default: PeerBuilder()].addUndetermined(e.identity, rates: rates, totals: totals,
+                                                                        encap: e.encapsulation)
             }
-            builders[e.peer] = b
-        }
-
-        // Retired totals of each tunnel go to the peer of its live SAs (or its last known peer).
-        var tunnelPeer: [TunnelKey: (PeerKey, SADirection?)] = [:]
-        for idx in table.indices {
-            let e = table.values[idx]
-            tunnelPeer[TunnelKey(e.state)] = (e.peer, e.direction)
-        }
-        var expired: [TunnelKey] = []
-        for (key, t) in tunnels {
-            if let (peer, dir) = tunnelPeer[key] {
-                tunnels[key]?.lastLive = now
-                tunnels[key]?.peer = peer
-                tunnels[key]?.direction = dir
-                add(t.retired, to: &builders[peer], direction: dir)
-            } else if now - t.lastLive > configuration.tunnelRetention {
-                expired.append(key)
-            } else if let peer = t.peer, builders[peer] != nil {
-                add(t.retired, to: &builders[peer], direction: t.direction)
+            if !e.inherited.isZero {
+                // Retired SAs of the tunnel count for the peer (once: on the tunnel's newest SA).
+                if !(e.hasSuccessor && lookupSibling(of: e, spi: e.successorSPI) != nil) {
+                    if e.direction == .inbound {
+                        builders[peer]!.inTotals = builders[peer]!.inTotals + e.inherited
+                    } else {
+                        builders[peer]!.outTotals = builders[peer]!.outTotals + e.inherited
+                    }
+                }
             }
         }
-        for k in expired { tunnels[k] = nil }
+        if !orphans.isEmpty {
+            orphans = orphans.filter { now - $0.value.time <= configuration.tunnelRetention }
+        }
 
         // One-way traffic: inbound/outbound pair of a reqid where only one side moved in 10 s.
-        for (_, b) in builders {
-            for (reqid, (_, inID)) in b.pairIn {
-                guard let (_, outID) = b.pairOut[reqid], let i = table[inID], let o = table[outID] else { continue }
-                let inMoved = i.rates.last10s.packetsPerSecond > 0
-                let outMoved = o.rates.last10s.packetsPerSecond > 0
-                if inMoved != outMoved && i.hasSamplesFor10s(rateStore) {
-                    table[inID]?.health.insert(.oneWayTraffic)
-                    table[outID]?.health.insert(.oneWayTraffic)
+        if rateStore.windowSpans[1] >= 5 {
+            for (_, b) in builders {
+                for (reqid, (_, inID)) in b.pairIn {
+                    guard let (_, outID) = b.pairOut[reqid], let si = lookup(inID), let so = lookup(outID) else { continue }
+                    let inMoved = entries[Int(si)].r10p > 0
+                    let outMoved = entries[Int(so)].r10p > 0
+                    let oldEnough = now - max(entries[Int(si)].firstSeen, entries[Int(so)].firstSeen) >= 5
+                    if inMoved != outMoved && oldEnough {
+                        entries[Int(si)].health.insert(.oneWayTraffic)
+                        entries[Int(so)].health.insert(.oneWayTraffic)
+                    }
                 }
             }
         }
@@ -235,9 +209,13 @@ extension LiveModel {
         // Policies attach to peers through template reqid (or template addresses).
         var byReqid: [UInt32: [PeerKey]] = [:]
         var byAddresses: [AddressPair: [PeerKey]] = [:]
-        for (key, b) in builders {
-            for r in Set(b.pairIn.keys).union(b.pairOut.keys) { byReqid[r, default: []].append(key) }
-            byAddresses[AddressPair(local: key.local, remote: key.remote), default: []].append(key)
+        if !policyTable.isEmpty {
+            for (key, b) in builders {
+                for r in Set(b.pairIn.keys).union(b.pairOut.keys).union(b.otherReqids) {
+                    byReqid[r, default: []].append(key)
+                }
+                byAddresses[AddressPair(local: key.local, remote: key.remote), default: []].append(key)
+            }
         }
         for idx in policyTable.indices {
             let pol = policyTable.values[idx].policy
@@ -262,8 +240,6 @@ extension LiveModel {
         cache.reserveCapacity(builders.count)
         var ports = Set<UInt16>()
         for (key, b) in builders {
-            var health: HealthFlags = []
-            for id in b.inbound + b.outbound + b.undetermined { health.formUnion(table[id]?.health ?? []) }
             let nat = natTraversal(key: key, builder: b)
             if let n = nat {
                 ports.insert(n.localPort)
@@ -276,6 +252,10 @@ extension LiveModel {
                 captureSince: captureSince, configuration: configuration, now: now)
             let reqids = Set(b.pairIn.keys).union(b.pairOut.keys).sorted()
             let pairList = reqids.map { SAPair(reqid: $0, inbound: b.pairIn[$0]?.1, outbound: b.pairOut[$0]?.1) }
+            var health: HealthFlags = []
+            for id in b.inbound + b.outbound + b.undetermined {
+                if let s = lookup(id) { health.formUnion(entries[Int(s)].health) }
+            }
             cache[key] = PeerSummary(key: key, inbound: b.inbound.sorted(), outbound: b.outbound.sorted(),
                                      undetermined: b.undetermined.sorted(), pairs: pairList,
                                      policies: b.policies, inboundRates: b.inRates, outboundRates: b.outRates,
@@ -293,11 +273,6 @@ extension LiveModel {
             capturePorts = sortedPorts
             effects.append(.setKeepaliveCapturePorts(sortedPorts))
         }
-    }
-
-    func add(_ t: TrafficTotals, to b: inout PeerBuilder?, direction: SADirection?) {
-        guard b != nil else { return }
-        if direction == .inbound { b!.inTotals = b!.inTotals + t } else { b!.outTotals = b!.outTotals + t }
     }
 
     func natTraversal(key: PeerKey, builder b: PeerBuilder) -> NATTraversal? {
@@ -326,9 +301,45 @@ extension LiveModel {
     }
 }
 
-extension SAEntry {
-    /// Whether the rate ring spans 10 s for this SA (avoids calling a brand-new SA one-way).
-    func hasSamplesFor10s(_ store: RateStore) -> Bool {
-        store.windowSpans[1] >= 5 && lastUpdated - firstSeen >= 5
+extension PeerBuilder {
+    mutating func addInbound(_ id: SAIdentity, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
+                             lastUsed: ModelTime?, reqid: UInt32, add: UInt64, pairable: Bool) {
+        inbound.append(id)
+        inRates = inRates + rates
+        inTotals = inTotals + totals
+        if encap != nil { encapIn = encap }
+        if let u = lastUsed { inboundLastUsed = max(inboundLastUsed ?? u, u) }
+        if pairable {
+            if let (a, _) = pairIn[reqid], a > add {} else { pairIn[reqid] = (add, id) }
+        } else {
+            otherReqids.insert(reqid)
+        }
     }
+
+    mutating func addOutbound(_ id: SAIdentity, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
+                              lastUsed: ModelTime?, keepalive: UInt32?, reqid: UInt32, add: UInt64, pairable: Bool) {
+        outbound.append(id)
+        outRates = outRates + rates
+        outTotals = outTotals + totals
+        if encap != nil { encapOut = encap }
+        if let k = keepalive, k > 0 { kernelInterval = k }
+        if let u = lastUsed { outboundLastUsed = max(outboundLastUsed ?? u, u) }
+        if pairable {
+            if let (a, _) = pairOut[reqid], a > add {} else { pairOut[reqid] = (add, id) }
+        } else {
+            otherReqids.insert(reqid)
+        }
+    }
+
+    mutating func addUndetermined(_ id: SAIdentity, rates: WindowedRates, totals: TrafficTotals,
+                                  encap: XFRMEncapsulation?) {
+        undetermined.append(id)
+        outRates = outRates + rates
+        outTotals = outTotals + totals
+        if encap != nil && encapOut == nil { encapOut = encap }
+    }
+}
+
+extension TrafficTotals {
+    var isZero: Bool { bytes == 0 && packets == 0 }
 }

@@ -1,7 +1,7 @@
 import XFRMWire
 
 extension LiveModel {
-    /// A complete GETSA dump: refreshes counters, samples rates, and reconciles the table.
+    /// A complete GETSA dump: refreshes counters, samples rates, and reconciles the table. O(n).
     mutating func applySADump(_ states: [XFRMState], at now: ModelTime) {
         let window = saDumpQueue ?? DumpQueue(began: now)
         saDumpQueue = nil
@@ -12,17 +12,21 @@ extension LiveModel {
         rateStore.beginDump(at: now)
         lastRefreshTime = now
         var diff = ReconcileDiff()
+        if entries.capacity < states.count { entries.reserveCapacity(states.count + states.count / 16) }
+        saIndex.reserve(states.count)
+        tunnelIndex.reserve(states.count)
 
         for st in states {
             let id = st.identity
             if !window.removedSAs.isEmpty && window.removedSAs.contains(id) { continue }
-            if let idx = table.index(forKey: id) {
-                var e = table.values[idx]
-                refresh(&e, with: st, at: now, window: window, generation: gen)
-                table.values[idx] = e
+            if let slot = lookup(id) {
+                let fromEvent = entries[Int(slot)].lastEventAt >= window.began
+                let resolve = LiveModel.refresh(&entries[Int(slot)], with: st, at: now, keepConfiguration: fromEvent,
+                                                generation: gen, rates: &rateStore, boxes: &boxes)
+                if resolve { resolveAcquires(for: st) }
             } else {
                 // Missed NEWSA (or the first dump): counters so far are the baseline, no burst.
-                var e = SAEntry(state: st, now: now, baseline: true)
+                var e = makeEntry(st, now: now, baseline: true)
                 e.seenGeneration = gen
                 classify(&e)
                 insertNew(e, at: now, recordLink: !initial)
@@ -32,33 +36,34 @@ extension LiveModel {
 
         // Stale: not in the dump and not touched by an event while the dump ran.
         var stale: [SAIdentity] = []
-        for (id, e) in table where e.seenGeneration != gen && e.lastEventAt < window.began {
-            stale.append(id)
+        for i in entries.indices where entries[i].alive && entries[i].seenGeneration != gen
+            && entries[i].lastEventAt < window.began {
+            stale.append(entries[i].identity)
         }
         for id in stale { removeSA(id, final: nil, at: now, replaying: false) }
         diff.staleSAs = stale.count
 
         // Rates: one pass, no allocation per SA.
-        for idx in table.indices {
-            let slot = table.values[idx].slot
-            if slot >= 0 {
-                if table.values[idx].seenGeneration != gen {
-                    rateStore.write(slot, bytes: 0, packets: 0)
-                    table.values[idx].lastDeltaBytes = 0
-                    table.values[idx].lastDeltaPackets = 0
-                }
-                let r = rateStore.rates(slot)
-                table.values[idx].r2b = r.0; table.values[idx].r2p = r.1
-                table.values[idx].r10b = r.2; table.values[idx].r10p = r.3
-                table.values[idx].r40b = r.4; table.values[idx].r40p = r.5
+        for i in entries.indices where entries[i].alive && entries[i].slot >= 0 {
+            let slot = entries[i].slot
+            if entries[i].seenGeneration != gen {
+                rateStore.write(slot, bytes: 0, packets: 0)
+                entries[i].lastDeltaBytes = 0
+                entries[i].lastDeltaPackets = 0
             }
+            let r = rateStore.rates(slot)
+            entries[i].r2b = r.0; entries[i].r2p = r.1
+            entries[i].r10b = r.2; entries[i].r10p = r.3
+            entries[i].r40b = r.4; entries[i].r40p = r.5
         }
+        pruneBoxes()
         finishDump(.sa, diff: diff, initial: initial, at: now)
     }
 
-    /// Updates one known SA from its dump record.
-    mutating func refresh(_ e: inout SAEntry, with st: XFRMState, at now: ModelTime, window: DumpQueue,
-                          generation gen: UInt32) {
+    /// Updates one known SA from its dump record; returns whether it stopped being larval.
+    static func refresh(_ e: inout SAEntry, with st: XFRMState, at now: ModelTime, keepConfiguration: Bool,
+                        generation gen: UInt32, rates: inout RateStore,
+                        boxes: inout [XFRMAttributes: AttributeBox]) -> Bool {
         let cur = st.lifetimeCurrent
         var db: UInt64 = 0, dp: UInt64 = 0
         if e.hasBaseline {
@@ -83,8 +88,8 @@ extension LiveModel {
         e.hasBaseline = true
         e.lastDeltaBytes = UInt32(truncatingIfNeeded: min(db, UInt64(UInt32.max)))
         e.lastDeltaPackets = UInt32(truncatingIfNeeded: min(dp, UInt64(UInt32.max)))
-        if (db > 0 || dp > 0) && e.slot < 0 { e.slot = rateStore.allocate() }
-        if e.slot >= 0 { rateStore.write(e.slot, bytes: db, packets: dp) }
+        if (db > 0 || dp > 0) && e.slot < 0 { e.slot = rates.allocate() }
+        if e.slot >= 0 { rates.write(e.slot, bytes: db, packets: dp) }
 
         // Failure counters: rising since the previous dump?
         e.replayRising = st.stats.replay > e.prevReplay
@@ -92,20 +97,23 @@ extension LiveModel {
         e.prevReplay = st.stats.replay
         e.prevIntegrity = st.stats.integrityFailed
 
-        if e.lastEventAt >= window.began {
+        var becameUsable = false
+        if keepConfiguration {
             // An event changed it during the dump: keep the event's configuration, take the counters.
-            e.state.lifetimeCurrent = cur
-            e.state.stats = st.stats
-            e.state.attributes.replay = st.attributes.replay ?? e.state.attributes.replay
-            e.state.attributes.replayESN = st.attributes.replayESN ?? e.state.attributes.replayESN
-            e.state.attributes.lastUsed = st.attributes.lastUsed ?? e.state.attributes.lastUsed
+            e.lifetimeCurrent = cur
+            e.stats = st.stats
+            e.replay = st.attributes.replay ?? e.replay
+            e.replayESN = st.attributes.replayESN ?? e.replayESN
+            e.lastUsed = st.attributes.lastUsed ?? e.lastUsed
         } else {
-            let wasLarval = e.state.isLarval
-            e.state = st
-            if wasLarval && !st.isLarval { resolveAcquires(for: st) }
+            let wasLarval = e.isLarval
+            let box = intern(st.attributes, current: e.box, boxes: &boxes)
+            e.assign(st, box: box)
+            becameUsable = wasLarval && !e.isLarval
         }
         e.lastUpdated = now
         e.seenGeneration = gen
+        return becameUsable
     }
 
     /// A complete GETPOLICY dump: reconciles the policy table.

@@ -19,14 +19,14 @@ extension LiveModel {
     mutating func applyKernel(_ message: XFRMMessage, at now: ModelTime, replaying: Bool) {
         switch message {
         case .newSA(let st), .updateSA(let st):
-            let existed = table[st.identity] != nil
+            let existed = lookup(st.identity) != nil
             upsertFromEvent(st, at: now, replaying: replaying)
             if !replaying {
                 let verb = existed ? "updated" : "added"
                 recordSA(message.kindName, st, verb, at: now)
             }
         case .deleteSA(let id, _, let st):
-            let peer = table[id]?.peer
+            let peer = entry(id)?.peer
             removeSA(id, final: st, at: now, replaying: replaying)
             if !replaying {
                 record(TimelineEvent(time: now, kind: .kernel, name: "DELSA", summary: "deleted \(id)", sa: id,
@@ -35,7 +35,7 @@ extension LiveModel {
         case .expire(let st, let hard):
             let id = st.identity
             if hard {
-                let peer = table[id]?.peer
+                let peer = entry(id)?.peer
                 removeSA(id, final: st, at: now, replaying: replaying)
                 if !replaying {
                     let what = st.isLarval ? "larval SA timed out" : "hard lifetime reached: deleted"
@@ -43,15 +43,16 @@ extension LiveModel {
                                          sa: id, peer: peer))
                 }
             } else {
-                if let idx = table.index(forKey: id) {
-                    table.values[idx].rekeyRequestedAt = table.values[idx].rekeyRequestedAt ?? now
-                    table.values[idx].health.insert(.rekeyRequested)
-                    table.values[idx].lastEventAt = now
+                if let slot = lookup(id) {
+                    let i = Int(slot)
+                    entries[i].rekeyRequestedAt = entries[i].rekeyRequestedAt ?? now
+                    entries[i].health.insert(.rekeyRequested)
+                    entries[i].lastEventAt = now
                 }
                 if !replaying {
                     record(TimelineEvent(time: now, kind: .kernel, name: "EXPIRE",
                                          summary: "soft lifetime reached: rekey requested for \(id)", sa: id,
-                                         peer: table[id]?.peer))
+                                         peer: entry(id)?.peer))
                 }
             }
         case .acquire(let a):
@@ -127,7 +128,7 @@ extension LiveModel {
         let id = st.identity
         var s = "\(verb) \(st.proto) \(SAIdentity.hex(st.spi)) \(st.source) -> \(st.destination) reqid \(st.reqid)"
         if let e = st.attributes.encapsulation { s += " udp \(e.sourcePort)->\(e.destinationPort)" }
-        record(TimelineEvent(time: now, kind: .kernel, name: name, summary: s, sa: id, peer: table[id]?.peer))
+        record(TimelineEvent(time: now, kind: .kernel, name: name, summary: s, sa: id, peer: entry(id)?.peer))
     }
 
     // MARK: - SA table
@@ -136,55 +137,84 @@ extension LiveModel {
     /// so an existing entry keeps its counters and statistics; everything else is replaced.
     mutating func upsertFromEvent(_ st: XFRMState, at now: ModelTime, replaying: Bool) {
         let id = st.identity
-        if let idx = table.index(forKey: id) {
-            var e = table.values[idx]
+        if let slot = lookup(id) {
+            let i = Int(slot)
             var merged = st
-            merged.lifetimeCurrent = e.state.lifetimeCurrent
-            merged.stats = e.state.stats
-            merged.attributes.replay = st.attributes.replay ?? e.state.attributes.replay
-            merged.attributes.replayESN = st.attributes.replayESN ?? e.state.attributes.replayESN
-            merged.attributes.lastUsed = st.attributes.lastUsed ?? e.state.attributes.lastUsed
-            e.state = merged
-            e.lastUpdated = now
-            e.lastEventAt = now
+            let old = entries[i]
+            merged.lifetimeCurrent = old.lifetimeCurrent
+            merged.stats = old.stats
+            merged.attributes.replay = st.attributes.replay ?? old.replay
+            merged.attributes.replayESN = st.attributes.replayESN ?? old.replayESN
+            merged.attributes.lastUsed = st.attributes.lastUsed ?? old.lastUsed
+            let wasLarval = old.isLarval
+            let box = LiveModel.intern(merged.attributes, current: old.box, boxes: &boxes)
+            entries[i].assign(merged, box: box)
+            entries[i].lastUpdated = now
+            entries[i].lastEventAt = now
+            var e = entries[i]
             classify(&e)
-            table.values[idx] = e
+            entries[i] = e
+            if wasLarval && !e.isLarval { resolveAcquires(for: st) }
         } else {
-            var e = SAEntry(state: st, now: now, baseline: true)
+            var e = makeEntry(st, now: now, baseline: true)
             e.lastEventAt = now
             classify(&e)
             insertNew(e, at: now, recordLink: !replaying)
         }
     }
 
-    /// Inserts an SA not yet in the table and stitches it to its tunnel.
+    /// Inserts an SA not yet in the table and stitches it to its tunnel: a live SA of the same tunnel
+    /// (same addresses, reqid, protocol, selector, mark, CPU) is its predecessor; or an orphaned
+    /// tunnel's totals are inherited.
     mutating func insertNew(_ entry: SAEntry, at now: ModelTime, recordLink: Bool) {
         var e = entry
-        let key = TunnelKey(e.state)
-        let id = e.identity
-        var tunnel = tunnels[key] ?? TunnelState(lastLive: now)
-        if let prev = tunnel.newest, prev != id, let pidx = table.index(forKey: prev) {
-            // Only a newer SA succeeds an older one (a dump lists them in arbitrary order).
-            let prevAdd = table.values[pidx].state.lifetimeCurrent.addTime
-            let add = e.state.lifetimeCurrent.addTime
+        let key = e.tunnelKey
+        let kh = key.hashValue
+        if let n = newestInTunnel(key, hash: kh) {
+            let ni = Int(n)
+            let prevAdd = entries[ni].lifetimeCurrent.addTime
+            let add = e.lifetimeCurrent.addTime
             if add >= prevAdd || add == 0 {
-                e.predecessor = prev
-                table.values[pidx].successor = id
-                tunnel.newest = id
+                // The usual case: the newer SA succeeds the newest one.
+                e.hasPredecessor = true
+                e.predecessorSPI = entries[ni].spi
+                e.inherited = entries[ni].inherited
+                let slot = store(e)
+                entries[Int(n)].hasSuccessor = true
+                entries[Int(n)].successorSPI = e.spi
+                tunnelIndex.replace(hash: kh, matches: { $0 == n }, with: slot)
                 if recordLink && !e.isLarval {
-                    addLink(RekeyLink(time: now, old: prev, new: id, reqid: e.state.reqid), peer: e.peer)
+                    addLink(RekeyLink(time: now, old: e.sibling(entries[Int(n)].spi), new: e.identity, reqid: e.reqid),
+                            peer: e.peer)
                 }
             } else {
-                e.successor = table.values[pidx].predecessor == nil ? prev : nil
-                if e.successor != nil { table.values[pidx].predecessor = id }
+                // An older SA listed after a newer one (dumps are unordered): it precedes it.
+                if !entries[ni].hasPredecessor || lookupSibling(of: entries[ni], spi: entries[ni].predecessorSPI) == nil {
+                    e.hasSuccessor = true
+                    e.successorSPI = entries[ni].spi
+                    e.inherited = entries[ni].inherited
+                    entries[ni].hasPredecessor = true
+                    entries[ni].predecessorSPI = e.spi
+                }
+                _ = store(e)
             }
         } else {
-            tunnel.newest = id
+            if let o = orphans[key] {
+                orphans[key] = nil
+                if now - o.time <= configuration.tunnelRetention {
+                    e.inherited = o.totals
+                    e.hasPredecessor = true
+                    e.predecessorSPI = o.lastSPI
+                    if recordLink && !e.isLarval {
+                        addLink(RekeyLink(time: now, old: e.sibling(o.lastSPI), new: e.identity, reqid: e.reqid),
+                                peer: e.peer)
+                    }
+                }
+            }
+            let slot = store(e)
+            indexTunnel(slot)
         }
-        tunnel.lastLive = now
-        tunnels[key] = tunnel
-        table[id] = e
-        resolveAcquires(for: e.state)
+        if !e.isLarval { resolveAcquires(for: e) }
     }
 
     mutating func addLink(_ link: RekeyLink, peer: PeerKey) {
@@ -194,48 +224,74 @@ extension LiveModel {
                              summary: "reqid \(link.reqid) \(link.summary)", sa: link.new, peer: peer))
     }
 
-    /// Removes an SA (DELSA, hard EXPIRE, flush, reconciliation). Its totals go to the tunnel and
-    /// its rate window to its successor, so the tunnel neither loses bytes nor rate at a rekey.
+    /// Removes an SA (DELSA, hard EXPIRE, flush, reconciliation). Its totals and rate window go to
+    /// its heir in the tunnel (successor, else a live predecessor), so the tunnel neither loses
+    /// bytes nor rate at a rekey; without an heir the tunnel's totals wait as an orphan.
     mutating func removeSA(_ id: SAIdentity, final: XFRMState?, at now: ModelTime, replaying: Bool) {
-        guard let e = table.removeValue(forKey: id) else { return }
+        guard let slot = lookup(id) else { return }
         saDumpQueue?.removedSAs.insert(id)
-        var finalBytes = e.state.lifetimeCurrent.bytes
-        var finalPackets = e.state.lifetimeCurrent.packets
+        let e = entries[Int(slot)]
+        var finalBytes = e.lifetimeCurrent.bytes
+        var finalPackets = e.lifetimeCurrent.packets
         if let f = final?.lifetimeCurrent, f.bytes >= finalBytes, f.packets >= finalPackets {
             finalBytes = f.bytes
             finalPackets = f.packets
         }
-        let key = TunnelKey(e.state)
-        var tunnel = tunnels[key] ?? TunnelState(lastLive: now)
-        tunnel.retired = tunnel.retired + TrafficTotals(bytes: e.offsetBytes &+ finalBytes,
-                                                        packets: e.offsetPackets &+ finalPackets)
-        tunnel.lastLive = now
-        // Successor: the recorded one, else the tunnel's newest.
-        var heir: SAIdentity?
-        if let s = e.successor, table[s] != nil { heir = s }
-        else if let n = tunnel.newest, n != id, table[n] != nil { heir = n }
-        if tunnel.newest == id {
-            tunnel.newest = (e.predecessor.flatMap { table[$0] != nil ? $0 : nil }) ?? heir
+        let own = TrafficTotals(bytes: e.offsetBytes &+ finalBytes, packets: e.offsetPackets &+ finalPackets)
+        let key = e.tunnelKey
+        let kh = key.hashValue
+
+        var heir: Int32?
+        var heirIsSuccessor = false
+        if e.hasSuccessor, let s = lookupSibling(of: e, spi: e.successorSPI) {
+            heir = s
+            heirIsSuccessor = true
+        } else if e.hasPredecessor, let p = lookupSibling(of: e, spi: e.predecessorSPI) {
+            heir = p
         }
-        tunnels[key] = tunnel
-        if let p = e.predecessor, let pidx = table.index(forKey: p), table.values[pidx].successor == id {
-            table.values[pidx].successor = heir
-        }
-        if let h = heir, let hidx = table.index(forKey: h) {
-            var he = table.values[hidx]
-            if he.predecessor == id, let pp = e.predecessor, table[pp] != nil { he.predecessor = pp }
-            // The traffic since the last sample, then the window already recorded.
-            he.carryBytes &+= e.carryBytes &+ (finalBytes >= e.sampleBytes ? finalBytes - e.sampleBytes : finalBytes)
-            he.carryPackets &+= e.carryPackets
-                &+ (finalPackets >= e.samplePackets ? finalPackets - e.samplePackets : finalPackets)
-            if !e.hasBaseline { he.carryBytes = 0; he.carryPackets = 0 }
-            if e.slot >= 0 {
-                if he.slot < 0 { he.slot = rateStore.allocate() }
-                rateStore.merge(e.slot, into: he.slot)
+        if tunnelIndex.find(hash: kh, matches: { $0 == slot }) != nil {
+            if let h = heir {
+                tunnelIndex.replace(hash: kh, matches: { $0 == slot }, with: h)
+            } else {
+                tunnelIndex.remove(hash: kh, matches: { $0 == slot })
             }
-            table.values[hidx] = he
+        }
+        if let h = heir {
+            let hi = Int(h)
+            if heirIsSuccessor {
+                // Keep the chain: a live predecessor now precedes the heir.
+                if e.hasPredecessor, let p = lookupSibling(of: e, spi: e.predecessorSPI) {
+                    entries[Int(p)].successorSPI = entries[hi].spi
+                }
+            } else {
+                entries[hi].hasSuccessor = false
+            }
+            // Totals: the heir and any live successors after it inherit this SA's own totals.
+            var cur: Int32? = h
+            var steps = 0
+            while let c = cur, steps < 8 {
+                entries[Int(c)].inherited = entries[Int(c)].inherited + own
+                steps += 1
+                cur = entries[Int(c)].hasSuccessor
+                    ? lookupSibling(of: entries[Int(c)], spi: entries[Int(c)].successorSPI) : nil
+                if !heirIsSuccessor { break }
+            }
+            // Rates: the traffic since the last sample, then the window already recorded.
+            if e.hasBaseline {
+                entries[hi].carryBytes &+= e.carryBytes &+ (finalBytes >= e.sampleBytes ? finalBytes - e.sampleBytes : finalBytes)
+                entries[hi].carryPackets &+= e.carryPackets
+                    &+ (finalPackets >= e.samplePackets ? finalPackets - e.samplePackets : finalPackets)
+            }
+            if e.slot >= 0 {
+                if entries[hi].slot < 0 { entries[hi].slot = rateStore.allocate() }
+                rateStore.merge(e.slot, into: entries[hi].slot)
+            }
+        } else {
+            orphans[key] = OrphanTunnel(totals: e.inherited + own, lastSPI: e.spi, time: now)
         }
         rateStore.release(e.slot)
+        entries[Int(slot)].slot = -1
+        discard(slot)
     }
 
     mutating func flushSAs(_ proto: IPsecProtocol, at now: ModelTime, replaying: Bool) -> Int {
@@ -246,7 +302,10 @@ extension LiveModel {
             default: return p == proto
             }
         }
-        let victims = table.keys.filter { matches($0.proto) }
+        var victims: [SAIdentity] = []
+        for i in entries.indices where entries[i].alive && matches(entries[i].proto) {
+            victims.append(entries[i].identity)
+        }
         for id in victims { removeSA(id, final: nil, at: now, replaying: replaying) }
         return victims.count
     }
@@ -303,9 +362,18 @@ extension LiveModel {
     /// A usable (non-larval) SA for the acquire's addresses ends it.
     mutating func resolveAcquires(for st: XFRMState) {
         guard !pending.isEmpty, !st.isLarval else { return }
+        resolveAcquires(source: st.source, destination: st.destination, proto: st.proto, reqid: st.reqid)
+    }
+
+    mutating func resolveAcquires(for e: SAEntry) {
+        guard !pending.isEmpty, !e.isLarval else { return }
+        resolveAcquires(source: e.source, destination: e.destination, proto: e.proto, reqid: e.reqid)
+    }
+
+    mutating func resolveAcquires(source: IPAddress, destination: IPAddress, proto: IPsecProtocol, reqid: UInt32) {
         pending.removeAll {
-            $0.source == st.source && $0.destination == st.destination && $0.proto == st.proto
-                && ($0.reqid == 0 || $0.reqid == st.reqid)
+            $0.source == source && $0.destination == destination && $0.proto == proto
+                && ($0.reqid == 0 || $0.reqid == reqid)
         }
     }
 
@@ -313,10 +381,8 @@ extension LiveModel {
         pending.removeAll { now - $0.time > configuration.acquireTimeout }
     }
 
-    func acquirePending(for st: XFRMState) -> Bool {
-        pending.contains {
-            $0.source == st.source && $0.destination == st.destination && $0.proto == st.proto
-        }
+    func acquirePending(for e: SAEntry) -> Bool {
+        pending.contains { $0.source == e.source && $0.destination == e.destination && $0.proto == e.proto }
     }
 
     // MARK: - MAPPING
@@ -327,7 +393,7 @@ extension LiveModel {
                                newAddress: IPAddress, newPort: UInt16, at now: ModelTime) {
         let change = MappingChange(time: now, sa: sa, reqid: reqid, oldAddress: oldAddress, oldPort: oldPort,
                                    newAddress: newAddress, newPort: newPort)
-        let local = table[sa]?.state.destination ?? sa.destination
+        let local = entry(sa)?.destination ?? sa.destination
         let oldKey = PeerKey(local: local, remote: oldAddress, remotePort: oldPort)
         let newKey = PeerKey(local: local, remote: newAddress, remotePort: newPort)
         var st = peerStates.removeValue(forKey: oldKey) ?? PeerState(lastSeen: now)
@@ -363,7 +429,7 @@ extension LiveModel {
             text += "failed, errno \(errno)" + (message.map { " (\($0))" } ?? "")
         }
         record(TimelineEvent(time: now, kind: .action, name: r.kind.uppercased(), summary: text, sa: r.sa,
-                             peer: r.sa.flatMap { table[$0]?.peer }, succeeded: ok))
+                             peer: r.sa.flatMap { entry($0)?.peer }, succeeded: ok))
     }
 
     mutating func applyKeepalive(_ o: KeepaliveObservation) {

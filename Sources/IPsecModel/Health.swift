@@ -3,8 +3,7 @@ import XFRMWire
 extension LiveModel {
     /// Whether the SA has a live successor in its tunnel.
     func hasLiveSuccessor(_ e: SAEntry) -> Bool {
-        if let s = e.successor, table[s] != nil { return true }
-        return false
+        e.hasSuccessor && lookupSibling(of: e, spi: e.successorSPI) != nil
     }
 
     /// Health flags of one SA except `.oneWayTraffic` (a property of the pair, set by `derive`).
@@ -14,7 +13,7 @@ extension LiveModel {
 
     /// Every health problem of an SA with its reason (one-way traffic included when flagged).
     public func healthIssues(for id: SAIdentity, at now: ModelTime? = nil) -> [HealthIssue] {
-        guard let e = table[id] else { return [] }
+        guard let e = entry(id) else { return [] }
         var issues = healthIssues(of: e, at: now ?? lastInputTime)
         if e.health.contains(.oneWayTraffic) {
             let mine = e.rates.last10s.packetsPerSecond > 0
@@ -27,15 +26,14 @@ extension LiveModel {
 
     func healthIssues(of e: SAEntry, at now: ModelTime) -> [HealthIssue] {
         var out: [HealthIssue] = []
-        let st = e.state
-        if st.isLarval {
+        if e.isLarval {
             out.append(HealthIssue(flag: .larval, reason: "larval SA (no algorithms): SPI allocated or acquire in progress"))
         }
-        if st.isLarval && acquirePending(for: st) {
+        if e.isLarval && acquirePending(for: e) {
             out.append(HealthIssue(flag: .acquirePending,
-                                   reason: "kernel ACQUIRE for \(st.source) -> \(st.destination) has no SA yet"))
+                                   reason: "kernel ACQUIRE for \(e.source) -> \(e.destination) has no SA yet"))
         }
-        if e.direction == .inbound && !st.isLarval && st.effectiveReplayWindow == 0 {
+        if e.direction == .inbound && !e.isLarval && e.effectiveReplayWindow == 0 {
             out.append(HealthIssue(flag: .antiReplayOff, reason: "inbound SA with replay window 0: anti-replay off"))
         }
         if e.replayRising {
@@ -46,11 +44,11 @@ extension LiveModel {
             out.append(HealthIssue(flag: .integrityFailuresRising,
                                    reason: "integrity failures rising (\(e.prevIntegrity) now)"))
         }
-        if e.direction != .inbound, !st.usesESN, let seq = e.outboundSequence, seq > 0x8000_0000 {
+        if e.direction != .inbound, !e.usesESN, let seq = e.outboundSequence, seq > 0x8000_0000 {
             out.append(HealthIssue(flag: .sequenceNearWrap,
                                    reason: "outbound sequence \(seq) past 2^31 without ESN (wraps at 2^32)"))
         }
-        if !st.isLarval, !hasLiveSuccessor(e), let why = nearHardLifetime(st, at: now) {
+        if !e.isLarval, !hasLiveSuccessor(e), let why = nearHardLifetime(e.lifetimeConfig, e.lifetimeCurrent, at: now) {
             out.append(HealthIssue(flag: .nearHardLifetime, reason: why + " and no successor"))
         }
         if let t = e.rekeyRequestedAt, !hasLiveSuccessor(e) {
@@ -61,8 +59,7 @@ extension LiveModel {
     }
 
     /// "within 10% of the hard time limit (90 s of 100 s)" when a hard limit is 90% used.
-    func nearHardLifetime(_ st: XFRMState, at now: ModelTime) -> String? {
-        let cfg = st.lifetimeConfig, cur = st.lifetimeCurrent
+    func nearHardLifetime(_ cfg: XFRMLifetimeConfig, _ cur: XFRMLifetimeCurrent, at now: ModelTime) -> String? {
         if cfg.hardAddExpiresSeconds > 0, cur.addTime > 0 {
             let used = now - Double(cur.addTime)
             if used >= 0.9 * Double(cfg.hardAddExpiresSeconds) {

@@ -15,13 +15,17 @@ extension LiveModel {
         let interval = now - rateStore.times[(d - 1) % rateStore.columns]
         var perPeer: [PeerKey: (TrafficTotals, TrafficTotals)] = [:]
         var totalIn = TrafficTotals.zero, totalOut = TrafficTotals.zero
-        for idx in table.indices {
-            let e = table.values[idx]
-            guard e.lastDeltaBytes > 0 || e.lastDeltaPackets > 0, e.seenGeneration == generation else { continue }
-            let t = TrafficTotals(bytes: UInt64(e.lastDeltaBytes), packets: UInt64(e.lastDeltaPackets))
-            var v = perPeer[e.peer] ?? (.zero, .zero)
-            if e.direction == .inbound { v.0 = v.0 + t; totalIn = totalIn + t } else { v.1 = v.1 + t; totalOut = totalOut + t }
-            perPeer[e.peer] = v
+        for i in entries.indices where entries[i].alive && entries[i].seenGeneration == generation
+            && (entries[i].lastDeltaBytes > 0 || entries[i].lastDeltaPackets > 0) {
+            let t = TrafficTotals(bytes: UInt64(entries[i].lastDeltaBytes), packets: UInt64(entries[i].lastDeltaPackets))
+            let peer = entries[i].peer
+            if entries[i].direction == .inbound {
+                perPeer[peer, default: (.zero, .zero)].0 = perPeer[peer, default: (.zero, .zero)].0 + t
+                totalIn = totalIn + t
+            } else {
+                perPeer[peer, default: (.zero, .zero)].1 = perPeer[peer, default: (.zero, .zero)].1 + t
+                totalOut = totalOut + t
+            }
         }
         let cap = historyCapacity
         for key in perPeer.keys where peerStates[key]?.history == nil {

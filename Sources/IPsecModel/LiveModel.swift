@@ -19,9 +19,19 @@ import XFRMWire
 public struct LiveModel: Sendable {
     public private(set) var configuration: ModelConfiguration
 
-    var table: [SAIdentity: SAEntry] = [:]
+    /// SA entries; dead ones (`alive == false`) are reused through `freeEntries`.
+    var entries: ContiguousArray<SAEntry> = []
+    var freeEntries: [Int32] = []
+    /// SAIdentity -> entry.
+    var saIndex = SlotIndex()
+    /// TunnelKey -> the tunnel's newest live entry.
+    var tunnelIndex = SlotIndex()
+    /// Tunnels whose last SA went away without a successor: their totals wait for one.
+    var orphans: [TunnelKey: OrphanTunnel] = [:]
+    /// Shared attribute sets.
+    var boxes: [XFRMAttributes: AttributeBox] = [:]
+    var liveCount = 0
     var policyTable: [PolicyIdentity: PolicyEntry] = [:]
-    var tunnels: [TunnelKey: TunnelState] = [:]
     var peerStates: [PeerKey: PeerState] = [:]
     var keepaliveByPeer: [PeerKey: KeepaliveTrack] = [:]
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]
@@ -172,17 +182,12 @@ public struct ReconcileDiff: Sendable, Hashable {
     }
 }
 
-/// Internal: what stays per tunnel across rekeys.
-struct TunnelState: Sendable {
-    /// Totals of the tunnel's SAs that are gone.
-    var retired: TrafficTotals = .zero
-    /// The newest SA of the tunnel (rekey successor candidate).
-    var newest: SAIdentity?
-    /// Last time the tunnel had an SA.
-    var lastLive: ModelTime
-    /// The peer and direction of its SAs at the last derivation.
-    var peer: PeerKey?
-    var direction: SADirection?
+/// Internal: a tunnel whose last SA went away without a successor (break-before-make rekey,
+/// or the tunnel closed). A new SA of the same tunnel within the retention inherits its totals.
+struct OrphanTunnel: Sendable {
+    var totals: TrafficTotals
+    var lastSPI: UInt32
+    var time: ModelTime
 }
 
 /// Internal: per-peer state that survives refreshes.

@@ -5,66 +5,91 @@ extension LiveModel {
     // MARK: SAs
 
     /// Number of SAs (larval included).
-    public var saCount: Int { table.count }
+    public var saCount: Int { liveCount }
 
     /// One SA by identity.
-    public func sa(_ id: SAIdentity) -> SAEntry? { table[id] }
+    public func sa(_ id: SAIdentity) -> SAEntry? { entry(id) }
 
     /// Every SA, unordered.
-    public var allSAs: [SAEntry] { Array(table.values) }
+    public var allSAs: [SAEntry] {
+        var out: [SAEntry] = []
+        out.reserveCapacity(liveCount)
+        for i in entries.indices where entries[i].alive { out.append(entries[i]) }
+        return out
+    }
 
-    /// SA rows, filtered then sorted.
+    /// Calls `body` for every SA without copying the table.
+    public func forEachSA(_ body: (SAEntry) throws -> Void) rethrows {
+        for i in entries.indices where entries[i].alive { try body(entries[i]) }
+    }
+
+    /// SA rows, filtered then sorted; `window` picks a range of the sorted result (the visible rows)
+    /// so that only those entries are copied out.
     /// - Parameters:
     ///   - filter: case-insensitive substring of `SAEntry.searchText`; a leading `!` inverts it; empty keeps all.
     ///   - sortedBy: column; `rate` sorts by the 2 s byte rate; ties broken by identity.
     ///   - descending: reverse order.
     public func saRows(filter: String = "", sortedBy key: SASortKey = .identity, descending: Bool = false,
-                       at now: ModelTime? = nil) -> [SAEntry] {
-        var rows: [SAEntry]
+                       at now: ModelTime? = nil, window: Range<Int>? = nil) -> [SAEntry] {
+        let order = sortedSlots(filter: filter, sortedBy: key, descending: descending, at: now)
+        let range = window.map { $0.clamped(to: 0..<order.count) } ?? 0..<order.count
+        return order[range].map { entries[Int($0)] }
+    }
+
+    /// Number of SAs the filter keeps.
+    public func saRowCount(filter: String = "") -> Int {
+        filter.isEmpty ? liveCount : sortedSlots(filter: filter, sortedBy: .identity, descending: false, at: nil).count
+    }
+
+    func sortedSlots(filter: String, sortedBy key: SASortKey, descending: Bool, at now: ModelTime?) -> [Int32] {
+        var slots: [Int32] = []
+        slots.reserveCapacity(liveCount)
         let f = String(filter.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
         if f.isEmpty || f == "!" {
-            rows = Array(table.values)
+            for i in entries.indices where entries[i].alive { slots.append(Int32(i)) }
         } else {
             let invert = f.hasPrefix("!")
             let needle = (invert ? String(f.dropFirst()) : f).lowercased()
-            rows = table.values.filter { $0.searchText.lowercased().contains(needle) != invert }
+            for i in entries.indices where entries[i].alive
+                && entries[i].searchText.lowercased().contains(needle) != invert {
+                slots.append(Int32(i))
+            }
         }
         let t = now ?? lastInputTime
-        func less(_ a: SAEntry, _ b: SAEntry) -> Bool {
+        func tie(_ a: Int32, _ b: Int32) -> Bool { entries[Int(a)].identity < entries[Int(b)].identity }
+        func less(_ x: Int32, _ y: Int32) -> Bool {
+            let a = entries[Int(x)], b = entries[Int(y)]
             switch key {
             case .identity: return a.identity < b.identity
             case .direction:
                 let da = a.direction?.rawValue ?? 0, db = b.direction?.rawValue ?? 0
-                return da != db ? da < db : a.identity < b.identity
-            case .source: return a.state.source != b.state.source ? a.state.source < b.state.source : a.identity < b.identity
-            case .destination:
-                return a.state.destination != b.state.destination ? a.state.destination < b.state.destination
-                    : a.identity < b.identity
-            case .spi: return a.state.spi != b.state.spi ? a.state.spi < b.state.spi : a.identity < b.identity
-            case .reqid: return a.state.reqid != b.state.reqid ? a.state.reqid < b.state.reqid : a.identity < b.identity
-            case .proto: return a.state.proto != b.state.proto ? a.state.proto < b.state.proto : a.identity < b.identity
-            case .rate: return a.r2b != b.r2b ? a.r2b < b.r2b : a.identity < b.identity
-            case .bytes:
-                return a.totals.bytes != b.totals.bytes ? a.totals.bytes < b.totals.bytes : a.identity < b.identity
-            case .packets:
-                return a.totals.packets != b.totals.packets ? a.totals.packets < b.totals.packets : a.identity < b.identity
+                return da != db ? da < db : tie(x, y)
+            case .source: return a.source != b.source ? a.source < b.source : tie(x, y)
+            case .destination: return a.destination != b.destination ? a.destination < b.destination : tie(x, y)
+            case .spi: return a.spi != b.spi ? a.spi < b.spi : tie(x, y)
+            case .reqid: return a.reqid != b.reqid ? a.reqid < b.reqid : tie(x, y)
+            case .proto: return a.proto != b.proto ? a.proto < b.proto : tie(x, y)
+            case .rate: return a.r2b != b.r2b ? a.r2b < b.r2b : tie(x, y)
+            case .bytes: return a.totals.bytes != b.totals.bytes ? a.totals.bytes < b.totals.bytes : tie(x, y)
+            case .packets: return a.totals.packets != b.totals.packets ? a.totals.packets < b.totals.packets : tie(x, y)
             case .age:
-                let x = a.age(at: t), y = b.age(at: t)
-                return x != y ? x < y : a.identity < b.identity
+                let p = a.age(at: t), q = b.age(at: t)
+                return p != q ? p < q : tie(x, y)
             case .health:
-                let x = a.health.rawValue.nonzeroBitCount, y = b.health.rawValue.nonzeroBitCount
-                return x != y ? x < y : a.identity < b.identity
-            case .peer: return a.peer != b.peer ? a.peer < b.peer : a.identity < b.identity
+                let p = a.health.rawValue.nonzeroBitCount, q = b.health.rawValue.nonzeroBitCount
+                return p != q ? p < q : tie(x, y)
+            case .peer: return a.peer != b.peer ? a.peer < b.peer : tie(x, y)
             }
         }
-        rows.sort { descending ? less($1, $0) : less($0, $1) }
-        return rows
+        slots.sort { descending ? less($1, $0) : less($0, $1) }
+        return slots
     }
 
     /// Per-CPU children of an SA (XFRMA_SA_PCPU), sorted by CPU.
     public func perCPUChildren(of id: SAIdentity) -> [SAEntry] {
-        table.values.filter { $0.parent == id }
-            .sorted { ($0.state.attributes.perCPU ?? 0) < ($1.state.attributes.perCPU ?? 0) }
+        var out: [SAEntry] = []
+        for i in entries.indices where entries[i].alive && entries[i].parent == id { out.append(entries[i]) }
+        return out.sorted { ($0.cpu ?? 0) < ($1.cpu ?? 0) }
     }
 
     // MARK: Peers
@@ -78,7 +103,7 @@ extension LiveModel {
     /// The SAs of a peer (inbound first, then outbound, then undetermined).
     public func sas(of key: PeerKey) -> [SAEntry] {
         guard let p = peerCache[key] else { return [] }
-        return (p.inbound + p.outbound + p.undetermined).compactMap { table[$0] }
+        return (p.inbound + p.outbound + p.undetermined).compactMap { entry($0) }
     }
 
     /// Traffic history of a peer (oldest first), empty when it never carried traffic.
@@ -92,11 +117,11 @@ extension LiveModel {
         guard let p = peerCache[key] else { return nil }
         var kernel: UInt32?, inUsed: ModelTime?, outUsed: ModelTime?
         for e in sas(of: key) {
-            let used = e.state.attributes.lastUsed.flatMap { $0 > 0 ? Double($0) : nil }
+            let used = e.lastUsedTime
             if e.direction == .inbound {
                 if let u = used { inUsed = max(inUsed ?? u, u) }
             } else {
-                if let k = e.state.attributes.natKeepaliveInterval, k > 0 { kernel = k }
+                if let k = e.keepaliveInterval, k > 0 { kernel = k }
                 if let u = used { outUsed = max(outUsed ?? u, u) }
             }
         }
@@ -112,11 +137,12 @@ extension LiveModel {
 
     /// Rekey links of one peer's SAs.
     public func rekeyLinks(of key: PeerKey) -> [RekeyLink] {
-        links.filter { l in table[l.new]?.peer == key || table[l.old]?.peer == key }
+        let mine = Set(sas(of: key).map(\.identity))
+        return links.filter { mine.contains($0.new) || mine.contains($0.old) }
     }
 
     /// Cumulative totals of the tunnel an SA belongs to (across rekeys).
-    public func tunnelTotals(of id: SAIdentity) -> TrafficTotals? { table[id]?.tunnelTotals }
+    public func tunnelTotals(of id: SAIdentity) -> TrafficTotals? { entry(id)?.tunnelTotals }
 
     // MARK: Policies
 
@@ -175,18 +201,17 @@ extension LiveModel {
             outRates = outRates + p.outboundRates
         }
         var larval = 0
-        for idx in table.indices where table.values[idx].state.isLarval { larval += 1 }
-        return HeaderSummary(saCount: table.count, larvalCount: larval, policyCount: policyTable.count,
+        for i in entries.indices where entries[i].alive && entries[i].isLarval { larval += 1 }
+        return HeaderSummary(saCount: liveCount, larvalCount: larval, policyCount: policyTable.count,
                              peerCount: peerCache.count, pendingAcquires: pending.count, inboundRates: inRates,
                              outboundRates: outRates, sync: syncState, lastRefresh: lastRefreshTime,
                              refreshInterval: configuration.refreshInterval, paused: isPaused,
                              xfrmStatErrors: stat?.totalDelta ?? 0, capture: captureState, resyncCount: resyncs)
     }
 
-    /// Rough resident size of the model's tables, in bytes (for the memory budget).
+    /// Rough resident size of the SA tables, in bytes (entries, indexes, rate rings; not peers).
     public var approximateResidentBytes: Int {
-        let entry = MemoryLayout<SAEntry>.stride + MemoryLayout<SAIdentity>.stride
-        let saTable = table.capacity * entry
-        return saTable + rateStore.residentBytes + tunnels.capacity * (MemoryLayout<TunnelKey>.stride + MemoryLayout<TunnelState>.stride)
+        entries.capacity * MemoryLayout<SAEntry>.stride + saIndex.residentBytes + tunnelIndex.residentBytes
+            + rateStore.residentBytes + freeEntries.capacity * 4
     }
 }

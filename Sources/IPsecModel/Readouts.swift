@@ -220,6 +220,11 @@ public struct TunnelKey: Hashable, Sendable {
         source = s.source; destination = s.destination; reqid = s.reqid; proto = s.proto
         selector = s.selector; mark = s.identity.mark; cpu = s.attributes.perCPU
     }
+    public init(source: IPAddress, destination: IPAddress, reqid: UInt32, proto: IPsecProtocol, selector: XFRMSelector,
+                mark: XFRMMark?, cpu: UInt32?) {
+        self.source = source; self.destination = destination; self.reqid = reqid; self.proto = proto
+        self.selector = selector; self.mark = mark; self.cpu = cpu
+    }
 }
 
 /// A rekey seen by stitching: the old SA was followed by the new one in the same tunnel.

@@ -1,12 +1,57 @@
 import XFRMWire
 
+/// Attributes that rarely differ between SAs (algorithm names and lengths, security context, rare
+/// attributes), kept once and shared by every SA that has the same set.
+final class AttributeBox: Sendable {
+    let attributes: XFRMAttributes
+    init(_ attributes: XFRMAttributes) { self.attributes = attributes }
+
+    /// The shared part of a state's attributes: everything but the per-SA fields kept inline.
+    static func sharedPart(of a: XFRMAttributes) -> XFRMAttributes {
+        var c = a
+        c.encapsulation = nil; c.mark = nil; c.replay = nil; c.replayESN = nil; c.lastUsed = nil
+        c.natKeepaliveInterval = nil; c.perCPU = nil; c.direction = nil
+        return c
+    }
+}
+
 /// One SA as the model knows it: the kernel's last word on it plus derived figures.
 ///
-/// Memory: the `XFRMState` as decoded plus about 150 bytes of bookkeeping. Rate samples live in
-/// a shared flat ring (`RateStore`), allocated only once the SA has carried traffic.
+/// Memory: the kernel state is kept compactly (per-SA fields inline, the rest in a shared
+/// `AttributeBox`); `state` rebuilds the full `XFRMState` on demand. Rate samples live in a shared
+/// flat ring (`RateStore`) and exist only for SAs that carried traffic; history is per peer.
 public struct SAEntry: Sendable {
-    /// The latest state (from the last dump; events update everything but counters).
-    public internal(set) var state: XFRMState
+    // Compact kernel state.
+    var selector: XFRMSelector
+    /// Outer destination address.
+    public internal(set) var destination: IPAddress
+    /// Outer source address.
+    public internal(set) var source: IPAddress
+    /// SPI in host order.
+    public internal(set) var spi: UInt32
+    public internal(set) var reqid: UInt32
+    public internal(set) var proto: IPsecProtocol
+    var family: AddressFamily
+    var mode: XFRMMode
+    var replayWindow: UInt8
+    var flags: UInt8
+    var seq: UInt32
+    var lifetimeConfig: XFRMLifetimeConfig
+    /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
+    public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
+    /// Replay and integrity failure counters from the last dump.
+    public internal(set) var stats: XFRMStats
+    /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
+    public internal(set) var encapsulation: XFRMEncapsulation?
+    var mark: XFRMMark?
+    var replay: XFRMReplayState?
+    var replayESN: XFRMReplayStateESN?
+    var lastUsed: UInt64?
+    var keepaliveInterval: UInt32?
+    var perCPU: UInt32?
+    var directionAttribute: SADirection?
+    var box: AttributeBox
+
     /// When the model first saw the SA.
     public internal(set) var firstSeen: ModelTime
     /// Last time a dump or event changed or confirmed it.
@@ -14,29 +59,31 @@ public struct SAEntry: Sendable {
     /// Resolved direction (nil when undetermined; see `directionSource`).
     public internal(set) var direction: SADirection?
     public internal(set) var directionSource: DirectionSource
-    /// The peer the SA is grouped under.
-    public internal(set) var peer: PeerKey
+    /// Health flags as of the last evaluation (dump or tick).
+    public internal(set) var health: HealthFlags = []
+    /// Number of counter resets seen (counters going backwards between dumps).
+    public internal(set) var counterResets: UInt32 = 0
+    /// Cumulative totals of the SA's tunnel: all SAs linked by rekeys, including gone ones.
+    public internal(set) var tunnelTotals: TrafficTotals = .zero
     /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
     public internal(set) var rekeyRequestedAt: ModelTime?
-    /// The SA this one replaced in its tunnel (rekey stitching), possibly gone already.
-    public internal(set) var predecessor: SAIdentity?
-    /// The SA that replaced this one, while both exist.
-    public internal(set) var successor: SAIdentity?
-    /// For per-CPU SAs (XFRMA_SA_PCPU): the parent SA of the same tunnel without a CPU.
-    public internal(set) var parent: SAIdentity?
-    /// Health flags as of the last evaluation (dump or tick).
-    public internal(set) var health: HealthFlags
-    /// Number of counter resets seen (counters going backwards between dumps).
-    public internal(set) var counterResets: UInt32
-    /// Cumulative totals of the SA's tunnel (all SAs linked by rekeys, including gone ones).
-    public internal(set) var tunnelTotals: TrafficTotals
 
-    // Internal bookkeeping.
+    // Links inside the tunnel (same destination, protocol and mark: the SPI identifies the SA).
+    var predecessorSPI: UInt32 = 0
+    var hasPredecessor = false
+    var successorSPI: UInt32 = 0
+    var hasSuccessor = false
+    var parentSPI: UInt32 = 0
+    var hasParent = false
+
+    // Bookkeeping.
+    var alive = true
+    /// Totals of the retired SAs of the tunnel before this one.
+    var inherited: TrafficTotals = .zero
     var offsetBytes: UInt64 = 0
     var offsetPackets: UInt64 = 0
     var sampleBytes: UInt64
     var samplePackets: UInt64
-    var hasBaseline: Bool
     var carryBytes: UInt64 = 0
     var carryPackets: UInt64 = 0
     var lastDeltaBytes: UInt32 = 0
@@ -48,31 +95,87 @@ public struct SAEntry: Sendable {
     var prevIntegrity: UInt32
     var replayRising = false
     var integrityRising = false
+    var hasBaseline: Bool
     var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
 
-    init(state: XFRMState, now: ModelTime, baseline: Bool) {
-        self.state = state
+    init(state st: XFRMState, box: AttributeBox, now: ModelTime, baseline: Bool) {
+        selector = st.selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid
+        proto = st.proto; family = st.family; mode = st.mode; replayWindow = st.replayWindow; flags = st.flags
+        seq = st.seq; lifetimeConfig = st.lifetimeConfig; lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
+        let a = st.attributes
+        encapsulation = a.encapsulation; mark = a.mark.flatMap { $0.isZero ? nil : $0 }; replay = a.replay
+        replayESN = a.replayESN; lastUsed = a.lastUsed; keepaliveInterval = a.natKeepaliveInterval
+        perCPU = a.perCPU; directionAttribute = a.direction
+        self.box = box
         firstSeen = now
         lastUpdated = now
-        direction = state.attributes.direction
-        directionSource = state.attributes.direction == nil ? .unknown : .attribute
-        peer = PeerKey(local: state.source, remote: state.destination)
-        health = []
-        counterResets = 0
-        tunnelTotals = .zero
-        sampleBytes = state.lifetimeCurrent.bytes
-        samplePackets = state.lifetimeCurrent.packets
+        direction = a.direction
+        directionSource = a.direction == nil ? .unknown : .attribute
+        sampleBytes = st.lifetimeCurrent.bytes
+        samplePackets = st.lifetimeCurrent.packets
         hasBaseline = baseline
-        prevReplay = state.stats.replay
-        prevIntegrity = state.stats.integrityFailed
+        prevReplay = st.stats.replay
+        prevIntegrity = st.stats.integrityFailed
     }
 
-    public var identity: SAIdentity { state.identity }
+    /// Replaces the kernel state (same identity), keeping the bookkeeping.
+    mutating func assign(_ st: XFRMState, box newBox: AttributeBox) {
+        selector = st.selector; source = st.source; reqid = st.reqid; family = st.family; mode = st.mode
+        replayWindow = st.replayWindow; flags = st.flags; seq = st.seq; lifetimeConfig = st.lifetimeConfig
+        lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
+        let a = st.attributes
+        encapsulation = a.encapsulation; replay = a.replay; replayESN = a.replayESN; lastUsed = a.lastUsed
+        keepaliveInterval = a.natKeepaliveInterval; perCPU = a.perCPU; directionAttribute = a.direction
+        box = newBox
+    }
+
+    /// The full kernel state, rebuilt.
+    public var state: XFRMState {
+        var a = box.attributes
+        a.encapsulation = encapsulation; a.mark = mark; a.replay = replay; a.replayESN = replayESN
+        a.lastUsed = lastUsed; a.natKeepaliveInterval = keepaliveInterval; a.perCPU = perCPU
+        a.direction = directionAttribute
+        return XFRMState(selector: selector, destination: destination, spi: spi, proto: proto, source: source,
+                         lifetimeConfig: lifetimeConfig, lifetimeCurrent: lifetimeCurrent, stats: stats, seq: seq,
+                         reqid: reqid, family: family, mode: mode, replayWindow: replayWindow, flags: flags,
+                         attributes: a)
+    }
+
+    public var identity: SAIdentity {
+        SAIdentity(family: family, destination: destination, spi: spi, proto: proto, mark: mark)
+    }
+
+    /// The identity of another SA of the same tunnel (same destination, protocol and mark).
+    func sibling(_ otherSPI: UInt32) -> SAIdentity {
+        SAIdentity(family: family, destination: destination, spi: otherSPI, proto: proto, mark: mark)
+    }
+
+    /// The tunnel key (rekey stitching).
+    var tunnelKey: TunnelKey {
+        TunnelKey(source: source, destination: destination, reqid: reqid, proto: proto, selector: selector,
+                  mark: mark, cpu: perCPU)
+    }
+
+    /// The peer the SA is grouped under (see `LiveModel.classify` for the direction rule).
+    public var peer: PeerKey {
+        if direction == .inbound {
+            return PeerKey(local: destination, remote: source, remotePort: encapsulation?.sourcePort ?? 0)
+        }
+        return PeerKey(local: source, remote: destination, remotePort: encapsulation?.destinationPort ?? 0)
+    }
+
+    /// The SA this one replaced in its tunnel (rekey stitching), possibly gone already.
+    public var predecessor: SAIdentity? { hasPredecessor ? sibling(predecessorSPI) : nil }
+    /// The SA that replaced this one, while both exist.
+    public var successor: SAIdentity? { hasSuccessor ? sibling(successorSPI) : nil }
+    /// For per-CPU SAs (XFRMA_SA_PCPU): the parent SA of the same tunnel without a CPU.
+    public var parent: SAIdentity? { hasParent ? sibling(parentSPI) : nil }
+    /// XFRMA_SA_PCPU.
+    public var cpu: UInt32? { perCPU }
 
     /// The SA's own totals, corrected for counter resets.
     public var totals: TrafficTotals {
-        TrafficTotals(bytes: offsetBytes &+ state.lifetimeCurrent.bytes,
-                      packets: offsetPackets &+ state.lifetimeCurrent.packets)
+        TrafficTotals(bytes: offsetBytes &+ lifetimeCurrent.bytes, packets: offsetPackets &+ lifetimeCurrent.packets)
     }
 
     /// Rates over 2 s, 10 s and 40 s. After a rekey, the successor's rates include its
@@ -83,32 +186,42 @@ public struct SAEntry: Sendable {
                       last40s: TrafficRate(bytesPerSecond: Double(r40b), packetsPerSecond: Double(r40p)))
     }
 
-    public var isLarval: Bool { state.isLarval }
+    /// Larval SAs (from ALLOCSPI or ACQUIRE) carry no algorithm.
+    public var isLarval: Bool {
+        let a = box.attributes
+        return a.auth == nil && a.crypt == nil && a.aead == nil && a.authTrunc == nil && a.comp == nil
+    }
+
+    var usesESN: Bool { flags & 128 != 0 }
+    var effectiveReplayWindow: UInt32 { replayESN?.replayWindow ?? UInt32(replayWindow) }
 
     /// Seconds since the kernel added the SA (falls back to first sighting).
     public func age(at now: ModelTime) -> Double {
-        let add = state.lifetimeCurrent.addTime
+        let add = lifetimeCurrent.addTime
         return max(0, now - (add > 0 ? Double(add) : firstSeen))
     }
 
     /// Seconds since XFRMA_LASTUSED, when the kernel reported one.
     public func idle(at now: ModelTime) -> Double? {
-        guard let last = state.attributes.lastUsed, last > 0 else { return nil }
+        guard let last = lastUsed, last > 0 else { return nil }
         return max(0, now - Double(last))
     }
 
+    /// XFRMA_LASTUSED as model time.
+    var lastUsedTime: ModelTime? { lastUsed.flatMap { $0 > 0 ? Double($0) : nil } }
+
     /// The outbound sequence number (legacy or ESN replay state), when known.
     public var outboundSequence: UInt64? {
-        if let esn = state.attributes.replayESN { return esn.outbound64 }
-        if let r = state.attributes.replay { return UInt64(r.outboundSequence) }
+        if let esn = replayESN { return esn.outbound64 }
+        if let r = replay { return UInt64(r.outboundSequence) }
         return nil
     }
 
     /// Text the incremental filter matches against.
     public var searchText: String {
-        var s = "\(state.proto) \(SAIdentity.hex(state.spi)) \(state.source) \(state.destination) reqid \(state.reqid)"
-        s += " " + (direction?.name ?? "?") + " " + state.mode.description
-        if let e = state.attributes.encapsulation { s += " udp \(e.sourcePort) \(e.destinationPort)" }
+        var s = "\(proto) \(SAIdentity.hex(spi)) \(source) \(destination) reqid \(reqid)"
+        s += " " + (direction?.name ?? "?") + " " + mode.description
+        if let e = encapsulation { s += " udp \(e.sourcePort) \(e.destinationPort)" }
         if !health.isEmpty { s += " " + health.codes.joined(separator: " ") }
         return s
     }

@@ -1,0 +1,82 @@
+import XFRMWire
+
+/// SA table primitives: entries in a flat array, found through `SlotIndex`es.
+extension LiveModel {
+    /// The entry slot of an SA.
+    func lookup(_ id: SAIdentity) -> Int32? {
+        saIndex.find(hash: id.hashValue) { v in
+            let e = entries[Int(v)]
+            return e.spi == id.spi && e.destination == id.destination && e.proto == id.proto && e.mark == id.mark
+                && e.family == id.family
+        }
+    }
+
+    /// A copy of an SA's entry.
+    func entry(_ id: SAIdentity) -> SAEntry? { lookup(id).map { entries[Int($0)] } }
+
+    /// The slot of the SA of the same tunnel as `e` with SPI `spi`, when it is alive.
+    func lookupSibling(of e: SAEntry, spi: UInt32) -> Int32? { lookup(e.sibling(spi)) }
+
+    /// The tunnel's newest live entry.
+    func newestInTunnel(_ key: TunnelKey, hash: Int) -> Int32? {
+        tunnelIndex.find(hash: hash) { entries[Int($0)].tunnelKey == key }
+    }
+
+    /// Stores a new entry and indexes it by identity. Returns its slot.
+    mutating func store(_ e: SAEntry) -> Int32 {
+        let slot: Int32
+        if let f = freeEntries.popLast() {
+            slot = f
+            entries[Int(f)] = e
+        } else {
+            slot = Int32(entries.count)
+            entries.append(e)
+        }
+        saIndex.insert(slot, hash: e.identity.hashValue)
+        liveCount += 1
+        return slot
+    }
+
+    /// Unindexes and frees an entry.
+    mutating func discard(_ slot: Int32) {
+        let id = entries[Int(slot)].identity
+        saIndex.remove(hash: id.hashValue) { $0 == slot }
+        entries[Int(slot)].alive = false
+        freeEntries.append(slot)
+        liveCount -= 1
+    }
+
+    mutating func indexTunnel(_ slot: Int32) {
+        tunnelIndex.insert(slot, hash: entries[Int(slot)].tunnelKey.hashValue)
+    }
+
+    /// The shared attribute box for a state's attributes (reusing `current` when unchanged).
+    static func intern(_ a: XFRMAttributes, current: AttributeBox?,
+                       boxes: inout [XFRMAttributes: AttributeBox]) -> AttributeBox {
+        let shared = AttributeBox.sharedPart(of: a)
+        if let c = current, c.attributes == shared { return c }
+        if let b = boxes[shared] { return b }
+        let b = AttributeBox(shared)
+        boxes[shared] = b
+        return b
+    }
+
+    mutating func makeEntry(_ st: XFRMState, now: ModelTime, baseline: Bool) -> SAEntry {
+        let b = LiveModel.intern(st.attributes, current: nil, boxes: &boxes)
+        return SAEntry(state: st, box: b, now: now, baseline: baseline)
+    }
+
+    /// Forgets attribute sets no SA uses any more (when there are many).
+    mutating func pruneBoxes() {
+        guard boxes.count > 1024 && boxes.count > liveCount / 4 else { return }
+        var keep: [XFRMAttributes: AttributeBox] = [:]
+        for i in entries.indices where entries[i].alive {
+            let b = entries[i].box
+            keep[b.attributes] = b
+        }
+        boxes = keep
+    }
+
+    /// Indices of live entries.
+    var liveSlots: [Int] { entries.indices.filter { entries[$0].alive } }
+}
