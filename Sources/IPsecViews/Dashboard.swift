@@ -183,6 +183,25 @@ public struct Dashboard: Sendable {
 
     struct SAValues: Hashable, Sendable { var bytes: UInt64, packets: UInt64, ports: UInt32 }
 
+    /// A filter key with a signature of the row fields that can change between refreshes.
+    struct CachedKey: Sendable {
+        var signature: Int
+        var key: [UInt8]
+        static func signature(_ r: SARow) -> Int {
+            var h = Hasher()
+            h.combine(r.direction)
+            h.combine(r.keepalive.label)
+            for f in r.health { h.combine(f.code) }
+            h.combine(r.state.attributes.encapsulation?.sourcePort)
+            h.combine(r.state.attributes.encapsulation?.destinationPort)
+            h.combine(r.state.reqid)
+            h.combine(r.state.source)
+            h.combine(r.state.isLarval)
+            return h.finalize()
+        }
+    }
+    var saKeyCache: [SAIdentity: CachedKey] = [:]
+
     public init(options: DashboardOptions = DashboardOptions(), bindings: KeyBindings = .standard,
                 cols: Int = 80, rows: Int = 24, refreshInterval: Double = 1) {
         self.options = options
@@ -236,8 +255,13 @@ public struct Dashboard: Sendable {
         data.header.refreshInterval = refreshInterval
         tags = tags.filter { values[$0] != nil }
         searchKeys = Array(repeating: nil, count: DashboardView.allCases.count)
-        for v in DashboardView.allCases where v != .actions { lists[v.rawValue].sortedAll = nil }
-        for v in DashboardView.allCases { refreshList(v) }
+        // Only the current list is re-sorted now; the others when they are shown
+        // (their row indices are dropped so nothing can point into the old arrays).
+        for v in DashboardView.allCases where v != .actions {
+            lists[v.rawValue].sortedAll = nil
+            if v != currentView { lists[v.rawValue].visible = [] }
+        }
+        refreshList(currentView)
         clampPage()
     }
 
@@ -288,7 +312,21 @@ public struct Dashboard: Sendable {
         if let k = searchKeys[v.rawValue] { return k }
         let k: [[UInt8]]
         switch v {
-        case .sas: k = data.sas.map(Columns.saKey)
+        case .sas:
+            // Most of an SA's key never changes: reuse last refresh's keys when the mutable parts match.
+            var cache: [SAIdentity: CachedKey] = [:]
+            cache.reserveCapacity(data.sas.count)
+            k = data.sas.map { r in
+                let sig = CachedKey.signature(r)
+                if let c = saKeyCache[r.id], c.signature == sig {
+                    cache[r.id] = c
+                    return c.key
+                }
+                let key = Columns.saKey(r)
+                cache[r.id] = CachedKey(signature: sig, key: key)
+                return key
+            }
+            saKeyCache = cache
         case .peers: k = data.peers.map(Columns.peerKey)
         case .policies: k = data.policies.map(Columns.policyKey)
         case .timeline: k = data.timeline.map(Columns.timelineKey)
@@ -540,7 +578,13 @@ public struct Dashboard: Sendable {
         return []
     }
 
+    /// Re-sorts and re-filters a list whose data changed while it was not shown.
+    mutating func ensureFresh(_ v: DashboardView) {
+        if lists[v.rawValue].sortedAll == nil { refreshList(v) }
+    }
+
     mutating func switchTo(_ v: DashboardView) {
+        ensureFresh(v)
         stack = [.list(v)]
         page = PageState()
         isEditingFilter = false
@@ -679,6 +723,7 @@ public struct Dashboard: Sendable {
     }
 
     mutating func openConfirmation(_ kind: ActionKind, now: Double) {
+        ensureFresh(.sas)
         let (rows, scope) = actionTargets()
         guard !rows.isEmpty else {
             status = ("nothing selected to \(kind.rawValue)", .warn, now)

@@ -176,10 +176,20 @@ extension Dashboard {
             b.write(" Enter keep filter  Esc clear  leading ! inverts", x: 0, y: y, role: .footer)
             return
         }
+        // Help and Quit always show (right-aligned); the others fill the left as space allows.
+        let all = bindings.hints(ascii: options.ascii)
+        let essential = all.filter { $0.label == "Help" || $0.label == "Quit" }
+        let others = all.filter { $0.label != "Help" && $0.label != "Quit" }
+        func width(_ h: (key: String, label: String)) -> Int { TextWidth.of(h.key) + TextWidth.of(h.label) + 2 }
+        let rightWidth = essential.reduce(0) { $0 + width($1) }
         var x = 0
-        for h in bindings.hints(ascii: options.ascii) {
-            let need = TextWidth.of(h.key) + TextWidth.of(h.label) + 2
-            if x + need > cols { break }
+        for h in others {
+            if x + width(h) > cols - rightWidth { break }
+            x += b.write(h.key, x: x, y: y, role: .footerKey)
+            x += b.write(" " + h.label + " ", x: x, y: y, role: .footer)
+        }
+        x = max(x, cols - rightWidth)
+        for h in essential {
             x += b.write(h.key, x: x, y: y, role: .footerKey)
             x += b.write(" " + h.label + " ", x: x, y: y, role: .footer)
         }
