@@ -5,7 +5,7 @@ import XFRMWire
 @testable import IPsecViews
 
 /// The dashboard fed from the real reducer (two SA dumps one second apart, a policy dump, xfrm_stat).
-final class ModelAdapterTests: XCTestCase {
+final class ModelAdapterTests: SnapshotTestCase {
     let now = Fixtures.now
     let host = HostInfo(host: "gw1.example", netns: "ipsec-test", kernel: "6.18.0")
 

@@ -9,9 +9,7 @@ extension Snapshotting where Value == ScreenBuffer, Format == String {
 
 /// Snapshots of every view at 80x24, 120x40, 200x50 and 60x15, text and style runs, time fixed.
 /// Re-record with `IPSECTOP_RECORD_SNAPSHOTS=1` (or swift-snapshot-testing's `SNAPSHOT_TESTING_RECORD=all`).
-final class SnapshotTests: XCTestCase {
-    static let sizes = [(80, 24), (120, 40), (200, 50), (60, 15)]
-
+class SnapshotTestCase: XCTestCase {
     override func invokeTest() {
         let record = ProcessInfoLite.environment["IPSECTOP_RECORD_SNAPSHOTS"].map { !$0.isEmpty && $0 != "0" } ?? false
         if record {
@@ -20,6 +18,10 @@ final class SnapshotTests: XCTestCase {
             super.invokeTest()
         }
     }
+}
+
+final class SnapshotTests: SnapshotTestCase {
+    static let sizes = [(80, 24), (120, 40), (200, 50), (60, 15)]
 
     /// Renders `keys` pressed from a fresh dashboard at every size and compares.
     func check(_ keys: [Key], options: DashboardOptions = DashboardOptions(), data: DashboardData = Fixtures.data(),
