@@ -196,7 +196,7 @@ public enum XFRMDecoder {
             return .error(try decodeError(flags: flags, payload: p))
         case .done:
             let e: Int32 = p.count >= 4 ? p.loadUnaligned(as: Int32.self) : 0
-            return .done(errno: e < 0 ? -e : e)
+            return .done(errno: positiveErrno(e))
         case .noop, .overrun, .getSA, .getPolicy, .allocSPI, .getSADInfo, .getSPDInfo:
             return .unknown(type: type, payload: Array(p))
         }
@@ -211,7 +211,7 @@ public enum XFRMDecoder {
         let reqLen = p.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
         let reqType = p.loadUnaligned(fromByteOffset: 8, as: UInt16.self)
         let reqSeq = p.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-        var err = NetlinkError(errno: code < 0 ? -code : code, requestType: reqType, requestSequence: reqSeq,
+        var err = NetlinkError(errno: positiveErrno(code), requestType: reqType, requestSequence: reqSeq,
                                message: nil, offset: nil)
         if flags & NetlinkFlags.ackTLVs != 0 {
             // Without NLM_F_CAPPED the request's payload is echoed after the header.
@@ -230,6 +230,9 @@ public enum XFRMDecoder {
         }
         return err
     }
+
+    /// Netlink carries errors as negative errno; garbage may hold Int32.min, which has no negation.
+    static func positiveErrno(_ v: Int32) -> Int32 { v == .min ? .max : (v < 0 ? -v : v) }
 
     // MARK: - Attributes
 

@@ -2,7 +2,7 @@ import CXFRM
 
 /// Builds NETLINK_XFRM request datagrams. Every non-dump request asks for an ACK.
 public struct XFRMRequestBuilder {
-    private(set) public var bytes: [UInt8] = []
+    public internal(set) var bytes: [UInt8] = []
 
     public init(type: XFRMMessageType, flags: UInt16, sequence: UInt32) {
         bytes = [UInt8](repeating: 0, count: NetlinkHeader.size)

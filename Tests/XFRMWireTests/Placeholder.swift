@@ -1,2 +1,0 @@
-import XCTest
-final class XFRMWireTestsPlaceholder: XCTestCase { func testNothing() {} }
