@@ -43,19 +43,16 @@ extension LiveModel {
     /// 3. the reverse SA (addresses swapped, same reqid) has a direction: the opposite one;
     /// 4. otherwise undetermined (grouped as if outbound: local = source).
     func classify(_ e: inout SAEntry) {
-        if let d = e.directionAttribute {
-            e.direction = d
-            e.directionSource = .attribute
-        } else {
-            let dl = isLocal(e.destination), sl = isLocal(e.source)
-            if dl && !sl {
-                e.direction = .inbound; e.directionSource = .localDestination
-            } else if sl && !dl {
-                e.direction = .outbound; e.directionSource = .localSource
-            } else {
-                e.direction = nil; e.directionSource = .unknown
-            }
-        }
+        (e.direction, e.directionSource) = direction(attribute: e.directionAttribute, source: e.source,
+                                                     destination: e.destination)
+    }
+
+    func direction(attribute: SADirection?, source: IPAddress, destination: IPAddress) -> (SADirection?, DirectionSource) {
+        if let d = attribute { return (d, .attribute) }
+        let dl = isLocal(destination), sl = isLocal(source)
+        if dl && !sl { return (.inbound, .localDestination) }
+        if sl && !dl { return (.outbound, .localSource) }
+        return (nil, .unknown)
     }
 
     mutating func inferLocalAddresses() {
@@ -102,11 +99,11 @@ extension LiveModel {
         // Directions: rules 1-2, then pairing (rule 3) only if some are still unknown.
         var unknown = 0
         for i in entries.indices where entries[i].alive {
-            var e = entries[i]
-            classify(&e)
-            entries[i].direction = e.direction
-            entries[i].directionSource = e.directionSource
-            if e.direction == nil { unknown += 1 }
+            let (d, source) = direction(attribute: entries[i].directionAttribute, source: entries[i].source,
+                                        destination: entries[i].destination)
+            entries[i].direction = d
+            entries[i].directionSource = source
+            if d == nil { unknown += 1 }
         }
         if unknown > 0 {
             var pairs: [PairKey: SADirection] = [:]
@@ -267,6 +264,7 @@ extension LiveModel {
         // Forget per-peer state of peers gone for longer than the retention.
         if peerStates.count > cache.count {
             peerStates = peerStates.filter { cache[$0.key] != nil || now - $0.value.lastSeen <= configuration.tunnelRetention }
+            historyRings = peerStates.values.reduce(0) { $0 + ($1.history == nil ? 0 : 1) }
         }
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {

@@ -399,7 +399,7 @@ extension LiveModel {
         var st = peerStates.removeValue(forKey: oldKey) ?? PeerState(lastSeen: now)
         if let existing = peerStates.removeValue(forKey: newKey) {
             st.mappings.append(contentsOf: existing.mappings)
-            if st.history == nil { st.history = existing.history }
+            if st.history == nil { st.history = existing.history } else if existing.history != nil { historyRings -= 1 }
         }
         st.mappings.append(change)
         if st.mappings.count > configuration.mappingHistoryLimit {

@@ -7,8 +7,9 @@ extension LiveModel {
         max(600, Int((max(600, configuration.historyDuration) / max(0.05, configuration.refreshInterval)).rounded(.up)))
     }
 
-    /// After each SA dump: one history point per peer that has ever carried traffic, and one global point.
-    /// Peers without traffic keep no history (memory stays small with many idle SAs).
+    /// After each SA dump: one global history point, and one per peer with a history ring.
+    /// A peer gets a ring when it first carries traffic (at most `historyPeerLimit` rings) and loses
+    /// it after a whole ring of silence, so idle SAs and peers cost nothing.
     mutating func recordHistory(at now: ModelTime) {
         let d = rateStore.dumpIndex
         guard d >= 1 else { return }
@@ -28,19 +29,30 @@ extension LiveModel {
             }
         }
         let cap = historyCapacity
-        for key in perPeer.keys where peerStates[key]?.history == nil {
-            var st = peerStates[key] ?? PeerState(lastSeen: now)
-            st.history = Deque()
-            peerStates[key] = st
+        historyIndex += 1
+        for key in perPeer.keys where peerStates[key]?.history == nil && historyRings < configuration.historyPeerLimit {
+            peerStates[key, default: PeerState(lastSeen: now)].history = HistoryRing(capacity: cap)
+            historyRings += 1
         }
         for key in Array(peerStates.keys) where peerStates[key]?.history != nil {
             let v = perPeer[key] ?? (.zero, .zero)
-            let point = HistoryPoint(time: now, interval: interval, inbound: v.0, outbound: v.1)
-            peerStates[key]!.history!.append(point)
-            while peerStates[key]!.history!.count > cap { peerStates[key]!.history!.removeFirst() }
+            peerStates[key]!.history!.append(v.0, v.1, index: historyIndex)
+            if historyIndex - peerStates[key]!.history!.lastTraffic >= peerStates[key]!.history!.capacity {
+                peerStates[key]!.history = nil
+                historyRings -= 1
+            }
         }
         globalHistory.append(HistoryPoint(time: now, interval: interval, inbound: totalIn, outbound: totalOut))
         while globalHistory.count > cap { globalHistory.removeFirst() }
+    }
+
+    /// A peer's ring decoded, aligned with the global history times (oldest first).
+    func decodedHistory(_ ring: HistoryRing) -> [HistoryPoint] {
+        let values = ring.values()
+        let times = globalHistory.suffix(values.count)
+        return zip(times, values).map { g, v in
+            HistoryPoint(time: g.time, interval: g.interval, inbound: v.0, outbound: v.1)
+        }
     }
 
     /// Parses `/proc/net/xfrm_stat` ("XfrmInError   0" lines) and computes deltas.
@@ -64,4 +76,63 @@ extension LiveModel {
                                  summary: rising.map { "\($0.name) +\($0.delta)" }.joined(separator: ", ")))
         }
     }
+}
+
+/// Compact traffic history of one peer: per point, inbound and outbound bytes and packets as
+/// 16-bit mini-floats (8 bytes; about 0.1% precision up to 2^42), in a ring of `capacity` points.
+/// Points are aligned with the model's global history: the last point is the latest dump.
+struct HistoryRing: Sendable {
+    private var cells: [UInt16]
+    let capacity: Int
+    private var head = 0
+    private(set) var count = 0
+    /// Global history index of the last point with traffic.
+    private(set) var lastTraffic = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        cells = Array(repeating: 0, count: capacity * 4)
+    }
+
+    mutating func append(_ inbound: TrafficTotals, _ outbound: TrafficTotals, index: Int) {
+        let base = head * 4
+        cells[base] = HistoryRing.encode(inbound.bytes)
+        cells[base + 1] = HistoryRing.encode(outbound.bytes)
+        cells[base + 2] = HistoryRing.encode(inbound.packets)
+        cells[base + 3] = HistoryRing.encode(outbound.packets)
+        head = (head + 1) % capacity
+        count = min(capacity, count + 1)
+        if !inbound.isZero || !outbound.isZero || lastTraffic == 0 { lastTraffic = index }
+    }
+
+    /// (inbound, outbound) oldest first.
+    func values() -> [(TrafficTotals, TrafficTotals)] {
+        var out: [(TrafficTotals, TrafficTotals)] = []
+        out.reserveCapacity(count)
+        var p = (head - count + capacity) % capacity
+        for _ in 0..<count {
+            let b = p * 4
+            out.append((TrafficTotals(bytes: HistoryRing.decode(cells[b]), packets: HistoryRing.decode(cells[b + 2])),
+                        TrafficTotals(bytes: HistoryRing.decode(cells[b + 1]), packets: HistoryRing.decode(cells[b + 3]))))
+            p = (p + 1) % capacity
+        }
+        return out
+    }
+
+    /// 5-bit shift, 11-bit mantissa: exact below 2048.
+    static func encode(_ v: UInt64) -> UInt16 {
+        var shift: UInt64 = 0
+        var m = v
+        while m >= 2048 && shift < 31 { m >>= 1; shift += 1 }
+        if m >= 2048 { m = 2047 }
+        return UInt16(shift << 11 | m)
+    }
+
+    static func decode(_ c: UInt16) -> UInt64 {
+        let shift = UInt64(c >> 11), m = UInt64(c & 2047)
+        // Middle of the bucket the shift dropped.
+        return shift == 0 ? m : (m << shift) | (1 << (shift - 1))
+    }
+
+    var residentBytes: Int { cells.capacity * 2 }
 }

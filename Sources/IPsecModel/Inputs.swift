@@ -10,6 +10,8 @@ public struct ModelConfiguration: Sendable, Hashable {
     public var refreshInterval: Double = 1
     /// How much per-peer traffic history to keep for sparklines, in seconds (at least 600).
     public var historyDuration: Double = 600
+    /// At most this many peers keep a history ring (8 bytes per point: 4.8 KB for 10 minutes at 1 s).
+    public var historyPeerLimit: Int = 4096
     /// Capacity of the global event timeline ring.
     public var timelineCapacity: Int = 4096
     /// How long an ACQUIRE stays pending without a matching SA (`net.core.xfrm_acq_expires`, 30 s).

@@ -55,6 +55,8 @@ public struct LiveModel: Sendable {
     var isPaused = false
     var links: Deque<RekeyLink> = []
     var globalHistory: Deque<HistoryPoint> = []
+    var historyIndex = 0
+    var historyRings = 0
     var capturePorts: [UInt16] = []
     var resyncs = 0
     var lastInputTime: ModelTime = 0
@@ -193,7 +195,7 @@ struct OrphanTunnel: Sendable {
 /// Internal: per-peer state that survives refreshes.
 struct PeerState: Sendable {
     var mappings: [MappingChange] = []
-    var history: Deque<HistoryPoint>?
+    var history: HistoryRing?
     var lastSeen: ModelTime
 }
 

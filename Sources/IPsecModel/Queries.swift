@@ -56,29 +56,43 @@ extension LiveModel {
             }
         }
         let t = now ?? lastInputTime
+        // Sort keys computed once (entries are large: never copy them in the comparator).
         func tie(_ a: Int32, _ b: Int32) -> Bool { entries[Int(a)].identity < entries[Int(b)].identity }
+        var numeric: [Double] = []
+        switch key {
+        case .rate, .bytes, .packets, .age, .health, .spi, .reqid, .proto, .direction:
+            numeric = Array(repeating: 0, count: entries.count)
+            for s in slots {
+                let i = Int(s)
+                switch key {
+                case .rate: numeric[i] = Double(entries[i].r2b)
+                case .bytes: numeric[i] = Double(entries[i].offsetBytes &+ entries[i].lifetimeCurrent.bytes)
+                case .packets: numeric[i] = Double(entries[i].offsetPackets &+ entries[i].lifetimeCurrent.packets)
+                case .age: numeric[i] = entries[i].age(at: t)
+                case .health: numeric[i] = Double(entries[i].health.rawValue.nonzeroBitCount)
+                case .spi: numeric[i] = Double(entries[i].spi)
+                case .reqid: numeric[i] = Double(entries[i].reqid)
+                case .proto: numeric[i] = Double(entries[i].proto.rawValue)
+                default: numeric[i] = Double(entries[i].direction?.rawValue ?? 0)
+                }
+            }
+        default:
+            break
+        }
         func less(_ x: Int32, _ y: Int32) -> Bool {
-            let a = entries[Int(x)], b = entries[Int(y)]
+            let i = Int(x), j = Int(y)
             switch key {
-            case .identity: return a.identity < b.identity
-            case .direction:
-                let da = a.direction?.rawValue ?? 0, db = b.direction?.rawValue ?? 0
-                return da != db ? da < db : tie(x, y)
-            case .source: return a.source != b.source ? a.source < b.source : tie(x, y)
-            case .destination: return a.destination != b.destination ? a.destination < b.destination : tie(x, y)
-            case .spi: return a.spi != b.spi ? a.spi < b.spi : tie(x, y)
-            case .reqid: return a.reqid != b.reqid ? a.reqid < b.reqid : tie(x, y)
-            case .proto: return a.proto != b.proto ? a.proto < b.proto : tie(x, y)
-            case .rate: return a.r2b != b.r2b ? a.r2b < b.r2b : tie(x, y)
-            case .bytes: return a.totals.bytes != b.totals.bytes ? a.totals.bytes < b.totals.bytes : tie(x, y)
-            case .packets: return a.totals.packets != b.totals.packets ? a.totals.packets < b.totals.packets : tie(x, y)
-            case .age:
-                let p = a.age(at: t), q = b.age(at: t)
+            case .identity: return tie(x, y)
+            case .source:
+                return entries[i].source != entries[j].source ? entries[i].source < entries[j].source : tie(x, y)
+            case .destination:
+                return entries[i].destination != entries[j].destination
+                    ? entries[i].destination < entries[j].destination : tie(x, y)
+            case .peer:
+                let p = entries[i].peer, q = entries[j].peer
                 return p != q ? p < q : tie(x, y)
-            case .health:
-                let p = a.health.rawValue.nonzeroBitCount, q = b.health.rawValue.nonzeroBitCount
-                return p != q ? p < q : tie(x, y)
-            case .peer: return a.peer != b.peer ? a.peer < b.peer : tie(x, y)
+            default:
+                return numeric[i] != numeric[j] ? numeric[i] < numeric[j] : tie(x, y)
             }
         }
         slots.sort { descending ? less($1, $0) : less($0, $1) }
@@ -106,8 +120,12 @@ extension LiveModel {
         return (p.inbound + p.outbound + p.undetermined).compactMap { entry($0) }
     }
 
-    /// Traffic history of a peer (oldest first), empty when it never carried traffic.
-    public func history(of key: PeerKey) -> [HistoryPoint] { Array(peerStates[key]?.history ?? []) }
+    /// Traffic history of a peer (oldest first, at the refresh interval), empty when it has not carried
+    /// traffic in the last ring's worth of time (or when `historyPeerLimit` peers already have one).
+    public func history(of key: PeerKey) -> [HistoryPoint] {
+        guard let ring = peerStates[key]?.history else { return [] }
+        return decodedHistory(ring)
+    }
 
     /// Traffic history of all SAs together (oldest first).
     public var totalHistory: [HistoryPoint] { Array(globalHistory) }

@@ -4,7 +4,13 @@ import XFRMWire
 /// attributes), kept once and shared by every SA that has the same set.
 final class AttributeBox: Sendable {
     let attributes: XFRMAttributes
-    init(_ attributes: XFRMAttributes) { self.attributes = attributes }
+    /// No algorithm at all: a larval SA.
+    let isLarval: Bool
+    init(_ attributes: XFRMAttributes) {
+        self.attributes = attributes
+        isLarval = attributes.auth == nil && attributes.crypt == nil && attributes.aead == nil
+            && attributes.authTrunc == nil && attributes.comp == nil
+    }
 
     /// The shared part of a state's attributes: everything but the per-SA fields kept inline.
     static func sharedPart(of a: XFRMAttributes) -> XFRMAttributes {
@@ -187,10 +193,7 @@ public struct SAEntry: Sendable {
     }
 
     /// Larval SAs (from ALLOCSPI or ACQUIRE) carry no algorithm.
-    public var isLarval: Bool {
-        let a = box.attributes
-        return a.auth == nil && a.crypt == nil && a.aead == nil && a.authTrunc == nil && a.comp == nil
-    }
+    public var isLarval: Bool { box.isLarval }
 
     var usesESN: Bool { flags & 128 != 0 }
     var effectiveReplayWindow: UInt32 { replayESN?.replayWindow ?? UInt32(replayWindow) }

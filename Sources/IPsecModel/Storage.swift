@@ -5,9 +5,9 @@ extension LiveModel {
     /// The entry slot of an SA.
     func lookup(_ id: SAIdentity) -> Int32? {
         saIndex.find(hash: id.hashValue) { v in
-            let e = entries[Int(v)]
-            return e.spi == id.spi && e.destination == id.destination && e.proto == id.proto && e.mark == id.mark
-                && e.family == id.family
+            let i = Int(v)
+            return entries[i].spi == id.spi && entries[i].destination == id.destination && entries[i].proto == id.proto
+                && entries[i].mark == id.mark && entries[i].family == id.family
         }
     }
 

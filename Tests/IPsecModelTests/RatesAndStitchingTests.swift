@@ -130,4 +130,19 @@ final class RatesAndStitchingTests: XCTestCase {
         XCTAssertTrue(m.history(of: idle).isEmpty)
         XCTAssertEqual(m.totalHistory.count, 600)
     }
+
+    func testHistoryEncodingAndEviction() {
+        for v: UInt64 in [0, 1, 2047, 2048, 123_456, 1_000_000_007, 40_000_000_000] {
+            let d = HistoryRing.decode(HistoryRing.encode(v))
+            XCTAssertLessThanOrEqual(abs(Double(d) - Double(v)), Double(v) * 0.001 + 0.5, "\(v) -> \(d)")
+        }
+        var m = Fx.model([Fx.out(0xA)]) { $0.historyDuration = 600 }
+        m.refresh([Fx.out(0xA, bytes: 3_000_000_000)], at: t0 + 1)
+        let busy = PeerKey(local: Fx.local, remote: Fx.remote)
+        XCTAssertEqual(Double(m.history(of: busy).last?.outbound.bytes ?? 0), 3e9, accuracy: 3e6)
+        // A whole ring of silence drops the peer's history.
+        for i in 2...602 { m.refresh([Fx.out(0xA, bytes: 3_000_000_000)], at: t0 + Double(i)) }
+        XCTAssertTrue(m.history(of: busy).isEmpty)
+        XCTAssertEqual(m.totalHistory.count, 600)
+    }
 }
