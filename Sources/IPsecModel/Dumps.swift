@@ -57,7 +57,7 @@ extension LiveModel {
             entries[i].r40b = r.4; entries[i].r40p = r.5
         }
         pruneBoxes()
-        finishDump(.sa, diff: diff, initial: initial, at: now)
+        finishDump(.sa, diff: diff, initial: initial, began: window.began, at: now)
     }
 
     /// Updates one known SA from its dump record; returns whether it stopped being larval.
@@ -145,12 +145,14 @@ extension LiveModel {
         let stale = policyTable.filter { !seen.contains($0.key) && $0.value.lastChanged < window.began }.map(\.key)
         for k in stale { policyTable[k] = nil }
         diff.stalePolicies = stale.count
-        finishDump(.policy, diff: diff, initial: initial, at: now)
+        finishDump(.policy, diff: diff, initial: initial, began: window.began, at: now)
     }
 
     /// Sync state, resync completion and reconciliation notes after either dump.
-    mutating func finishDump(_ kind: DumpKind, diff: ReconcileDiff, initial: Bool, at now: ModelTime) {
-        if var r = resync {
+    /// A dump that began before the resync request may have walked past what the overrun lost:
+    /// only a dump begun after it completes the resync.
+    mutating func finishDump(_ kind: DumpKind, diff: ReconcileDiff, initial: Bool, began: ModelTime, at now: ModelTime) {
+        if var r = resync, began >= r.since {
             switch kind {
             case .sa:
                 r.saDone = true
@@ -171,7 +173,7 @@ extension LiveModel {
             }
             return
         }
-        if saDumpCount > 0 && policyDumpCount > 0, case .initialising = syncState {
+        if saDumpCount > 0 && policyDumpCount > 0 && resync == nil, case .initialising = syncState {
             syncState = .synchronised(lastResync: nil)
         }
         if !initial && !diff.isEmpty {

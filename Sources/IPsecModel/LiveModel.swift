@@ -102,6 +102,8 @@ public struct LiveModel: Sendable {
             }
             record(TimelineEvent(time: now, kind: .note, name: "DUMP-FAILED",
                                  summary: "\(kind.rawValue) dump failed (errno \(errno))"))
+            // A resync still needs that dump: ask again.
+            if resync != nil { effects.append(kind == .sa ? .dumpSAs : .dumpPolicies) }
         case .resyncNeeded(let reason):
             resync = ResyncProgress(since: now, reason: reason, saDone: false, policyDone: false)
             syncState = .resyncing(since: now, reason: reason)

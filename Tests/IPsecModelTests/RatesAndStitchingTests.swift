@@ -107,6 +107,21 @@ final class RatesAndStitchingTests: XCTestCase {
         XCTAssertEqual(m.tunnelTotals(of: Fx.out(0xB).identity)?.bytes, 4010)
     }
 
+    func testBreakBeforeMakeRekeyInheritsTotals() throws {
+        // Some daemons delete the old SA before installing the new one: the tunnel waits as an orphan.
+        var m = Fx.model([Fx.out(0xA)])
+        m.refresh([Fx.out(0xA, bytes: 7000)], at: t0 + 1)
+        m.apply(.kernel(.deleteSA(Fx.out(0xA).identity, source: nil, state: Fx.out(0xA, bytes: 7100))), at: t0 + 1.5)
+        XCTAssertEqual(m.peers.count, 1, "peers are recomputed at the next dump or tick")
+        m.apply(.kernel(.newSA(Fx.out(0xB, addTime: 1_795_000_002))), at: t0 + 1.6)
+        m.refresh([Fx.out(0xB, bytes: 50, addTime: 1_795_000_002)], at: t0 + 2)
+        let b = try XCTUnwrap(m.sa(Fx.out(0xB).identity))
+        XCTAssertEqual(b.tunnelTotals.bytes, 7150)
+        XCTAssertEqual(b.predecessor?.spi, 0xA)
+        XCTAssertEqual(m.rekeyLinks.map(\.summary), ["0x0000000a -> 0x0000000b"])
+        XCTAssertEqual(m.peers.first?.outboundTotals.bytes, 7150)
+    }
+
     func testDifferentReqidIsNotASuccessor() {
         var m = Fx.model([Fx.out(0xA, reqid: 1)])
         m.apply(.kernel(.newSA(Fx.out(0xB, reqid: 2))), at: t0 + 1)

@@ -51,6 +51,30 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(last.summary, "resynced after ENOBUFS on the event socket: SAs +1 new -1 stale, policies +1 new -1 stale")
     }
 
+    func testDumpInFlightAtOverrunDoesNotCompleteTheResync() {
+        var m = Fx.model([Fx.out(0xA)])
+        m.apply(.dumpBegan(.sa), at: t0 + 1)                      // periodic refresh under way
+        _ = m.apply(.resyncNeeded(reason: "ENOBUFS"), at: t0 + 1.5)
+        m.apply(.saDump([Fx.out(0xA)]), at: t0 + 2)              // began before the overrun
+        m.apply(.dumpBegan(.policy), at: t0 + 2)
+        m.apply(.policyDump([]), at: t0 + 2.1)
+        guard case .resyncing = m.sync else { return XCTFail("an older dump must not complete the resync") }
+        // A failed re-dump is asked for again.
+        m.apply(.dumpBegan(.sa), at: t0 + 2.2)
+        XCTAssertEqual(m.apply(.dumpFailed(.sa, errno: 16), at: t0 + 2.3), [.dumpSAs])
+        m.apply(.dumpBegan(.sa), at: t0 + 2.4)
+        m.apply(.saDump([Fx.out(0xA)]), at: t0 + 2.5)
+        XCTAssertEqual(m.sync, .synchronised(lastResync: t0 + 2.5))
+    }
+
+    func testReduceIsTheFunctionalForm() {
+        let m0 = Fx.model([Fx.out(0xA)])
+        let (m1, effects) = LiveModel.reduce(m0, .kernel(.deleteSA(Fx.out(0xA).identity, source: nil, state: nil)), at: t0 + 1)
+        XCTAssertEqual(effects, [])
+        XCTAssertEqual(m0.saCount, 1, "the input state is a value: untouched")
+        XCTAssertEqual(m1.saCount, 0)
+    }
+
     func testDumpIsACursorWalkEventsDuringItWin() {
         let x = Fx.out(0xA), y = Fx.out(0xB, reqid: 2), z = Fx.out(0xC, reqid: 3)
         var m = Fx.model([x, z])
