@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "IPsecModel", dependencies: [
             "XFRMWire", .product(name: "Collections", package: "swift-collections"),
         ], swiftSettings: strict),
+        // Action planning: SA selection, validity checks, confirmation text (pure).
+        .target(name: "IPsecActions", dependencies: ["XFRMWire"], swiftSettings: strict),
         // Snapshot/event export (text tables, JSON, NDJSON) from the same model.
         .target(name: "IPsecExport", dependencies: ["IPsecModel", "XFRMWire"], swiftSettings: strict),
         // Views rendered into an in-memory screen buffer.
@@ -41,7 +43,7 @@ let package = Package(
         // The only code that calls ncurses.
         .target(name: "TerminalBackend", dependencies: ["IPsecViews", "CNCurses"], swiftSettings: strict),
         .executableTarget(name: "ipsectop", dependencies: [
-            "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecExport", "IPsecViews", "TerminalBackend",
+            "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecExport", "IPsecActions", "IPsecViews", "TerminalBackend",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
@@ -49,6 +51,7 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "XFRMKernelTests", dependencies: ["XFRMKernel", "XFRMWire"], swiftSettings: strict),
         .testTarget(name: "IPsecModelTests", dependencies: ["IPsecModel", "XFRMWire"], swiftSettings: strict),
+        .testTarget(name: "IPsecActionsTests", dependencies: ["IPsecActions", "XFRMWire", "XFRMKernel"], swiftSettings: strict),
         .testTarget(name: "IPsecExportTests", dependencies: ["IPsecExport", "IPsecModel", "XFRMWire"], swiftSettings: strict),
         .testTarget(name: "IPsecViewsTests", dependencies: [
             "IPsecViews", "IPsecModel", "XFRMWire",

@@ -11,7 +11,7 @@ struct IPsecTop: ParsableCommand {
             Exit codes: 0 ok, 1 error, 2 usage, 3 missing privilege (CAP_NET_ADMIN), \
             4 network namespace not found, 5 bad input file, 6 action refused, 7 declined, 8 no SA matched.
             """,
-        subcommands: [Dashboard.self, Snapshot.self, Events.self],
+        subcommands: [Dashboard.self, Snapshot.self, Events.self, Delete.self, Rekey.self],
         defaultSubcommand: Dashboard.self)
 
     /// Runs the command; usage errors exit with 2 (EX_USAGE 64 is remapped, as documented).
