@@ -22,7 +22,7 @@ enum Columns {
                sort: .number { Double($0.direction?.rawValue ?? 0) }),
         Column(id: "peer", title: "SRC → DST", width: 25, priority: 0, flexible: true,
                text: { r, c in "\(r.state.source) \(c.glyphs.arrow) \(r.state.destination)" },
-               sort: .ordered { ($0.state.source, $0.state.destination) < ($1.state.source, $1.state.destination) }),
+               sort: .words { SortWords($0.state.source, $0.state.destination) }),
         Column(id: "proto", title: "PROTO/MODE", width: 10, priority: 6,
                text: { r, _ in "\(r.state.proto)/\(r.state.mode)" },
                sort: .number { Double(r: $0.state.proto.rawValue, $0.state.mode.rawValue) }),
@@ -98,7 +98,7 @@ enum Columns {
     static let peer: [Column<PeerRow>] = [
         Column(id: "peer", title: "LOCAL ⇄ REMOTE", width: 25, priority: 0, flexible: true,
                text: { p, c in "\(p.local) \(c.glyphs.bidirectional) \(p.remote)" },
-               sort: .ordered { ($0.local, $0.remote) < ($1.local, $1.remote) }),
+               sort: .words { SortWords($0.local, $0.remote) }),
         Column(id: "nat", title: "NAT-T", width: 11, priority: 3,
                text: { p, c in p.encapsulation.map { "\($0.sourcePort)\(c.glyphs.arrow)\($0.destinationPort)" } ?? "-" },
                role: { p, c in c.peerChanged(p.id) ? .changed : (p.natDetected ? .warn : .dim) },
@@ -154,7 +154,7 @@ enum Columns {
                    if s.upperProtocol != 0 { t += " proto \(s.upperProtocol)" }
                    return t
                },
-               sort: .ordered { ($0.policy.selector.source, $0.policy.selector.destination) < ($1.policy.selector.source, $1.policy.selector.destination) }),
+               sort: .words { SortWords($0.policy.selector.source, $0.policy.selector.destination) }),
         Column(id: "action", title: "ACTION", width: 6, priority: 1,
                text: { r, _ in r.policy.actionName }, role: { r, _ in r.policy.action == 1 ? .warn : .normal },
                sort: .number { Double($0.policy.action) }),

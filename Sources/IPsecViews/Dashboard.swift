@@ -183,10 +183,14 @@ public struct Dashboard: Sendable {
 
     struct SAValues: Hashable, Sendable { var bytes: UInt64, packets: UInt64, ports: UInt32 }
 
-    /// A filter key with a signature of the row fields that can change between refreshes.
-    struct CachedKey: Sendable {
-        var signature: Int
-        var key: [UInt8]
+    /// Filter keys of the last refresh, with signatures of the row fields that can change.
+    struct KeyCache: Sendable {
+        var ids: [SAIdentity] = []
+        var signatures: [Int] = []
+        var keys: [[UInt8]] = []
+    }
+
+    enum CachedKey {
         static func signature(_ r: SARow) -> Int {
             var h = Hasher()
             h.combine(r.direction)
@@ -200,7 +204,7 @@ public struct Dashboard: Sendable {
             return h.finalize()
         }
     }
-    var saKeyCache: [SAIdentity: CachedKey] = [:]
+    var saKeyCache = KeyCache()
 
     public init(options: DashboardOptions = DashboardOptions(), bindings: KeyBindings = .standard,
                 cols: Int = 80, rows: Int = 24, refreshInterval: Double = 1) {
@@ -235,12 +239,15 @@ public struct Dashboard: Sendable {
         var values: [SAIdentity: SAValues] = [:]
         values.reserveCapacity(newData.sas.count)
         let first = lastValues.isEmpty
-        for r in newData.sas {
-            let e = r.state.attributes.encapsulation
-            let v = SAValues(bytes: r.state.lifetimeCurrent.bytes, packets: r.state.lifetimeCurrent.packets,
-                             ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
-            if !first, let old = lastValues[r.id], old != v { changedSA[r.id] = now }
-            values[r.id] = v
+        newData.sas.withUnsafeBufferPointer { buf in
+            for i in buf.indices {
+                let id = buf[i].id
+                let e = buf[i].state.attributes.encapsulation
+                let v = SAValues(bytes: buf[i].state.lifetimeCurrent.bytes, packets: buf[i].state.lifetimeCurrent.packets,
+                                 ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
+                if !first, let old = lastValues[id], old != v { changedSA[id] = now }
+                values[id] = v
+            }
         }
         lastValues = values
         changedSA = changedSA.filter { now - $0.value < options.highlightSeconds && values[$0.key] != nil }
@@ -313,20 +320,29 @@ public struct Dashboard: Sendable {
         let k: [[UInt8]]
         switch v {
         case .sas:
-            // Most of an SA's key never changes: reuse last refresh's keys when the mutable parts match.
-            var cache: [SAIdentity: CachedKey] = [:]
-            cache.reserveCapacity(data.sas.count)
-            k = data.sas.map { r in
-                let sig = CachedKey.signature(r)
-                if let c = saKeyCache[r.id], c.signature == sig {
-                    cache[r.id] = c
-                    return c.key
+            // Most of an SA's key never changes: reuse last refresh's keys when the mutable parts
+            // match. Rows usually keep their positions, so compare index by index first.
+            var ids: [SAIdentity] = [], sigs: [Int] = []
+            ids.reserveCapacity(data.sas.count); sigs.reserveCapacity(data.sas.count)
+            let old = saKeyCache
+            var byID: [SAIdentity: Int]? = nil
+            k = data.sas.withUnsafeBufferPointer { buf in
+                buf.indices.map { i in
+                    let id = buf[i].id
+                    let sig = CachedKey.signature(buf[i])
+                    ids.append(id); sigs.append(sig)
+                    var j: Int? = i < old.ids.count && old.ids[i] == id ? i : nil
+                    if j == nil {
+                        if byID == nil {
+                            byID = Dictionary(old.ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+                        }
+                        j = byID?[id]
+                    }
+                    if let j, old.signatures[j] == sig { return old.keys[j] }
+                    return Columns.saKey(buf[i])
                 }
-                let key = Columns.saKey(r)
-                cache[r.id] = CachedKey(signature: sig, key: key)
-                return key
             }
-            saKeyCache = cache
+            saKeyCache = KeyCache(ids: ids, signatures: sigs, keys: k)
         case .peers: k = data.peers.map(Columns.peerKey)
         case .policies: k = data.policies.map(Columns.policyKey)
         case .timeline: k = data.timeline.map(Columns.timelineKey)
@@ -378,7 +394,8 @@ public struct Dashboard: Sendable {
         let cur = lists[v.rawValue].cursor
         if cur < visible.count, rowID(v, visible[cur]) == id { return cur }
         switch (v, id) {
-        case (.sas, .sa(let s)): return visible.firstIndex { data.sas[$0].id == s }
+        case (.sas, .sa(let s)):
+            return data.sas.withUnsafeBufferPointer { buf in visible.firstIndex { buf[$0].id == s } }
         case (.peers, .peer(let p)): return visible.firstIndex { data.peers[$0].id == p }
         case (.xfrmStat, .name(let n)): return visible.firstIndex { data.xfrmStat[$0].name == n }
         case (_, .index(let i)): return visible.firstIndex(of: i)

@@ -19,7 +19,23 @@ struct RenderContext {
 /// How a column sorts its rows.
 enum SortKey<Row>: Sendable {
     case number(@Sendable (Row) -> Double)
+    /// Four 64-bit words compared in order (addresses): computed once per row.
+    case words(@Sendable (Row) -> SortWords)
+    /// A comparator, for short lists (it runs n log n times on copies of the rows).
     case ordered(@Sendable (Row, Row) -> Bool)
+}
+
+/// A fixed-size sort key (e.g. two IP addresses as family+high, low words).
+struct SortWords: Comparable, Sendable {
+    var a: UInt64, b: UInt64, c: UInt64, d: UInt64
+    static func < (x: Self, y: Self) -> Bool { (x.a, x.b, x.c, x.d) < (y.a, y.b, y.c, y.d) }
+
+    /// Two addresses: family folded into the high word's top bits is not needed since
+    /// IPv4 addresses have high == 0 and sort before IPv6 anyway within a family.
+    init(_ x: IPAddress, _ y: IPAddress) {
+        a = UInt64(x.family.rawValue) << 56 ^ x.high; b = x.low
+        c = UInt64(y.family.rawValue) << 56 ^ y.high; d = y.low
+    }
 }
 
 /// One table column: width, priority (lower survives longer at narrow widths) and renderers.
@@ -102,19 +118,30 @@ enum TableLayout {
         guard let key else { return ascending ? idx : idx.reversed() }
         switch key {
         case .number(let f):
-            var pairs = rows.indices.map { (f(rows[$0]), $0) }
+            var pairs = rows.withUnsafeBufferPointer { buf in buf.indices.map { (f(buf[$0]), $0) } }
             if ascending {
                 pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
             } else {
                 pairs.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
             }
             idx = pairs.map(\.1)
+        case .words(let f):
+            var pairs = rows.withUnsafeBufferPointer { buf in buf.indices.map { (f(buf[$0]), $0) } }
+            if ascending {
+                pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            } else {
+                pairs.sort { $1.0 < $0.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            }
+            idx = pairs.map(\.1)
         case .ordered(let less):
-            idx.sort { a, b in
-                let (x, y) = ascending ? (rows[a], rows[b]) : (rows[b], rows[a])
-                if less(x, y) { return true }
-                if less(y, x) { return false }
-                return a < b
+            // Borrow rows from the buffer: copying a row per comparison costs more than comparing.
+            rows.withUnsafeBufferPointer { buf in
+                idx.sort { a, b in
+                    let (i, j) = ascending ? (a, b) : (b, a)
+                    if less(buf[i], buf[j]) { return true }
+                    if less(buf[j], buf[i]) { return false }
+                    return a < b
+                }
             }
         }
         return idx

@@ -33,6 +33,19 @@ final class FrameBenchmark: XCTestCase {
         _ = lap()
         d.update(data, now: Fixtures.now + 1)
         let refresh = lap()
+        // Where a refresh goes: re-sort alone, search keys alone.
+        _ = lap()
+        d.lists[0].sortedAll = nil
+        d.refreshList(.sas)
+        let resortOnly = lap()
+        d.searchKeys[0] = nil
+        _ = d.keys(.sas)
+        let keysCached = lap()
+        var copy = d
+        _ = lap()
+        copy.update(data, now: Fixtures.now + 2)
+        let update2 = lap()
+        print("  breakdown: re-sort+filter \(Format.fixed(resortOnly, 1)), cached keys \(Format.fixed(keysCached, 1)), update again \(Format.fixed(update2, 1))")
         // Frames: render only (the per-frame path), and key press + render.
         var frames: [Double] = []
         var keyFrames: [Double] = []
