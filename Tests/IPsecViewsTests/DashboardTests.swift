@@ -329,4 +329,34 @@ final class DashboardTests: XCTestCase {
         press(&d, .character("6"))
         XCTAssertTrue(d.render(now: now + 60).text.contains("ENOENT: No such file or directory"))
     }
+
+    func testFilterFollowsChangedRowsAcrossRefreshes() {
+        var d = Fixtures.dashboard()
+        press(&d, .character("/"), .character("l"), .character("a"), .character("t"), .character("e"), .enter)
+        XCTAssertEqual(d.lists[0].visible.count, 2)
+        var data = Fixtures.data()
+        data.sas[2].keepalive = Fixtures.keepaliveOK // 0x0000b001 no longer LATE
+        d.update(data, now: now + 1)
+        XCTAssertEqual(d.lists[0].visible.map { d.data.sas[$0].state.spi }, [0x0000_b002])
+        data.sas.insert(data.sas.remove(at: 3), at: 0) // rows move: keys must follow them
+        data.sas[5].keepalive = Fixtures.keepaliveLate
+        d.update(data, now: now + 2)
+        XCTAssertEqual(Set(d.lists[0].visible.map { d.data.sas[$0].state.spi }), [0x0000_b002, 0x0000_0d0e])
+    }
+
+    func testHiddenListsAreRefreshedWhenShown() {
+        var d = Fixtures.dashboard()
+        press(&d, .character("2"), .character("1"))
+        var data = Fixtures.data()
+        data.peers.removeLast()
+        data.sas.removeLast(2)
+        d.update(data, now: now + 1)
+        press(&d, .character("2"))
+        XCTAssertEqual(d.lists[1].visible.count, 2)
+        XCTAssertTrue(d.render(now: now + 1).line(3).hasSuffix("2/2 "))
+        // An action from the peers view after a refresh sees fresh SA rows.
+        press(&d, .down, .character("d"))
+        guard case .confirm(let c)? = d.overlay else { return XCTFail("no confirmation") }
+        XCTAssertEqual(c.request.targets.count, 2)
+    }
 }
