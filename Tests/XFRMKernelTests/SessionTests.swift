@@ -145,3 +145,66 @@ final class ResultBox<T: Sendable>: @unchecked Sendable {
         return value!
     }
 }
+
+/// The AF_PACKET keepalive capture on real packets between two namespaces.
+final class KeepaliveCaptureTests: XCTestCase {
+    func sh(_ s: String) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", s]
+        try? p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    func testCapturesOnlyOneByteFFDatagramsBothWays() throws {
+        guard getuid() == 0 else {
+            let msg = "SKIPPED (needs root): keepalive capture needs CAP_NET_RAW and network namespaces"
+            FileHandle.standardError.write(Data((msg + "\n").utf8))
+            throw XCTSkip(msg)
+        }
+        let a = "ipsectop-ka\(getpid())", b = "ipsectop-kb\(getpid())"
+        defer { _ = sh("ip netns delete \(a); ip netns delete \(b)") }
+        XCTAssertEqual(sh("""
+            ip netns add \(a) && ip netns add \(b) &&
+            ip -n \(a) link add va type veth peer name vb netns \(b) &&
+            ip -n \(a) addr add 192.0.2.1/24 dev va && ip -n \(b) addr add 192.0.2.2/24 dev vb &&
+            ip -n \(a) addr add 2001:db8::1/64 dev va nodad && ip -n \(b) addr add 2001:db8::2/64 dev vb nodad &&
+            ip -n \(a) link set va up && ip -n \(b) link set vb up
+            """), 0)
+        let box = ResultBox<[CapturedKeepalive]>()
+        let ready = ResultBox<Bool>()
+        let t = Thread {
+            do {
+                try NetworkNamespace.enter(named: b)
+                let cap = try KeepaliveCapture()
+                ready.set(.success(true))
+                var seen: [CapturedKeepalive] = []
+                let end = Date().addingTimeInterval(5)
+                while seen.count < 3 && Date() < end {
+                    seen += cap.drain()
+                    usleep(20_000)
+                }
+                box.set(.success(seen))
+            } catch { ready.set(.failure(error)); box.set(.failure(error)) }
+        }
+        t.start()
+        _ = try ready.wait().get()
+        // A keepalive each way (IPv4 in, IPv4 out, IPv6 in), plus datagrams the filter must reject.
+        let py = """
+            import socket
+            def send(fam, src, dst, data):
+                s = socket.socket(fam, socket.SOCK_DGRAM); s.bind(src); s.sendto(data, dst); s.close()
+            send(socket.AF_INET, ('192.0.2.1', 4500), ('192.0.2.2', 4500), b'\\xff')
+            send(socket.AF_INET, ('192.0.2.1', 4501), ('192.0.2.2', 4500), b'\\xff\\xff')
+            send(socket.AF_INET, ('192.0.2.1', 4502), ('192.0.2.2', 4500), b'\\x00')
+            send(socket.AF_INET6, ('2001:db8::1', 4500), ('2001:db8::2', 4500), b'\\xff')
+            """
+        XCTAssertEqual(sh("ip netns exec \(a) python3 -c \"\(py)\""), 0)
+        XCTAssertEqual(sh("ip netns exec \(b) python3 -c \"import socket; s=socket.socket(); s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('192.0.2.2', 44500)); s.sendto(b'\\xff', ('192.0.2.1', 4500))\""), 0)
+        let seen = try box.wait().get()
+        let text = seen.map { "\($0.outgoing ? "out" : "in") \($0.source):\($0.sourcePort)->\($0.destination):\($0.destinationPort)" }
+        XCTAssertEqual(Set(text), ["in 192.0.2.1:4500->192.0.2.2:4500", "in 2001:db8::1:4500->2001:db8::2:4500",
+                                   "out 192.0.2.2:44500->192.0.2.1:4500"])
+    }
+}
