@@ -8,10 +8,29 @@ struct PairKey: Hashable, Sendable {
 }
 
 /// Accumulates one peer during `derive`.
+/// A peer as cached by `derive`: SAs by entry slot (4 bytes each); `PeerSummary` is built on read.
+struct PeerRecord: Sendable {
+    var key: PeerKey
+    var inbound: [Int32]
+    var outbound: [Int32]
+    var undetermined: [Int32]
+    /// (reqid, inbound slot, outbound slot), -1 for none.
+    var pairs: [(UInt32, Int32, Int32)]
+    var policies: [PolicyIdentity]
+    var inboundRates: WindowedRates
+    var outboundRates: WindowedRates
+    var inboundTotals: TrafficTotals
+    var outboundTotals: TrafficTotals
+    var nat: NATTraversal?
+    var keepalive: KeepaliveStatus
+    var health: HealthFlags
+}
+
 struct PeerBuilder {
-    var inbound: [SAIdentity] = []
-    var outbound: [SAIdentity] = []
-    var undetermined: [SAIdentity] = []
+    /// Entry slots.
+    var inbound: [Int32] = []
+    var outbound: [Int32] = []
+    var undetermined: [Int32] = []
     var inRates = WindowedRates.zero
     var outRates = WindowedRates.zero
     var inTotals = TrafficTotals.zero
@@ -22,9 +41,9 @@ struct PeerBuilder {
     var kernelInterval: UInt32?
     var inboundLastUsed: ModelTime?
     var outboundLastUsed: ModelTime?
-    /// reqid -> newest (add time, identity) per direction.
-    var pairIn: [UInt32: (UInt64, SAIdentity)] = [:]
-    var pairOut: [UInt32: (UInt64, SAIdentity)] = [:]
+    /// reqid -> newest (add time, slot) per direction.
+    var pairIn: [UInt32: (UInt64, Int32)] = [:]
+    var pairOut: [UInt32: (UInt64, Int32)] = [:]
     var policies: [PolicyIdentity] = []
     /// reqids of larval and per-CPU SAs (not paired, but policies still attach through them).
     var otherReqids: Set<UInt32> = []
@@ -160,16 +179,16 @@ extension LiveModel {
             let rates = e.rates
             switch e.direction {
             case .inbound?:
-                builders[peer, default: PeerBuilder()].addInbound(e.identity, rates: rates, totals: totals,
+                builders[peer, default: PeerBuilder()].addInbound(Int32(i), rates: rates, totals: totals,
                                                                    encap: e.encapsulation, lastUsed: e.lastUsedTime,
                                                                    reqid: e.reqid, add: add, pairable: pairable)
             case .outbound?:
-                builders[peer, default: PeerBuilder()].addOutbound(e.identity, rates: rates, totals: totals,
+                builders[peer, default: PeerBuilder()].addOutbound(Int32(i), rates: rates, totals: totals,
                                                                     encap: e.encapsulation, lastUsed: e.lastUsedTime,
                                                                     keepalive: e.keepaliveInterval,
                                                                     reqid: e.reqid, add: add, pairable: pairable)
             case nil:
-                builders[peer, default: PeerBuilder()].addUndetermined(e.identity, rates: rates, totals: totals,
+                builders[peer, default: PeerBuilder()].addUndetermined(Int32(i), rates: rates, totals: totals,
                                                                         encap: e.encapsulation)
             }
             if !e.inherited.isZero {
@@ -190,8 +209,8 @@ extension LiveModel {
         // One-way traffic: inbound/outbound pair of a reqid where only one side moved in 10 s.
         if rateStore.windowSpans[1] >= 5 {
             for (_, b) in builders {
-                for (reqid, (_, inID)) in b.pairIn {
-                    guard let (_, outID) = b.pairOut[reqid], let si = lookup(inID), let so = lookup(outID) else { continue }
+                for (reqid, (_, si)) in b.pairIn {
+                    guard let (_, so) = b.pairOut[reqid] else { continue }
                     let inMoved = entries[Int(si)].r10p > 0
                     let outMoved = entries[Int(so)].r10p > 0
                     let oldEnough = now - max(entries[Int(si)].firstSeen, entries[Int(so)].firstSeen) >= 5
@@ -233,7 +252,7 @@ extension LiveModel {
         }
 
         // Summaries.
-        var cache: [PeerKey: PeerSummary] = [:]
+        var cache: [PeerKey: PeerRecord] = [:]
         cache.reserveCapacity(builders.count)
         var ports = Set<UInt16>()
         for (key, b) in builders {
@@ -248,16 +267,15 @@ extension LiveModel {
                 inboundLastUsed: b.inboundLastUsed, outboundLastUsed: b.outboundLastUsed, capture: captureState,
                 captureSince: captureSince, configuration: configuration, now: now)
             let reqids = Set(b.pairIn.keys).union(b.pairOut.keys).sorted()
-            let pairList = reqids.map { SAPair(reqid: $0, inbound: b.pairIn[$0]?.1, outbound: b.pairOut[$0]?.1) }
+            let pairList = reqids.map { ($0, b.pairIn[$0]?.1 ?? -1, b.pairOut[$0]?.1 ?? -1) }
             var health: HealthFlags = []
-            for id in b.inbound + b.outbound + b.undetermined {
-                if let s = lookup(id) { health.formUnion(entries[Int(s)].health) }
-            }
-            cache[key] = PeerSummary(key: key, inbound: b.inbound.sorted(), outbound: b.outbound.sorted(),
-                                     undetermined: b.undetermined.sorted(), pairs: pairList,
-                                     policies: b.policies, inboundRates: b.inRates, outboundRates: b.outRates,
-                                     inboundTotals: b.inTotals, outboundTotals: b.outTotals, nat: nat,
-                                     keepalive: ka, health: health)
+            for s in b.inbound { health.formUnion(entries[Int(s)].health) }
+            for s in b.outbound { health.formUnion(entries[Int(s)].health) }
+            for s in b.undetermined { health.formUnion(entries[Int(s)].health) }
+            cache[key] = PeerRecord(key: key, inbound: b.inbound, outbound: b.outbound, undetermined: b.undetermined,
+                                    pairs: pairList, policies: b.policies, inboundRates: b.inRates,
+                                    outboundRates: b.outRates, inboundTotals: b.inTotals, outboundTotals: b.outTotals,
+                                    nat: nat, keepalive: ka, health: health)
             if peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = cache
@@ -300,7 +318,7 @@ extension LiveModel {
 }
 
 extension PeerBuilder {
-    mutating func addInbound(_ id: SAIdentity, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
+    mutating func addInbound(_ id: Int32, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
                              lastUsed: ModelTime?, reqid: UInt32, add: UInt64, pairable: Bool) {
         inbound.append(id)
         inRates = inRates + rates
@@ -314,7 +332,7 @@ extension PeerBuilder {
         }
     }
 
-    mutating func addOutbound(_ id: SAIdentity, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
+    mutating func addOutbound(_ id: Int32, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
                               lastUsed: ModelTime?, keepalive: UInt32?, reqid: UInt32, add: UInt64, pairable: Bool) {
         outbound.append(id)
         outRates = outRates + rates
@@ -329,7 +347,7 @@ extension PeerBuilder {
         }
     }
 
-    mutating func addUndetermined(_ id: SAIdentity, rates: WindowedRates, totals: TrafficTotals,
+    mutating func addUndetermined(_ id: Int32, rates: WindowedRates, totals: TrafficTotals,
                                   encap: XFRMEncapsulation?) {
         undetermined.append(id)
         outRates = outRates + rates

@@ -12,7 +12,7 @@ extension LiveModel {
         rateStore.beginDump(at: now)
         lastRefreshTime = now
         var diff = ReconcileDiff()
-        if entries.capacity < states.count { entries.reserveCapacity(states.count + states.count / 16) }
+        if entries.capacity < states.count { entries.reserveCapacity(states.count + states.count / 32) }
         saIndex.reserve(states.count)
         tunnelIndex.reserve(states.count)
 
@@ -21,12 +21,14 @@ extension LiveModel {
             if !window.removedSAs.isEmpty && window.removedSAs.contains(id) { continue }
             if let slot = lookup(id) {
                 let fromEvent = entries[Int(slot)].lastEventAt >= window.began
+                let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
                 let resolve = LiveModel.refresh(&entries[Int(slot)], with: st, at: now, keepConfiguration: fromEvent,
-                                                generation: gen, rates: &rateStore, boxes: &boxes)
+                                                carry: carry, generation: gen, rates: &rateStore, boxes: &boxes,
+                                                selectors: &selectors)
                 if resolve { resolveAcquires(for: st) }
             } else {
                 // Missed NEWSA (or the first dump): counters so far are the baseline, no burst.
-                var e = makeEntry(st, now: now, baseline: true)
+                var e = makeEntry(st, now: now)
                 e.seenGeneration = gen
                 classify(&e)
                 insertNew(e, at: now, recordLink: !initial)
@@ -61,41 +63,37 @@ extension LiveModel {
     }
 
     /// Updates one known SA from its dump record; returns whether it stopped being larval.
+    /// The previous sample is `e.lifetimeCurrent` (events never change counters).
     static func refresh(_ e: inout SAEntry, with st: XFRMState, at now: ModelTime, keepConfiguration: Bool,
-                        generation gen: UInt32, rates: inout RateStore,
-                        boxes: inout [XFRMAttributes: AttributeBox]) -> Bool {
+                        carry: TrafficTotals?, generation gen: UInt32, rates: inout RateStore,
+                        boxes: inout [XFRMAttributes: AttributeBox],
+                        selectors: inout [XFRMSelector: SelectorBox]) -> Bool {
         let cur = st.lifetimeCurrent
-        var db: UInt64 = 0, dp: UInt64 = 0
-        if e.hasBaseline {
-            if cur.bytes >= e.sampleBytes && cur.packets >= e.samplePackets {
-                db = cur.bytes - e.sampleBytes
-                dp = cur.packets - e.samplePackets
-            } else {
-                // Counter reset: what was counted stays counted; the new counters are new traffic.
-                e.counterResets += 1
-                e.offsetBytes &+= e.sampleBytes
-                e.offsetPackets &+= e.samplePackets
-                db = cur.bytes
-                dp = cur.packets
-            }
+        let prev = e.lifetimeCurrent
+        var db: UInt64, dp: UInt64
+        if cur.bytes >= prev.bytes && cur.packets >= prev.packets {
+            db = cur.bytes - prev.bytes
+            dp = cur.packets - prev.packets
+        } else {
+            // Counter reset: what was counted stays counted; the new counters are new traffic.
+            e.counterResets += 1
+            e.offsetBytes &+= prev.bytes
+            e.offsetPackets &+= prev.packets
+            db = cur.bytes
+            dp = cur.packets
         }
-        db &+= e.carryBytes
-        dp &+= e.carryPackets
-        e.carryBytes = 0
-        e.carryPackets = 0
-        e.sampleBytes = cur.bytes
-        e.samplePackets = cur.packets
-        e.hasBaseline = true
+        if let c = carry {
+            db &+= c.bytes
+            dp &+= c.packets
+        }
         e.lastDeltaBytes = UInt32(truncatingIfNeeded: min(db, UInt64(UInt32.max)))
         e.lastDeltaPackets = UInt32(truncatingIfNeeded: min(dp, UInt64(UInt32.max)))
         if (db > 0 || dp > 0) && e.slot < 0 { e.slot = rates.allocate() }
         if e.slot >= 0 { rates.write(e.slot, bytes: db, packets: dp) }
 
         // Failure counters: rising since the previous dump?
-        e.replayRising = st.stats.replay > e.prevReplay
-        e.integrityRising = st.stats.integrityFailed > e.prevIntegrity
-        e.prevReplay = st.stats.replay
-        e.prevIntegrity = st.stats.integrityFailed
+        e.replayRising = st.stats.replay > e.stats.replay
+        e.integrityRising = st.stats.integrityFailed > e.stats.integrityFailed
 
         var becameUsable = false
         if keepConfiguration {
@@ -108,7 +106,8 @@ extension LiveModel {
         } else {
             let wasLarval = e.isLarval
             let box = intern(st.attributes, current: e.box, boxes: &boxes)
-            e.assign(st, box: box)
+            let sel = intern(st.selector, current: e.selectorBox, selectors: &selectors)
+            e.assign(st, box: box, selector: sel)
             becameUsable = wasLarval && !e.isLarval
         }
         e.lastUpdated = now

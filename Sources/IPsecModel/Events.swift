@@ -148,7 +148,8 @@ extension LiveModel {
             merged.attributes.lastUsed = st.attributes.lastUsed ?? old.lastUsed
             let wasLarval = old.isLarval
             let box = LiveModel.intern(merged.attributes, current: old.box, boxes: &boxes)
-            entries[i].assign(merged, box: box)
+            let sel = LiveModel.intern(merged.selector, current: old.selectorBox, selectors: &selectors)
+            entries[i].assign(merged, box: box, selector: sel)
             entries[i].lastUpdated = now
             entries[i].lastEventAt = now
             var e = entries[i]
@@ -156,7 +157,7 @@ extension LiveModel {
             entries[i] = e
             if wasLarval && !e.isLarval { resolveAcquires(for: st) }
         } else {
-            var e = makeEntry(st, now: now, baseline: true)
+            var e = makeEntry(st, now: now)
             e.lastEventAt = now
             classify(&e)
             insertNew(e, at: now, recordLink: !replaying)
@@ -277,11 +278,11 @@ extension LiveModel {
                 if !heirIsSuccessor { break }
             }
             // Rates: the traffic since the last sample, then the window already recorded.
-            if e.hasBaseline {
-                entries[hi].carryBytes &+= e.carryBytes &+ (finalBytes >= e.sampleBytes ? finalBytes - e.sampleBytes : finalBytes)
-                entries[hi].carryPackets &+= e.carryPackets
-                    &+ (finalPackets >= e.samplePackets ? finalPackets - e.samplePackets : finalPackets)
-            }
+            let last = e.lifetimeCurrent
+            var carry = carries.removeValue(forKey: slot) ?? .zero
+            carry = carry + TrafficTotals(bytes: finalBytes >= last.bytes ? finalBytes - last.bytes : finalBytes,
+                                          packets: finalPackets >= last.packets ? finalPackets - last.packets : finalPackets)
+            if !carry.isZero { carries[h] = (carries[h] ?? .zero) + carry }
             if e.slot >= 0 {
                 if entries[hi].slot < 0 { entries[hi].slot = rateStore.allocate() }
                 rateStore.merge(e.slot, into: entries[hi].slot)

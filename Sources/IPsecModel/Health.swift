@@ -38,11 +38,11 @@ extension LiveModel {
         }
         if e.replayRising {
             out.append(HealthIssue(flag: .replayFailuresRising,
-                                   reason: "replay failures rising (\(e.prevReplay) now)"))
+                                   reason: "replay failures rising (\(e.stats.replay) now)"))
         }
         if e.integrityRising {
             out.append(HealthIssue(flag: .integrityFailuresRising,
-                                   reason: "integrity failures rising (\(e.prevIntegrity) now)"))
+                                   reason: "integrity failures rising (\(e.stats.integrityFailed) now)"))
         }
         if e.direction != .inbound, !e.usesESN, let seq = e.outboundSequence, seq > 0x8000_0000 {
             out.append(HealthIssue(flag: .sequenceNearWrap,

@@ -119,20 +119,29 @@ struct HistoryRing: Sendable {
         return out
     }
 
-    /// 5-bit shift, 11-bit mantissa: exact below 2048.
+    static func encode(_ v: UInt64) -> UInt16 { MiniFloat.encode(v) }
+    static func decode(_ c: UInt16) -> UInt64 { MiniFloat.decode(c) }
+
+    var residentBytes: Int { cells.capacity * 2 }
+}
+
+/// A 16-bit unsigned "mini-float": 5-bit shift, 11-bit mantissa. Exact below 2048, within 0.1%
+/// above, up to about 2^42. Used for rate samples and history points.
+enum MiniFloat {
     static func encode(_ v: UInt64) -> UInt16 {
-        var shift: UInt64 = 0
-        var m = v
-        while m >= 2048 && shift < 31 { m >>= 1; shift += 1 }
-        if m >= 2048 { m = 2047 }
-        return UInt16(shift << 11 | m)
+        if v < 2048 { return UInt16(v) }
+        let shift = min(31, 53 - v.leadingZeroBitCount)  // bits beyond the 11 kept
+        var m = v >> UInt64(shift)
+        var s = UInt64(shift)
+        // Round to nearest.
+        if (v >> (s - 1)) & 1 == 1 { m += 1 }
+        if m >= 2048 { m >>= 1; s += 1 }
+        if s > 31 { return UInt16.max }
+        return UInt16(s << 11 | m)
     }
 
     static func decode(_ c: UInt16) -> UInt64 {
         let shift = UInt64(c >> 11), m = UInt64(c & 2047)
-        // Middle of the bucket the shift dropped.
-        return shift == 0 ? m : (m << shift) | (1 << (shift - 1))
+        return m << shift
     }
-
-    var residentBytes: Int { cells.capacity * 2 }
 }

@@ -28,14 +28,17 @@ public struct LiveModel: Sendable {
     var tunnelIndex = SlotIndex()
     /// Tunnels whose last SA went away without a successor: their totals wait for one.
     var orphans: [TunnelKey: OrphanTunnel] = [:]
-    /// Shared attribute sets.
+    /// Shared attribute sets and selectors.
     var boxes: [XFRMAttributes: AttributeBox] = [:]
+    var selectors: [XFRMSelector: SelectorBox] = [:]
+    /// Traffic of retired predecessors since their last sample, added to the heir's next sample (by entry slot).
+    var carries: [Int32: TrafficTotals] = [:]
     var liveCount = 0
     var policyTable: [PolicyIdentity: PolicyEntry] = [:]
     var peerStates: [PeerKey: PeerState] = [:]
     var keepaliveByPeer: [PeerKey: KeepaliveTrack] = [:]
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]
-    var peerCache: [PeerKey: PeerSummary] = [:]
+    var peerCache: [PeerKey: PeerRecord] = [:]
     var timelineRing: Deque<TimelineEvent> = []
     var rateStore: RateStore
     var inferredLocal: Set<IPAddress> = []

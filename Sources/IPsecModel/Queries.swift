@@ -109,15 +109,33 @@ extension LiveModel {
     // MARK: Peers
 
     /// Every peer, sorted by key.
-    public var peers: [PeerSummary] { peerCache.values.sorted { $0.key < $1.key } }
+    public var peers: [PeerSummary] { peerCache.values.sorted { $0.key < $1.key }.map(summary) }
 
     /// One peer.
-    public func peer(_ key: PeerKey) -> PeerSummary? { peerCache[key] }
+    public func peer(_ key: PeerKey) -> PeerSummary? { peerCache[key].map(summary) }
+
+    /// Slots of a cached peer still holding one of its SAs (events may have removed some since).
+    func liveSlots(_ slots: [Int32], of key: PeerKey) -> [Int32] {
+        slots.filter { entries[Int($0)].alive && entries[Int($0)].peer == key }
+    }
+
+    func summary(_ r: PeerRecord) -> PeerSummary {
+        func ids(_ slots: [Int32]) -> [SAIdentity] { liveSlots(slots, of: r.key).map { entries[Int($0)].identity }.sorted() }
+        func id(_ slot: Int32) -> SAIdentity? {
+            slot >= 0 && entries[Int(slot)].alive && entries[Int(slot)].peer == r.key ? entries[Int(slot)].identity : nil
+        }
+        return PeerSummary(key: r.key, inbound: ids(r.inbound), outbound: ids(r.outbound),
+                           undetermined: ids(r.undetermined),
+                           pairs: r.pairs.map { SAPair(reqid: $0.0, inbound: id($0.1), outbound: id($0.2)) },
+                           policies: r.policies, inboundRates: r.inboundRates, outboundRates: r.outboundRates,
+                           inboundTotals: r.inboundTotals, outboundTotals: r.outboundTotals, nat: r.nat,
+                           keepalive: r.keepalive, health: r.health)
+    }
 
     /// The SAs of a peer (inbound first, then outbound, then undetermined).
     public func sas(of key: PeerKey) -> [SAEntry] {
         guard let p = peerCache[key] else { return [] }
-        return (p.inbound + p.outbound + p.undetermined).compactMap { entry($0) }
+        return liveSlots(p.inbound + p.outbound + p.undetermined, of: key).map { entries[Int($0)] }
     }
 
     /// Traffic history of a peer (oldest first, at the refresh interval), empty when it has not carried

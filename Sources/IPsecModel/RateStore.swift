@@ -1,16 +1,17 @@
 /// Per-SA traffic samples in one flat ring, aligned on the global dump sequence.
 ///
 /// Each SA with traffic owns a slot of `columns` cells; column `d % columns` holds the bytes and
-/// packets the SA carried between dump `d - 1` and dump `d` (saturated to 32 bits). Dump times are
-/// stored once, globally. No per-SA allocation: slots are reused through a free list.
+/// packets the SA carried between dump `d - 1` and dump `d`, as 16-bit mini-floats (4 bytes a
+/// column: 172 bytes per busy SA at a 1 s refresh). Dump times are stored once, globally.
+/// No per-SA allocation: slots are reused through a free list.
 struct RateStore: Sendable {
     let columns: Int
     /// Time of each dump, by column.
     private(set) var times: [Double]
     /// Index of the latest dump (-1 before the first).
     private(set) var dumpIndex: Int = -1
-    private var bytes: [UInt32] = []
-    private var packets: [UInt32] = []
+    private var bytes: [UInt16] = []
+    private var packets: [UInt16] = []
     private var free: [Int32] = []
     private var slotCount: Int32 = 0
     /// For each window (2, 10, 40 s): how many columns back it reaches and its span in seconds.
@@ -70,17 +71,16 @@ struct RateStore: Sendable {
     /// Records the traffic of the current dump interval.
     mutating func write(_ slot: Int32, bytes b: UInt64, packets p: UInt64) {
         let i = Int(slot) * columns + column
-        bytes[i] = UInt32(truncatingIfNeeded: min(b, UInt64(UInt32.max)))
-        packets[i] = UInt32(truncatingIfNeeded: min(p, UInt64(UInt32.max)))
+        bytes[i] = MiniFloat.encode(b)
+        packets[i] = MiniFloat.encode(p)
     }
 
     /// Adds one slot's samples into another (rekey: the successor inherits the window).
     mutating func merge(_ from: Int32, into to: Int32) {
         let a = Int(from) * columns, b = Int(to) * columns
-        for k in 0..<columns {
-            bytes[b + k] = bytes[b + k].addingReportingOverflow(bytes[a + k]).overflow ? .max : bytes[b + k] + bytes[a + k]
-            packets[b + k] = packets[b + k].addingReportingOverflow(packets[a + k]).overflow
-                ? .max : packets[b + k] + packets[a + k]
+        for k in 0..<columns where bytes[a + k] != 0 || packets[a + k] != 0 {
+            bytes[b + k] = MiniFloat.encode(MiniFloat.decode(bytes[b + k]) &+ MiniFloat.decode(bytes[a + k]))
+            packets[b + k] = MiniFloat.encode(MiniFloat.decode(packets[b + k]) &+ MiniFloat.decode(packets[a + k]))
         }
     }
 
@@ -96,8 +96,8 @@ struct RateStore: Sendable {
         let maxJ = windowColumns[2]
         while j < maxJ {
             let col = (dumpIndex - j) % columns
-            sb &+= UInt64(bytes[base + col])
-            sp &+= UInt64(packets[base + col])
+            sb &+= MiniFloat.decode(bytes[base + col])
+            sp &+= MiniFloat.decode(packets[base + col])
             j += 1
             while w < 3 && windowColumns[w] == j {
                 let span = windowSpans[w]
@@ -118,9 +118,9 @@ struct RateStore: Sendable {
     func sample(_ slot: Int32, back: Int) -> (UInt64, UInt64) {
         guard slot >= 0, back <= dumpIndex, back < columns else { return (0, 0) }
         let i = Int(slot) * columns + (dumpIndex - back) % columns
-        return (UInt64(bytes[i]), UInt64(packets[i]))
+        return (MiniFloat.decode(bytes[i]), MiniFloat.decode(packets[i]))
     }
 
     /// Approximate resident bytes.
-    var residentBytes: Int { (bytes.capacity + packets.capacity) * 4 + free.capacity * 4 + times.capacity * 8 }
+    var residentBytes: Int { (bytes.capacity + packets.capacity) * 2 + free.capacity * 4 + times.capacity * 8 }
 }

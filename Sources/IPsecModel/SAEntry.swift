@@ -21,6 +21,12 @@ final class AttributeBox: Sendable {
     }
 }
 
+/// A traffic selector shared by the SAs that have it (most tunnel-mode SAs have the same one).
+final class SelectorBox: Sendable {
+    let selector: XFRMSelector
+    init(_ selector: XFRMSelector) { self.selector = selector }
+}
+
 /// One SA as the model knows it: the kernel's last word on it plus derived figures.
 ///
 /// Memory: the kernel state is kept compactly (per-SA fields inline, the rest in a shared
@@ -28,7 +34,9 @@ final class AttributeBox: Sendable {
 /// flat ring (`RateStore`) and exist only for SAs that carried traffic; history is per peer.
 public struct SAEntry: Sendable {
     // Compact kernel state.
-    var selector: XFRMSelector
+    var selectorBox: SelectorBox
+    /// The SA's traffic selector.
+    public var selector: XFRMSelector { selectorBox.selector }
     /// Outer destination address.
     public internal(set) var destination: IPAddress
     /// Outer source address.
@@ -88,24 +96,17 @@ public struct SAEntry: Sendable {
     var inherited: TrafficTotals = .zero
     var offsetBytes: UInt64 = 0
     var offsetPackets: UInt64 = 0
-    var sampleBytes: UInt64
-    var samplePackets: UInt64
-    var carryBytes: UInt64 = 0
-    var carryPackets: UInt64 = 0
     var lastDeltaBytes: UInt32 = 0
     var lastDeltaPackets: UInt32 = 0
     var slot: Int32 = -1
     var seenGeneration: UInt32 = 0
     var lastEventAt: ModelTime = -.infinity
-    var prevReplay: UInt32
-    var prevIntegrity: UInt32
     var replayRising = false
     var integrityRising = false
-    var hasBaseline: Bool
     var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
 
-    init(state st: XFRMState, box: AttributeBox, now: ModelTime, baseline: Bool) {
-        selector = st.selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid
+    init(state st: XFRMState, box: AttributeBox, selector: SelectorBox, now: ModelTime) {
+        selectorBox = selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid
         proto = st.proto; family = st.family; mode = st.mode; replayWindow = st.replayWindow; flags = st.flags
         seq = st.seq; lifetimeConfig = st.lifetimeConfig; lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
         let a = st.attributes
@@ -117,16 +118,11 @@ public struct SAEntry: Sendable {
         lastUpdated = now
         direction = a.direction
         directionSource = a.direction == nil ? .unknown : .attribute
-        sampleBytes = st.lifetimeCurrent.bytes
-        samplePackets = st.lifetimeCurrent.packets
-        hasBaseline = baseline
-        prevReplay = st.stats.replay
-        prevIntegrity = st.stats.integrityFailed
     }
 
     /// Replaces the kernel state (same identity), keeping the bookkeeping.
-    mutating func assign(_ st: XFRMState, box newBox: AttributeBox) {
-        selector = st.selector; source = st.source; reqid = st.reqid; family = st.family; mode = st.mode
+    mutating func assign(_ st: XFRMState, box newBox: AttributeBox, selector: SelectorBox) {
+        selectorBox = selector; source = st.source; reqid = st.reqid; family = st.family; mode = st.mode
         replayWindow = st.replayWindow; flags = st.flags; seq = st.seq; lifetimeConfig = st.lifetimeConfig
         lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
         let a = st.attributes

@@ -39,6 +39,7 @@ extension LiveModel {
 
     /// Unindexes and frees an entry.
     mutating func discard(_ slot: Int32) {
+        carries[slot] = nil
         let id = entries[Int(slot)].identity
         saIndex.remove(hash: id.hashValue) { $0 == slot }
         entries[Int(slot)].alive = false
@@ -61,20 +62,40 @@ extension LiveModel {
         return b
     }
 
-    mutating func makeEntry(_ st: XFRMState, now: ModelTime, baseline: Bool) -> SAEntry {
+    /// The shared selector box for a selector (reusing `current` when unchanged).
+    static func intern(_ sel: XFRMSelector, current: SelectorBox?,
+                       selectors: inout [XFRMSelector: SelectorBox]) -> SelectorBox {
+        if let c = current, c.selector == sel { return c }
+        if let b = selectors[sel] { return b }
+        let b = SelectorBox(sel)
+        selectors[sel] = b
+        return b
+    }
+
+    mutating func makeEntry(_ st: XFRMState, now: ModelTime) -> SAEntry {
         let b = LiveModel.intern(st.attributes, current: nil, boxes: &boxes)
-        return SAEntry(state: st, box: b, now: now, baseline: baseline)
+        let sb = LiveModel.intern(st.selector, current: nil, selectors: &selectors)
+        return SAEntry(state: st, box: b, selector: sb, now: now)
     }
 
     /// Forgets attribute sets no SA uses any more (when there are many).
     mutating func pruneBoxes() {
-        guard boxes.count > 1024 && boxes.count > liveCount / 4 else { return }
-        var keep: [XFRMAttributes: AttributeBox] = [:]
-        for i in entries.indices where entries[i].alive {
-            let b = entries[i].box
-            keep[b.attributes] = b
+        if boxes.count > 1024 && boxes.count > liveCount / 4 {
+            var keep: [XFRMAttributes: AttributeBox] = [:]
+            for i in entries.indices where entries[i].alive {
+                let b = entries[i].box
+                keep[b.attributes] = b
+            }
+            boxes = keep
         }
-        boxes = keep
+        if selectors.count > 1024 && selectors.count > liveCount / 2 {
+            var keep: [XFRMSelector: SelectorBox] = [:]
+            for i in entries.indices where entries[i].alive {
+                let b = entries[i].selectorBox
+                keep[b.selector] = b
+            }
+            selectors = keep
+        }
     }
 
     /// Indices of live entries.
