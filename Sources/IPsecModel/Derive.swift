@@ -284,6 +284,15 @@ extension LiveModel {
             peerStates = peerStates.filter { cache[$0.key] != nil || now - $0.value.lastSeen <= configuration.tunnelRetention }
             historyRings = peerStates.values.reduce(0) { $0 + ($1.history == nil ? 0 : 1) }
         }
+        // Keepalives seen for no current peer are forgotten after the retention.
+        if keepaliveByPeer.count > cache.count + 64 {
+            keepaliveByPeer = keepaliveByPeer.filter { k, t in
+                cache[k] != nil || now - max(t.lastSent ?? -.infinity, t.lastReceived ?? -.infinity) <= configuration.tunnelRetention
+            }
+            keepaliveByAddresses = keepaliveByAddresses.filter { _, t in
+                now - max(t.lastSent ?? -.infinity, t.lastReceived ?? -.infinity) <= configuration.tunnelRetention
+            }
+        }
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {
             capturePorts = sortedPorts

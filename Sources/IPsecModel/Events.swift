@@ -155,7 +155,14 @@ extension LiveModel {
             var e = entries[i]
             classify(&e)
             entries[i] = e
-            if wasLarval && !e.isLarval { resolveAcquires(for: st) }
+            if wasLarval && !e.isLarval {
+                resolveAcquires(for: st)
+                // ALLOCSPI + UPDSA: the SA became usable now; that is when it succeeds its predecessor.
+                if e.hasPredecessor && !replaying {
+                    addLink(RekeyLink(time: now, old: e.sibling(e.predecessorSPI), new: e.identity, reqid: e.reqid),
+                            peer: e.peer)
+                }
+            }
         } else {
             var e = makeEntry(st, now: now)
             e.lastEventAt = now
@@ -217,6 +224,9 @@ extension LiveModel {
         }
         if !e.isLarval { resolveAcquires(for: e) }
     }
+
+    /// Orphaned tunnels remembered at most (a flush of many SAs must not keep them all).
+    static let orphanLimit = 16384
 
     mutating func addLink(_ link: RekeyLink, peer: PeerKey) {
         while links.count >= max(1, configuration.rekeyLinkLimit) { links.removeFirst() }
@@ -287,7 +297,7 @@ extension LiveModel {
                 if entries[hi].slot < 0 { entries[hi].slot = rateStore.allocate() }
                 rateStore.merge(e.slot, into: entries[hi].slot)
             }
-        } else {
+        } else if !e.isLarval && orphans.count < LiveModel.orphanLimit {
             orphans[key] = OrphanTunnel(totals: e.inherited + own, lastSPI: e.spi, time: now)
         }
         rateStore.release(e.slot)

@@ -87,9 +87,10 @@ public struct LiveModel: Sendable {
         case .kernel(let message):
             applyKernel(message, at: now, replaying: false)
         case .dumpBegan(let kind):
+            // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {
-            case .sa: saDumpQueue = DumpQueue(began: now)
-            case .policy: policyDumpQueue = DumpQueue(began: now)
+            case .sa: saDumpQueue = saDumpQueue ?? DumpQueue(began: now)
+            case .policy: policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
             }
         case .saDump(let states):
             applySADump(states, at: now)

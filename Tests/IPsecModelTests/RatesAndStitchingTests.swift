@@ -122,6 +122,18 @@ final class RatesAndStitchingTests: XCTestCase {
         XCTAssertEqual(m.peers.first?.outboundTotals.bytes, 7150)
     }
 
+    func testAllocSPIThenUpdateLinksWhenTheSABecomesUsable() throws {
+        let old = Fx.inb(0xA1, addTime: 1_794_999_000)
+        var m = Fx.model([old])
+        // charon allocates the new inbound SPI (larval), then fills it with UPDSA.
+        let larval = Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0xA2, dir: .inbound, addTime: 1_795_000_001, larval: true)
+        m.refresh([old, larval], at: t0 + 1)
+        XCTAssertTrue(m.rekeyLinks.isEmpty, "a larval SA is not yet a successor")
+        m.apply(.kernel(.updateSA(Fx.inb(0xA2, addTime: 1_795_000_001))), at: t0 + 1.5)
+        XCTAssertEqual(m.rekeyLinks.map(\.summary), ["0x000000a1 -> 0x000000a2"])
+        XCTAssertFalse(try XCTUnwrap(m.sa(Fx.inb(0xA2).identity)).isLarval)
+    }
+
     func testDifferentReqidIsNotASuccessor() {
         var m = Fx.model([Fx.out(0xA, reqid: 1)])
         m.apply(.kernel(.newSA(Fx.out(0xB, reqid: 2))), at: t0 + 1)
