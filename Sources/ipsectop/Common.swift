@@ -95,7 +95,7 @@ func fail(_ e: Error) -> ExitCode {
 }
 
 /// Host facts for headers.
-enum HostInfo {
+enum LocalHost {
     static var hostname: String {
         var buf = [CChar](repeating: 0, count: 256)
         gethostname(&buf, 255)

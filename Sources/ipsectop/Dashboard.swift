@@ -1,9 +1,212 @@
 import ArgumentParser
+import Glibc
+import IPsecActions
+import IPsecModel
+import IPsecViews
+import TerminalBackend
+import XFRMKernel
+import XFRMWire
 
 struct Dashboard: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The live dashboard (default).")
+    static let configuration = CommandConfiguration(
+        commandName: "dashboard",
+        abstract: "The live dashboard (default).",
+        discussion: "Press ? in the dashboard for every key. Needs a terminal; for scripts use `snapshot` or `events`.")
+
+    @OptionGroup var namespace: NamespaceOptions
+
+    @Option(name: [.customShort("d"), .customLong("refresh")], help: "Refresh interval in seconds (like top -d).")
+    var refresh: Double = 1
+
+    @Option(help: "Theme name or path (see Themes/, $XDG_CONFIG_HOME/ipsectop/themes).")
+    var theme: String?
+
+    @Flag(name: .customLong("read-only"), help: "Remove every action (delete, rekey).")
+    var readOnly = false
+
+    @Option(help: "Show a recording instead of the kernel (no privilege needed; read-only).")
+    var replay: String?
+
+    @Option(help: "Replay speed factor (1 = real time, 0 = jump to the end).")
+    var speed: Double = 1
+
+    @Option(help: "Write what the dashboard receives to a recording (docs/recording.md).")
+    var record: String?
+
+    @Option(help: "strongSwan VICI socket used for rekeys.")
+    var vici: String = VICIClient.defaultPath
+
+    @Flag(name: .customLong("no-capture"), help: "Do not capture NAT keepalives on the wire.")
+    var noCapture = false
+
+    @Option(name: .customLong("rcvbuf"), help: "Event socket receive buffer in bytes (SO_RCVBUFFORCE).")
+    var receiveBuffer: Int = 8 << 20
+
+    @Option(name: .customLong("timeline"), help: "Events kept in the timeline.")
+    var timelineCapacity: Int = 4096
+
+    func validate() throws {
+        if refresh < 0.1 || refresh > 3600 { throw ValidationError("--refresh must be between 0.1 and 3600 seconds") }
+        if speed < 0 { throw ValidationError("--speed must not be negative") }
+        if replay != nil && record != nil { throw ValidationError("--replay cannot be combined with --record") }
+        if replay != nil && (namespace.netns != nil || namespace.netnsPath != nil) {
+            throw ValidationError("--replay cannot be combined with --netns/--netns-path")
+        }
+        if timelineCapacity < 16 { throw ValidationError("--timeline must be at least 16") }
+    }
+
     func run() throws {
-        Output.error("ipsectop: the dashboard is not wired yet; use `ipsectop snapshot` or `ipsectop events`")
-        throw ExitCode(ExitCodes.failure)
+        if let problem = Terminal.ttyProblem() {
+            Output.error(problem)
+            throw ExitCode(ExitCodes.failure)
+        }
+        let env = ProcessInfoLite.environment
+        let locator = ThemeLocator(environment: env, executablePath: ProcessInfoLite.executablePath)
+        let loadedTheme: Theme
+        do { loadedTheme = try locator.load(theme) } catch {
+            Output.error("ipsectop: \(error)")
+            throw ExitCode(ExitCodes.badInput)
+        }
+        var config = ModelConfiguration()
+        config.refreshInterval = refresh
+        config.timelineCapacity = timelineCapacity
+
+        let source: ModelSource
+        var executor: ActionExecutor?
+        do {
+            if let path = replay {
+                let rec = try Recording(path: path)
+                source = ReplaySource(recording: rec, configuration: config, speed: speed,
+                                      label: "replay \(path.split(separator: "/").last.map(String.init) ?? path)")
+            } else {
+                try namespace.enter()
+                let live = try LiveSource(configuration: config, label: namespace.label ?? "(current)",
+                                          receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: !noCapture)
+                source = live
+                if !readOnly { executor = ActionExecutor(command: live.command, viciPath: vici, rekeyPath: .auto) }
+            }
+        } catch {
+            throw fail(error)
+        }
+        let hostInfo = IPsecViews.HostInfo(host: replay == nil ? LocalHost.hostname : "(recorded)",
+                                           netns: source.label, kernel: replay == nil ? LocalHost.kernel : "(recorded)")
+        let term = Terminal(theme: loadedTheme, environment: env)
+        do { try term.start() } catch {
+            Output.error(error.description)
+            throw ExitCode(ExitCodes.failure)
+        }
+        defer { term.stop() }
+        let size = term.size
+        var dash = IPsecViews.Dashboard(
+            options: DashboardOptions(readOnly: readOnly || replay != nil, ascii: !term.isUTF8, utcOffset: localUTCOffset()),
+            cols: size.cols, rows: size.rows, refreshInterval: refresh)
+        var themes = locator.availableThemes()
+        if themes.isEmpty { themes = [loadedTheme.name] }
+
+        func refreshData() {
+            let now = source.now()
+            dash.update(DashboardData(model: source.model, now: now, host: hostInfo), now: now)
+        }
+        refreshData()
+        loop: while true {
+            let now = source.now()
+            term.draw(dash.render(now: now))
+            // Wake for input, kernel events, the next refresh, or a redraw of ages and highlights.
+            var fds = [pollfd(fd: Terminal.inputFileDescriptor, events: Int16(POLLIN), revents: 0)]
+            for fd in source.pollDescriptors { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            let timeout = Int32(max(0, min(source.secondsUntilNextDue(), 1.0)) * 1000)
+            let r = poll(&fds, nfds_t(fds.count), timeout)
+            if r < 0 && errno != EINTR { break }
+            var readable = Set<Int32>()
+            for f in fds where f.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readable.insert(f.fd) }
+            if readable.contains(Terminal.inputFileDescriptor) || r < 0 {
+                while let ev = term.nextInput(timeoutMs: 0) {
+                    for cmd in dash.handle(ev, now: source.now()) {
+                        switch cmd {
+                        case .quit: break loop
+                        case .setPaused(let p):
+                            if !p { refreshData() }
+                        case .setRefreshInterval(let s):
+                            source.refreshInterval = s
+                            dash.setRefreshInterval(s)
+                        case .perform(let request):
+                            perform(request, executor: executor, source: source, dash: &dash)
+                            refreshData()
+                        case .nextTheme:
+                            let i = (themes.firstIndex(of: term.theme.name) ?? -1) + 1
+                            if let t = try? locator.load(themes[i % themes.count]) { term.apply(theme: t) }
+                        }
+                    }
+                }
+            }
+            if source.service(readable: readable) { refreshData() }
+        }
+    }
+
+    /// Executes a confirmed action and records its outcome in the dashboard and the model.
+    func perform(_ request: ActionRequest, executor: ActionExecutor?, source: ModelSource, dash: inout IPsecViews.Dashboard) {
+        let kind: IPsecActions.ActionKind = request.kind == .delete ? .delete : .rekey
+        for target in request.targets {
+            let label = target.summary()
+            guard let executor else {
+                let r = ActionResult(kind: kind.verb, target: label, sa: target.identity,
+                                     outcome: .failed(errno: EPERM, message: "read-only: actions are disabled"))
+                source.record(r); dash.record(r, at: source.now())
+                continue
+            }
+            guard let state = source.model.sa(target.identity)?.state else {
+                let r = ActionResult(kind: kind.verb, target: label, sa: target.identity,
+                                     outcome: .failed(errno: ENOENT, message: "the SA is gone"))
+                source.record(r); dash.record(r, at: source.now())
+                continue
+            }
+            let o = executor.perform(ActionPlanner.plan(kind, targets: [state])[0])
+            let outcome: ActionOutcomeKind = o.ok ? .succeeded
+                : .failed(errno: Errno.named(o.errnoName) ?? EINVAL, message: o.message)
+            let r = ActionResult(kind: o.path.hasPrefix("vici") ? "vici-\(kind.verb)" : kind.verb,
+                                 target: label + (o.message.map { " (\($0))" } ?? ""), sa: target.identity, outcome: outcome)
+            source.record(r)
+            dash.record(r, at: source.now())
+        }
+    }
+}
+
+typealias ActionOutcomeKind = IPsecModel.ActionOutcome
+
+extension Errno {
+    /// The errno for a symbolic name (the few the executor reports).
+    static func named(_ name: String?) -> Int32? {
+        guard let name else { return nil }
+        let table: [String: Int32] = ["EPERM": EPERM, "ENOENT": ENOENT, "ESRCH": ESRCH, "EINVAL": EINVAL, "EEXIST": EEXIST,
+                                      "EBUSY": EBUSY, "ENOBUFS": ENOBUFS, "EACCES": EACCES, "EAGAIN": EAGAIN]
+        return table[name]
+    }
+}
+
+/// Seconds east of UTC of the local time zone.
+func localUTCOffset() -> Int {
+    var t = time(nil)
+    var tmv = tm()
+    localtime_r(&t, &tmv)
+    return tmv.tm_gmtoff
+}
+
+/// Environment and executable path without Foundation.
+enum ProcessInfoLite {
+    static var environment: [String: String] {
+        var out: [String: String] = [:]
+        var p = environ
+        while let e = p.pointee {
+            let s = String(cString: e)
+            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            p += 1
+        }
+        return out
+    }
+    static var executablePath: String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, 4095)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

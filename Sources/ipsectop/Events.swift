@@ -68,7 +68,7 @@ struct Events: ParsableCommand {
             try namespace.enter()
             let events = try XFRMEventChannel(receiveBufferBytes: receiveBuffer)
             let recorder = try record.map {
-                try Recorder(path: $0, netns: namespace.label, kernel: HostInfo.kernel, host: HostInfo.hostname)
+                try Recorder(path: $0, netns: namespace.label, kernel: LocalHost.kernel, host: LocalHost.hostname)
             }
             Output.error("ipsectop: listening for XFRM events in \(namespace.label.map { "network namespace \($0)" } ?? "the current network namespace")")
             let deadline = duration.map { wallClock() + $0 }

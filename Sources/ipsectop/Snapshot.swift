@@ -52,7 +52,7 @@ struct Snapshot: ParsableCommand {
 enum LiveSnapshot {
     static func take(netns: String?, recordTo: String?) throws -> SnapshotData {
         let cmd = try XFRMCommandChannel()
-        let recorder = try recordTo.map { try Recorder(path: $0, netns: netns, kernel: HostInfo.kernel, host: HostInfo.hostname) }
+        let recorder = try recordTo.map { try Recorder(path: $0, netns: netns, kernel: LocalHost.kernel, host: LocalHost.hostname) }
         let sas = try cmd.dumpSAs()
         let pols = try cmd.dumpPolicies()
         let sad = try cmd.sadInfo()
@@ -65,7 +65,7 @@ enum LiveSnapshot {
             r.write(.proc(text: statText, time: now))
         }
         for w in sas.malformed + pols.malformed { Output.error("ipsectop: warning: skipped a malformed record: \(w)") }
-        return SnapshotData(takenAt: now, host: HostInfo.hostname, netns: netns, kernel: HostInfo.kernel,
+        return SnapshotData(takenAt: now, host: LocalHost.hostname, netns: netns, kernel: LocalHost.kernel,
                             sas: sas.records, policies: pols.records, sad: sad, spd: spd, xfrmStat: parseXFRMStat(statText))
     }
 }

@@ -1,0 +1,334 @@
+import Glibc
+import IPsecModel
+import XFRMKernel
+import XFRMWire
+
+/// Something that keeps a `LiveModel` up to date: the kernel, or a recording.
+protocol ModelSource: AnyObject {
+    var model: LiveModel { get }
+    /// File descriptors to poll for input (event socket, capture).
+    var pollDescriptors: [Int32] { get }
+    /// Clock the model runs on (wall clock live; recording time in a replay).
+    func now() -> Double
+    /// Handles readable descriptors and due timers; returns true when the model changed.
+    func service(readable: Set<Int32>) -> Bool
+    /// Seconds until the next timer is due (for the poll timeout).
+    func secondsUntilNextDue() -> Double
+    var refreshInterval: Double { get set }
+    /// Human description for the header (netns name or recording).
+    var label: String { get }
+    /// Ends the source (a replay that ran out returns true).
+    var finished: Bool { get }
+    /// Applies an action result to the model timeline.
+    func record(_ result: ActionResult)
+}
+
+/// Addresses configured on this namespace's interfaces (the model uses them to tell direction).
+func interfaceAddresses() -> [IPAddress] {
+    var head: UnsafeMutablePointer<ifaddrs>?
+    guard getifaddrs(&head) == 0 else { return [] }
+    defer { freeifaddrs(head) }
+    var out: [IPAddress] = []
+    var p = head
+    while let cur = p {
+        if let sa = cur.pointee.ifa_addr {
+            switch Int32(sa.pointee.sa_family) {
+            case AF_INET:
+                sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin_addr
+                    let b = withUnsafeBytes(of: &a) { Array($0) } + [UInt8](repeating: 0, count: 12)
+                    out.append(b.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet) })
+                }
+            case AF_INET6:
+                sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin6_addr
+                    let b = withUnsafeBytes(of: &a) { Array($0) }
+                    out.append(b.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet6) })
+                }
+            default: break
+            }
+        }
+        p = cur.pointee.ifa_next
+    }
+    return out
+}
+
+/// Keeps the model equal to the kernel: event socket bound first, then dumps; events
+/// applied as idempotent upserts; periodic GETSA dumps for counters; ENOBUFS -> re-dump.
+final class LiveSource: ModelSource {
+    private(set) var model: LiveModel
+    let events: XFRMEventChannel
+    let command: XFRMCommandChannel
+    let capture: KeepaliveCapture?
+    let recorder: Recorder?
+    let label: String
+    var refreshInterval: Double {
+        didSet { _ = model.apply(.setRefreshInterval(refreshInterval), at: now()) }
+    }
+    private var nextSADump: Double = 0
+    private var nextPolicyDump: Double = 0
+    /// Policies change rarely and have no per-refresh counters worth polling often.
+    let policyInterval: Double = 10
+    var finished: Bool { false }
+    /// Dumps that failed (shown in the timeline via the model).
+    private(set) var lastError: String?
+
+    init(configuration: ModelConfiguration, label: String, receiveBuffer: Int, recordTo: String?, captureKeepalives: Bool) throws {
+        model = LiveModel(configuration: configuration)
+        refreshInterval = configuration.refreshInterval
+        self.label = label
+        events = try XFRMEventChannel(receiveBufferBytes: receiveBuffer)
+        command = try XFRMCommandChannel()
+        recorder = try recordTo.map { try Recorder(path: $0, netns: label, kernel: LocalHost.kernel, host: LocalHost.hostname) }
+        let t = wallClock()
+        _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
+        if captureKeepalives {
+            do {
+                capture = try KeepaliveCapture()
+                _ = model.apply(.capture(.active), at: t)
+            } catch {
+                capture = nil
+                _ = model.apply(.capture(.unavailable(reason: "no keepalive capture: \(error) (CAP_NET_RAW needed)")), at: t)
+            }
+        } else {
+            capture = nil
+            _ = model.apply(.capture(.unavailable(reason: "keepalive capture disabled (--no-capture)")), at: t)
+        }
+        drainEvents()
+        dumpSAs()
+        dumpPolicies()
+        readStat()
+        drainEvents()
+    }
+
+    var pollDescriptors: [Int32] { [events.fd] + (capture.map { [$0.fd] } ?? []) }
+
+    func now() -> Double { wallClock() }
+
+    func secondsUntilNextDue() -> Double { max(0, min(nextSADump, nextPolicyDump) - now()) }
+
+    @discardableResult
+    func drainEvents() -> Bool {
+        var changed = false
+        do {
+            while true {
+                let (datagrams, overrun) = try events.drain(limit: 1024)
+                if overrun {
+                    recorder?.write(.overrun(time: now()))
+                    perform(model.apply(.resyncNeeded(reason: "event socket overrun (ENOBUFS): events were lost"), at: now()))
+                    changed = true
+                }
+                for d in datagrams {
+                    recorder?.write(.event(d))
+                    for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
+                        if case .success(let msg) = m.body { perform(model.apply(.kernel(msg), at: d.time)) }
+                    }
+                    changed = true
+                }
+                if datagrams.count < 1024 && !overrun { break }
+            }
+        } catch {
+            lastError = "\(error)"
+        }
+        return changed
+    }
+
+    func dumpSAs() {
+        let t = now()
+        perform(model.apply(.dumpBegan(.sa), at: t))
+        do {
+            let r = try command.dumpSAs()
+            if let rec = recorder { for d in r.datagrams { rec.write(.dump(what: "sa", d)) } }
+            perform(model.apply(.saDump(r.records), at: now()))
+        } catch {
+            perform(model.apply(.dumpFailed(.sa, errno: errnoOf(error)), at: now()))
+        }
+        nextSADump = t + refreshInterval
+    }
+
+    func dumpPolicies() {
+        let t = now()
+        perform(model.apply(.dumpBegan(.policy), at: t))
+        do {
+            let r = try command.dumpPolicies()
+            if let rec = recorder { for d in r.datagrams { rec.write(.dump(what: "policy", d)) } }
+            perform(model.apply(.policyDump(r.records), at: now()))
+        } catch {
+            perform(model.apply(.dumpFailed(.policy, errno: errnoOf(error)), at: now()))
+        }
+        nextPolicyDump = t + policyInterval
+    }
+
+    func readStat() {
+        guard let text = readXFRMStat() else { return }
+        let t = now()
+        recorder?.write(.proc(text: text, time: t))
+        perform(model.apply(.xfrmStat(text), at: t))
+    }
+
+    func errnoOf(_ e: Error) -> Int32 {
+        switch e as? KernelError {
+        case .rejected(_, let e, _)?, .system(_, let e)?, .missingPrivilege(_, let e)?: return e.rawValue
+        default: return EIO
+        }
+    }
+
+    /// Executes what the model asks for.
+    func perform(_ effects: [ModelEffect]) {
+        for e in effects {
+            switch e {
+            case .dumpSAs: dumpSAs()
+            case .dumpPolicies: dumpPolicies()
+            case .setKeepaliveCapturePorts:
+                // The BPF filter already keeps only one-byte 0xFF UDP datagrams; the model
+                // matches them to peers by address and port, so no filter change is needed.
+                break
+            }
+        }
+    }
+
+    func service(readable: Set<Int32>) -> Bool {
+        var changed = false
+        if readable.contains(events.fd) { changed = drainEvents() || changed }
+        if let c = capture, readable.contains(c.fd) {
+            for k in c.drain() {
+                recorder?.write(.keepalive(outbound: k.outgoing, source: endpoint(k.source, k.sourcePort),
+                                           destination: endpoint(k.destination, k.destinationPort), time: k.time))
+                perform(model.apply(.keepalive(KeepaliveObservation(
+                    direction: k.outgoing ? .outbound : .inbound, source: k.source, sourcePort: k.sourcePort,
+                    destination: k.destination, destinationPort: k.destinationPort, time: k.time)), at: k.time))
+                changed = true
+            }
+        }
+        let t = now()
+        if t >= nextSADump {
+            drainEvents()
+            dumpSAs()
+            readStat()
+            drainEvents()
+            perform(model.apply(.tick, at: now()))
+            changed = true
+        }
+        if t >= nextPolicyDump {
+            dumpPolicies()
+            changed = true
+        }
+        return changed
+    }
+
+    func record(_ result: ActionResult) { _ = model.apply(.action(result), at: now()) }
+}
+
+/// `addr:port`, IPv6 in brackets (the recording format).
+func endpoint(_ a: IPAddress, _ port: UInt16) -> String {
+    a.family == .inet6 ? "[\(a)]:\(port)" : "\(a):\(port)"
+}
+
+/// Parses `addr:port` / `[v6]:port`.
+func parseEndpoint(_ s: String) -> (IPAddress, UInt16)? {
+    if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+        let addr = String(s[s.index(after: s.startIndex)..<close])
+        let rest = s[s.index(after: close)...]
+        guard rest.hasPrefix(":"), let p = UInt16(rest.dropFirst()), let a = IPAddress(addr) else { return nil }
+        return (a, p)
+    }
+    guard let colon = s.lastIndex(of: ":"), let p = UInt16(s[s.index(after: colon)...]),
+          let a = IPAddress(String(s[..<colon])) else { return nil }
+    return (a, p)
+}
+
+/// Feeds a recording through the same model inputs, on the recording's own clock.
+final class ReplaySource: ModelSource {
+    private(set) var model: LiveModel
+    let items: [RecordedItem]
+    private var index = 0
+    let speed: Double
+    let label: String
+    private let startRecorded: Double
+    private let startWall: Double
+    private var pendingDump: (what: String, states: [XFRMState], policies: [XFRMPolicy])?
+    var refreshInterval: Double {
+        didSet { _ = model.apply(.setRefreshInterval(refreshInterval), at: now()) }
+    }
+    var finished: Bool { index >= items.count }
+    var pollDescriptors: [Int32] { [] }
+
+    /// `speed` 0 replays everything at once.
+    init(recording: Recording, configuration: ModelConfiguration, speed: Double, label: String) {
+        model = LiveModel(configuration: configuration)
+        refreshInterval = configuration.refreshInterval
+        items = recording.items.sorted { $0.time < $1.time }
+        self.speed = speed
+        self.label = label
+        startRecorded = items.first?.time ?? 0
+        startWall = wallClock()
+        let hasKeepalives = items.contains { if case .keepalive = $0 { return true }; return false }
+        _ = model.apply(.capture(hasKeepalives ? .active : .unavailable(reason: "the recording holds no keepalive capture")),
+                        at: startRecorded)
+    }
+
+    func now() -> Double {
+        guard speed > 0 else { return items.last?.time ?? startRecorded }
+        let virtual = startRecorded + (wallClock() - startWall) * speed
+        return finished ? max(virtual, items.last?.time ?? virtual) : virtual
+    }
+
+    func secondsUntilNextDue() -> Double {
+        guard index < items.count else { return 1 }
+        guard speed > 0 else { return 0 }
+        return max(0, min(1, (items[index].time - now()) / speed))
+    }
+
+    /// Feeds every item due by now (all of them at speed 0).
+    func service(readable: Set<Int32>) -> Bool {
+        let t = now()
+        var changed = false
+        while index < items.count && (speed == 0 || items[index].time <= t) {
+            feed(items[index])
+            index += 1
+            changed = true
+        }
+        if changed { _ = model.apply(.tick, at: min(t, items[max(0, index - 1)].time)) }
+        return changed
+    }
+
+    /// Feeds the whole recording (for `snapshot --replay`).
+    func feedAll() { while index < items.count { feed(items[index]); index += 1 } }
+
+    private func feed(_ item: RecordedItem) {
+        switch item {
+        case .event(let d):
+            for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
+                if case .success(let msg) = m.body { _ = model.apply(.kernel(msg), at: d.time) }
+            }
+        case .dump(let what, let d):
+            if pendingDump == nil || pendingDump?.what != what {
+                pendingDump = (what, [], [])
+                _ = model.apply(.dumpBegan(what == "policy" ? .policy : .sa), at: d.time)
+            }
+            var done = false
+            for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
+                switch m.body {
+                case .success(.newSA(let s)): pendingDump?.states.append(s)
+                case .success(.newPolicy(let p)): pendingDump?.policies.append(p)
+                case .success(.done): done = true
+                default: break
+                }
+            }
+            if done, let p = pendingDump {
+                _ = model.apply(p.what == "policy" ? .policyDump(p.policies) : .saDump(p.states), at: d.time)
+                pendingDump = nil
+            }
+        case .reply: break
+        case .proc(let text, let t): _ = model.apply(.xfrmStat(text), at: t)
+        case .keepalive(let out, let src, let dst, let t):
+            guard let (s, sp) = parseEndpoint(src), let (d, dp) = parseEndpoint(dst) else { return }
+            _ = model.apply(.keepalive(KeepaliveObservation(direction: out ? .outbound : .inbound, source: s, sourcePort: sp,
+                                                            destination: d, destinationPort: dp, time: t)), at: t)
+        case .overrun(let t):
+            _ = model.apply(.resyncNeeded(reason: "the recorded session lost events (ENOBUFS)"), at: t)
+        }
+    }
+
+    func record(_ result: ActionResult) { _ = model.apply(.action(result), at: now()) }
+}
