@@ -186,15 +186,53 @@ enum Columns {
     static func statKey(_ s: StatCounter) -> [UInt8] { SearchMatcher.key([s.name]) }
 
     static let stat: [Column<StatCounter>] = [
-        Column(id: "name", title: "COUNTER", width: 28, priority: 0, flexible: true,
+        Column(id: "name", title: "COUNTER", width: 23, priority: 0,
                text: { s, _ in Sanitizer.clean(s.name) }, role: { s, _ in s.value == 0 ? .dim : .normal },
                sort: .ordered { $0.name < $1.name }),
-        Column(id: "value", title: "VALUE", width: 14, priority: 0, rightAligned: true,
+        Column(id: "value", title: "VALUE", width: 12, priority: 0, rightAligned: true,
                text: { s, _ in Format.grouped(s.value) }, role: { s, _ in s.value == 0 ? .dim : .normal },
                sort: .number { Double($0.value) }),
-        Column(id: "delta", title: "DELTA", width: 10, priority: 1, rightAligned: true,
+        Column(id: "delta", title: "DELTA", width: 8, priority: 1, rightAligned: true,
                text: { s, _ in s.delta == 0 ? "0" : "+" + Format.grouped(s.delta) },
                role: { s, _ in s.delta > 0 ? .error : .dim }, sort: .number { Double($0.delta) }),
+        Column(id: "meaning", title: "MEANING", width: 28, priority: 2, flexible: true,
+               text: { s, _ in statMeaning[s.name] ?? "" }, role: { _, _ in .dim }, sort: nil),
+    ]
+
+    /// What each /proc/net/xfrm_stat counter counts (after the kernel's xfrm_proc documentation).
+    static let statMeaning: [String: String] = [
+        "XfrmInError": "inbound errors not counted elsewhere",
+        "XfrmInBufferError": "inbound: out of buffers",
+        "XfrmInHdrError": "inbound: bad header",
+        "XfrmInNoStates": "inbound: no SA for SPI/address/protocol",
+        "XfrmInStateProtoError": "inbound: ESP/AH failure (e.g. wrong key)",
+        "XfrmInStateModeError": "inbound: mode-specific failure",
+        "XfrmInStateSeqError": "inbound: sequence outside replay window",
+        "XfrmInStateExpired": "inbound: SA expired",
+        "XfrmInStateMismatch": "inbound: SA option mismatch (e.g. encap type)",
+        "XfrmInStateInvalid": "inbound: SA not valid",
+        "XfrmInTmplMismatch": "inbound: SA fine but no matching policy template",
+        "XfrmInNoPols": "inbound: SA fine but no policy",
+        "XfrmInPolBlock": "inbound: dropped by a block policy",
+        "XfrmInPolError": "inbound: policy error",
+        "XfrmInStateDirError": "inbound: SA direction mismatch",
+        "XfrmInIptfsError": "inbound: IP-TFS error",
+        "XfrmAcquireError": "SA used before it was fully acquired",
+        "XfrmFwdHdrError": "forwarding not allowed for the packet",
+        "XfrmOutError": "outbound errors not counted elsewhere",
+        "XfrmOutBundleGenError": "outbound: bundle generation failed",
+        "XfrmOutBundleCheckError": "outbound: bundle check failed",
+        "XfrmOutNoStates": "outbound: no SA for the policy (ACQUIRE pending?)",
+        "XfrmOutStateProtoError": "outbound: ESP/AH failure",
+        "XfrmOutStateModeError": "outbound: mode-specific failure",
+        "XfrmOutStateSeqError": "outbound: sequence number overflow",
+        "XfrmOutStateExpired": "outbound: SA expired",
+        "XfrmOutPolBlock": "outbound: dropped by a block policy",
+        "XfrmOutPolDead": "outbound: policy is dead",
+        "XfrmOutPolError": "outbound: policy error",
+        "XfrmOutStateInvalid": "outbound: SA not valid (expired?)",
+        "XfrmOutStateDirError": "outbound: SA direction mismatch",
+        "XfrmOutNoQueueSpace": "outbound: IP-TFS queue full",
     ]
 
     static func actionKey(_ a: ActionLogEntry) -> [UInt8] { SearchMatcher.key([a.operation, a.target, a.result]) }
