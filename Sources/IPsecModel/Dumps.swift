@@ -42,7 +42,7 @@ extension LiveModel {
             && entries[i].lastEventAt < window.began {
             stale.append(entries[i].identity)
         }
-        for id in stale { removeSA(id, final: nil, at: now, replaying: false) }
+        for id in stale { removeSA(id, final: nil, at: now) }
         diff.staleSAs = stale.count
 
         // Rates: one pass, no allocation per SA.

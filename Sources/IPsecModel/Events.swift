@@ -15,20 +15,20 @@ extension LiveModel {
         }
     }
 
-    /// Applies one kernel event. `replaying`: re-applied after a dump (no timeline, no double counting).
-    mutating func applyKernel(_ message: XFRMMessage, at now: ModelTime, replaying: Bool) {
+    /// Applies one kernel event at once (see `DumpQueue` for how a running dump is reconciled).
+    mutating func applyKernel(_ message: XFRMMessage, at now: ModelTime) {
         switch message {
         case .newSA(let st), .updateSA(let st):
             let existed = lookup(st.identity) != nil
-            upsertFromEvent(st, at: now, replaying: replaying)
-            if !replaying {
+            upsertFromEvent(st, at: now)
+            do {
                 let verb = existed ? "updated" : "added"
                 recordSA(message.kindName, st, verb, at: now)
             }
         case .deleteSA(let id, _, let st):
             let peer = entry(id)?.peer
-            removeSA(id, final: st, at: now, replaying: replaying)
-            if !replaying {
+            removeSA(id, final: st, at: now)
+            do {
                 record(TimelineEvent(time: now, kind: .kernel, name: "DELSA", summary: "deleted \(id)", sa: id,
                                      peer: peer))
             }
@@ -36,8 +36,8 @@ extension LiveModel {
             let id = st.identity
             if hard {
                 let peer = entry(id)?.peer
-                removeSA(id, final: st, at: now, replaying: replaying)
-                if !replaying {
+                removeSA(id, final: st, at: now)
+                do {
                     let what = st.isLarval ? "larval SA timed out" : "hard lifetime reached: deleted"
                     record(TimelineEvent(time: now, kind: .kernel, name: "EXPIRE", summary: "\(what) \(id)",
                                          sa: id, peer: peer))
@@ -49,7 +49,7 @@ extension LiveModel {
                     entries[i].health.insert(.rekeyRequested)
                     entries[i].lastEventAt = now
                 }
-                if !replaying {
+                do {
                     record(TimelineEvent(time: now, kind: .kernel, name: "EXPIRE",
                                          summary: "soft lifetime reached: rekey requested for \(id)", sa: id,
                                          peer: entry(id)?.peer))
@@ -61,13 +61,13 @@ extension LiveModel {
         case .newPolicy(let p), .updatePolicy(let p):
             let existed = policyTable[p.identity] != nil
             upsertPolicy(p, at: now)
-            if !replaying {
+            do {
                 record(TimelineEvent(time: now, kind: .kernel, name: message.kindName,
                                      summary: "\(existed ? "updated" : "added") policy \(p.direction) \(p.selector.summary)"))
             }
         case .deletePolicy(let pid, let body, let attrs):
             let n = removePolicies(pid, body: body, attributes: attrs)
-            if !replaying {
+            do {
                 record(TimelineEvent(time: now, kind: .kernel, name: "DELPOLICY",
                                      summary: "deleted policy \(pid.direction) \(pid.selector.summary)"
                                         + (n == 0 ? " (unknown to the model)" : "")))
@@ -79,13 +79,13 @@ extension LiveModel {
             } else if let idx = policyTable.index(forKey: p.identity) {
                 policyTable.values[idx].softExpired = true
             }
-            if !replaying {
+            do {
                 record(TimelineEvent(time: now, kind: .kernel, name: "POLEXPIRE",
                                      summary: "\(hard ? "hard (deleted)" : "soft") expiry of policy \(p.direction) \(p.selector.summary)"))
             }
         case .flushSA(let proto):
-            let n = flushSAs(proto, at: now, replaying: replaying)
-            if !replaying {
+            let n = flushSAs(proto, at: now)
+            do {
                 let which = proto.rawValue == 0 ? "all" : (proto == .anyIPsec ? "AH/ESP/IPcomp" : proto.description)
                 record(TimelineEvent(time: now, kind: .kernel, name: "FLUSHSA", summary: "flushed \(which) SAs (\(n))"))
             }
@@ -94,7 +94,7 @@ extension LiveModel {
             let before = policyTable.count
             for k in policyTable.keys where k.type == t { policyDumpQueue?.removedPolicies.insert(k) }
             policyTable = policyTable.filter { $0.key.type != t }
-            if !replaying {
+            do {
                 record(TimelineEvent(time: now, kind: .kernel, name: "FLUSHPOLICY",
                                      summary: "flushed \(before - policyTable.count) policies (type \(t))"))
             }
@@ -135,7 +135,7 @@ extension LiveModel {
 
     /// NEWSA/UPDSA: counters in events are not authoritative (UPDSA echoes what userspace sent),
     /// so an existing entry keeps its counters and statistics; everything else is replaced.
-    mutating func upsertFromEvent(_ st: XFRMState, at now: ModelTime, replaying: Bool) {
+    mutating func upsertFromEvent(_ st: XFRMState, at now: ModelTime) {
         let id = st.identity
         if let slot = lookup(id) {
             let i = Int(slot)
@@ -158,7 +158,7 @@ extension LiveModel {
             if wasLarval && !e.isLarval {
                 resolveAcquires(for: st)
                 // ALLOCSPI + UPDSA: the SA became usable now; that is when it succeeds its predecessor.
-                if e.hasPredecessor && !replaying {
+                if e.hasPredecessor {
                     addLink(RekeyLink(time: now, old: e.sibling(e.predecessorSPI), new: e.identity, reqid: e.reqid),
                             peer: e.peer)
                 }
@@ -167,7 +167,7 @@ extension LiveModel {
             var e = makeEntry(st, now: now)
             e.lastEventAt = now
             classify(&e)
-            insertNew(e, at: now, recordLink: !replaying)
+            insertNew(e, at: now, recordLink: true)
         }
     }
 
@@ -238,7 +238,7 @@ extension LiveModel {
     /// Removes an SA (DELSA, hard EXPIRE, flush, reconciliation). Its totals and rate window go to
     /// its heir in the tunnel (successor, else a live predecessor), so the tunnel neither loses
     /// bytes nor rate at a rekey; without an heir the tunnel's totals wait as an orphan.
-    mutating func removeSA(_ id: SAIdentity, final: XFRMState?, at now: ModelTime, replaying: Bool) {
+    mutating func removeSA(_ id: SAIdentity, final: XFRMState?, at now: ModelTime) {
         guard let slot = lookup(id) else { return }
         saDumpQueue?.removedSAs.insert(id)
         let e = entries[Int(slot)]
@@ -305,7 +305,7 @@ extension LiveModel {
         discard(slot)
     }
 
-    mutating func flushSAs(_ proto: IPsecProtocol, at now: ModelTime, replaying: Bool) -> Int {
+    mutating func flushSAs(_ proto: IPsecProtocol, at now: ModelTime) -> Int {
         let matches: (IPsecProtocol) -> Bool = { p in
             switch proto.rawValue {
             case 0: return true
@@ -317,7 +317,7 @@ extension LiveModel {
         for i in entries.indices where entries[i].alive && matches(entries[i].proto) {
             victims.append(entries[i].identity)
         }
-        for id in victims { removeSA(id, final: nil, at: now, replaying: replaying) }
+        for id in victims { removeSA(id, final: nil, at: now) }
         return victims.count
     }
 

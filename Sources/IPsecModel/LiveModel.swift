@@ -6,16 +6,35 @@ import XFRMWire
 /// Feed it with `apply(_:at:)` (or the functional `reduce`), passing the receive time of each input.
 /// It never reads a clock and performs no I/O; what it needs done comes back as `ModelEffect`s.
 ///
-/// Feeding order (see the README section in `docs/` or the report):
-/// 1. Subscribe to the event socket, then `.dumpBegan(.sa)`, run the GETSA dump, `.saDump(states)`;
-///    the same for policies. Feed events received meanwhile as they come: they are applied at once,
-///    and when the dump completes their verdict wins over the dump's (a dump is a cursor walk):
-///    SAs they removed are not resurrected, SAs they added or changed are not called stale.
-/// 2. Every refresh interval: `.dumpBegan(.sa)` + `.saDump` again (counters and reconciliation).
-/// 3. Every kernel event: `.kernel(message)`. ENOBUFS: `.resyncNeeded(reason:)`, then perform the
-///    `.dumpSAs` / `.dumpPolicies` effects as in 1.
-/// 4. Optionally `.xfrmStat(text)`, `.keepalive(observation)`, `.capture(...)`, `.action(result)`,
-///    `.localAddresses(...)`, and `.tick` between refreshes.
+/// Feeding order:
+/// 1. Open and bind the event socket first. Then `.dumpBegan(.sa)`, run the GETSA dump, and feed the
+///    complete dump as `.saDump(states)`; the same for policies (`.dumpBegan(.policy)`,
+///    `.policyDump`). The first SA dump initialises the table (no timeline entries, counters as
+///    the rate baseline). Feed events received during a dump as they come: they are applied at
+///    once, and when the dump completes their verdict wins over the dump's records (a dump is a
+///    cursor walk): SAs they removed are not resurrected, SAs they added or changed are not called
+///    stale. This gives the result of "queue events, re-apply them idempotently after the dump"
+///    without applying anything twice.
+/// 2. Every refresh interval: `.dumpBegan(.sa)` + `.saDump` again. That refreshes counters and
+///    rates and reconciles (SAs missing from the dump are removed, unknown ones added; a
+///    difference is a "RECONCILED" timeline entry since events were lost).
+/// 3. Every kernel event: `.kernel(message)`. On ENOBUFS: `.resyncNeeded(reason:)`, perform the
+///    returned `.dumpSAs` / `.dumpPolicies` as in 1; when both re-dumps (begun after the request)
+///    complete, the model records "RESYNCED" with what changed. `.dumpFailed` during a resync
+///    asks for that dump again.
+/// 4. `.tick` between refreshes (about once a second): time-dependent status (keepalive LATE,
+///    lifetimes, acquire timeouts) and the peer grouping are recomputed on `.saDump`,
+///    `.policyDump`, `.tick` and `.localAddresses`, not on every event (events update the SA table
+///    itself at once; an event storm stays O(1) per event).
+/// 5. Optionally `.xfrmStat(text)`, `.keepalive(observation)`, `.capture(...)`, `.action(result)`,
+///    `.localAddresses(...)`, `.setRefreshInterval`, `.setPaused`.
+///
+/// Memory (measured at 100,000 SAs, 8,000 peers): about 650 bytes per SA without traffic (compact
+/// entry ~490 B with shared attribute/selector boxes, 20 B of hash index per key, peers cached by
+/// slot). An SA that carries traffic adds a 40 s rate ring of 16-bit samples (about 170 B); a peer
+/// with traffic gets a 10-minute history ring (8 B per point, 4.8 KB), for at most
+/// `historyPeerLimit` peers. No per-SA history is kept. A 100,000-SA refresh takes about 0.15-0.25 s
+/// (release build, 2 shared cores).
 public struct LiveModel: Sendable {
     public private(set) var configuration: ModelConfiguration
 
@@ -85,7 +104,7 @@ public struct LiveModel: Sendable {
         var effects: [ModelEffect] = []
         switch input {
         case .kernel(let message):
-            applyKernel(message, at: now, replaying: false)
+            applyKernel(message, at: now)
         case .dumpBegan(let kind):
             // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {
