@@ -20,7 +20,7 @@ enum Columns {
                text: { r, _ in direction(r.direction) },
                role: { r, _ in r.direction == .inbound ? .rateIn : (r.direction == .outbound ? .rateOut : .dim) },
                sort: .number { Double($0.direction?.rawValue ?? 0) }),
-        Column(id: "peer", title: "SRC → DST", width: 25, priority: 0, flexible: true,
+        Column(id: "peer", title: "SRC → DST", width: 25, priority: 0, flexible: true, maxWidth: 48,
                text: { r, c in "\(r.state.source) \(c.glyphs.arrow) \(r.state.destination)" },
                sort: .words { SortWords($0.state.source, $0.state.destination) }),
         Column(id: "proto", title: "PROTO/MODE", width: 10, priority: 6,
@@ -54,7 +54,7 @@ enum Columns {
                    return t == 0 ? "-" : Format.duration(c.now - Double(t))
                },
                sort: .number { -Double($0.state.lifetimeCurrent.addTime) }),
-        Column(id: "life", title: "LIFETIME", width: 10, priority: 5,
+        Column(id: "life", title: "LIFETIME", width: 10, priority: 5, flexible: true, maxWidth: 24,
                text: { _, _ in "" },
                sort: .number { LifetimeUse(state: $0.state, now: 0).fraction ?? -1 },
                draw: { b, x, y, w, r, c in drawLifetime(&b, x: x, y: y, width: w, state: r.state, context: c) }),
@@ -96,7 +96,7 @@ enum Columns {
     }
 
     static let peer: [Column<PeerRow>] = [
-        Column(id: "peer", title: "LOCAL ⇄ REMOTE", width: 25, priority: 0, flexible: true,
+        Column(id: "peer", title: "LOCAL ⇄ REMOTE", width: 25, priority: 0, flexible: true, maxWidth: 48,
                text: { p, c in "\(p.local) \(c.glyphs.bidirectional) \(p.remote)" },
                sort: .words { SortWords($0.local, $0.remote) }),
         Column(id: "nat", title: "NAT-T", width: 11, priority: 3,
@@ -147,7 +147,7 @@ enum Columns {
     static let policy: [Column<PolicyRow>] = [
         Column(id: "dir", title: "DIR", width: 3, priority: 0,
                text: { r, _ in r.policy.direction.description }, sort: .number { Double($0.policy.direction.rawValue) }),
-        Column(id: "selector", title: "SELECTOR", width: 30, priority: 0, flexible: true,
+        Column(id: "selector", title: "SELECTOR", width: 30, priority: 0, flexible: true, maxWidth: 56,
                text: { r, c in
                    let s = r.policy.selector
                    var t = "\(s.source)/\(s.sourcePrefixLength) \(c.glyphs.arrow) \(s.destination)/\(s.destinationPrefixLength)"

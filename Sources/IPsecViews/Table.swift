@@ -46,6 +46,8 @@ struct Column<Row>: Sendable {
     var priority: Int
     var rightAligned = false
     var flexible = false
+    /// Largest width a flexible column grows to (nil: no limit).
+    var maxWidth: Int? = nil
     var text: @Sendable (Row, RenderContext) -> String
     var role: @Sendable (Row, RenderContext) -> ThemeRole = { _, _ in .normal }
     var sort: SortKey<Row>?
@@ -74,14 +76,23 @@ enum TableLayout {
         let order = columns.indices.filter { chosen.contains($0) }
         let flex = order.filter { columns[$0].flexible }
         var spare = max(0, width - used)
+        // Share the spare space: capped columns first (up to their cap), the rest to uncapped ones.
+        var extra: [Int: Int] = [:]
+        let capped = flex.filter { columns[$0].maxWidth != nil }
+        let uncapped = flex.filter { columns[$0].maxWidth == nil }
+        for (k, i) in capped.enumerated() {
+            let share = spare / (capped.count - k + (uncapped.isEmpty ? 0 : uncapped.count))
+            let give = min(share, max(0, columns[i].maxWidth! - columns[i].width))
+            extra[i] = give; spare -= give
+        }
+        for (k, i) in uncapped.enumerated() {
+            let share = spare / (uncapped.count - k)
+            extra[i] = share; spare -= share
+        }
         var x = marker
         var out: [PlacedColumn] = []
         for (n, i) in order.enumerated() {
-            var w = columns[i].width
-            if let k = flex.firstIndex(of: i) {
-                let share = spare / (flex.count - k)
-                w += share; spare -= share
-            }
+            let w = columns[i].width + (extra[i] ?? 0)
             out.append(PlacedColumn(index: i, x: x, width: w))
             x += w + (n == order.count - 1 ? 0 : 1)
         }
