@@ -452,6 +452,22 @@ public struct Dashboard: Sendable {
         }
     }
 
+    /// The sortable column under screen column `x` at the current width.
+    func columnID(_ v: DashboardView, atX x: Int) -> String? {
+        func find<R>(_ c: [Column<R>]) -> String? {
+            TableLayout.place(c, width: cols).first { x >= $0.x && x < $0.x + $0.width && c[$0.index].sort != nil }
+                .map { c[$0.index].id }
+        }
+        switch v {
+        case .sas: return find(Columns.sa)
+        case .peers: return find(Columns.peer)
+        case .policies: return find(Columns.policy)
+        case .timeline: return find(Columns.timeline)
+        case .xfrmStat: return find(Columns.stat)
+        case .actions: return find(Columns.action)
+        }
+    }
+
     mutating func cycleSort(_ v: DashboardView, by step: Int) {
         let ids = visibleColumnIDs(v)
         guard !ids.isEmpty else { return }
@@ -779,9 +795,18 @@ public struct Dashboard: Sendable {
             switch screen {
             case .list(let v):
                 let y0 = 5
-                if m.y >= y0 && m.y < y0 + bodyHeight {
+                if m.y == 4, let id = columnID(v, atX: m.x) {
+                    // Click a heading: sort by it; again: invert.
+                    if lists[v.rawValue].sortColumn == id { lists[v.rawValue].ascending.toggle() }
+                    else { lists[v.rawValue].sortColumn = id }
+                    lists[v.rawValue].sortedAll = nil
+                    refreshList(v)
+                } else if m.y >= y0 && m.y < y0 + bodyHeight {
                     let target = lists[v.rawValue].top + (m.y - y0)
-                    if target < lists[v.rawValue].visible.count { moveCursor(v, to: target) }
+                    if target < lists[v.rawValue].visible.count {
+                        // Clicking the selected row opens it.
+                        if target == lists[v.rawValue].cursor { drillIn() } else { moveCursor(v, to: target) }
+                    }
                 }
             case .peer, .sa:
                 let line = page.scroll + (m.y - 4)

@@ -267,6 +267,20 @@ final class DashboardTests: XCTestCase {
         XCTAssertEqual(d.lists[1].cursor, 2, "click below the last row does nothing")
         _ = d.handle(.mouse(MouseEvent(x: 10, y: 7, button: .wheelUp)), now: now)
         XCTAssertEqual(d.lists[1].cursor, 0)
+        // Headings sort; a second click inverts.
+        let line = d.render(now: now).line(4)
+        let inX = line.distance(from: line.startIndex, to: line.range(of: "    IN")!.upperBound) - 1
+        _ = d.handle(.mouse(MouseEvent(x: inX, y: 4, button: .left)), now: now)
+        XCTAssertEqual(d.lists[1].sortColumn, "in")
+        XCTAssertTrue(d.lists[1].ascending)
+        _ = d.handle(.mouse(MouseEvent(x: inX, y: 4, button: .left)), now: now)
+        XCTAssertFalse(d.lists[1].ascending)
+        XCTAssertEqual(d.data.peers[d.lists[1].visible[0]].remote, Fixtures.peerA)
+        // Clicking the selected row opens it.
+        _ = d.handle(.mouse(MouseEvent(x: 10, y: 5, button: .left)), now: now)
+        XCTAssertEqual(d.lists[1].cursor, 0)
+        _ = d.handle(.mouse(MouseEvent(x: 10, y: 5, button: .left)), now: now)
+        guard case .peer = d.screen else { return XCTFail("click on the selected row should open it") }
     }
 
     func testResizeBelowMinimumShowsTooSmallAndStillQuits() {
