@@ -137,12 +137,12 @@ extension LiveModel {
                     policyTable.values[idx].policy.lifetimeCurrent = p.lifetimeCurrent
                 }
             } else {
-                policyTable[id] = PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: [])
+                putPolicy(PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: []))
                 if !initial { diff.addedPolicies += 1 }
             }
         }
         let stale = policyTable.filter { !seen.contains($0.key) && $0.value.lastChanged < window.began }.map(\.key)
-        for k in stale { policyTable[k] = nil }
+        for k in stale { dropPolicy(k) }
         diff.stalePolicies = stale.count
         finishDump(.policy, diff: diff, initial: initial, began: window.began, at: now)
     }

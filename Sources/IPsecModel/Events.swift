@@ -74,7 +74,7 @@ extension LiveModel {
             }
         case .policyExpire(let p, let hard):
             if hard {
-                policyTable[p.identity] = nil
+                dropPolicy(p.identity)
                 policyDumpQueue?.removedPolicies.insert(p.identity)
             } else if let idx = policyTable.index(forKey: p.identity) {
                 policyTable.values[idx].softExpired = true
@@ -92,8 +92,11 @@ extension LiveModel {
         case .flushPolicy(let type):
             let t = type ?? 0
             let before = policyTable.count
-            for k in policyTable.keys where k.type == t { policyDumpQueue?.removedPolicies.insert(k) }
-            policyTable = policyTable.filter { $0.key.type != t }
+            let victims = policyTable.keys.filter { $0.type == t }
+            for k in victims {
+                policyDumpQueue?.removedPolicies.insert(k)
+                dropPolicy(k)
+            }
             do {
                 record(TimelineEvent(time: now, kind: .kernel, name: "FLUSHPOLICY",
                                      summary: "flushed \(before - policyTable.count) policies (type \(t))"))
@@ -330,28 +333,47 @@ extension LiveModel {
             policyTable.values[idx].lastChanged = now
         } else {
             // The same index under another selector/mark means the policy was replaced in place.
-            if p.index != 0, let old = policyTable.keys.first(where: { $0.index == p.index && $0.direction == p.direction }) {
-                policyTable[old] = nil
+            if p.index != 0, let old = policyIndex[PolicyIndexKey(index: p.index, direction: p.direction.rawValue)] {
+                dropPolicy(old)
             }
-            policyTable[id] = PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: [])
+            putPolicy(PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: []))
         }
+    }
+
+    /// Adds a policy to the table and its index.
+    mutating func putPolicy(_ e: PolicyEntry) {
+        let id = e.identity
+        policyTable[id] = e
+        if id.index != 0 { policyIndex[PolicyIndexKey(index: id.index, direction: id.direction.rawValue)] = id }
+    }
+
+    /// Removes a policy from the table and its index.
+    @discardableResult
+    mutating func dropPolicy(_ id: PolicyIdentity) -> Bool {
+        guard policyTable.removeValue(forKey: id) != nil else { return false }
+        let k = PolicyIndexKey(index: id.index, direction: id.direction.rawValue)
+        if policyIndex[k] == id { policyIndex[k] = nil }
+        return true
     }
 
     /// DELPOLICY: by the full body when present, else by index, else by selector/direction/mark/if_id.
     mutating func removePolicies(_ pid: XFRMPolicyID, body: XFRMPolicy?, attributes: XFRMAttributes) -> Int {
-        if let b = body, policyTable.removeValue(forKey: b.identity) != nil {
+        if let b = body, dropPolicy(b.identity) {
             policyDumpQueue?.removedPolicies.insert(b.identity)
             return 1
         }
-        let mark = attributes.mark.flatMap { $0.isZero ? nil : $0 }
-        let victims = policyTable.keys.filter { k in
-            guard k.direction == pid.direction else { return false }
-            if pid.index != 0 { return k.index == pid.index }
-            return k.selector == pid.selector && k.mark == mark && k.ifID == (attributes.ifID ?? 0)
-                && k.type == (attributes.policyType ?? 0)
+        var victims: [PolicyIdentity] = []
+        if pid.index != 0 {
+            if let v = policyIndex[PolicyIndexKey(index: pid.index, direction: pid.direction.rawValue)] { victims = [v] }
+        } else {
+            let mark = attributes.mark.flatMap { $0.isZero ? nil : $0 }
+            victims = policyTable.keys.filter { k in
+                k.direction == pid.direction && k.selector == pid.selector && k.mark == mark
+                    && k.ifID == (attributes.ifID ?? 0) && k.type == (attributes.policyType ?? 0)
+            }
         }
         for v in victims {
-            policyTable[v] = nil
+            dropPolicy(v)
             policyDumpQueue?.removedPolicies.insert(v)
         }
         return victims.count

@@ -54,6 +54,8 @@ public struct LiveModel: Sendable {
     var carries: [Int32: TrafficTotals] = [:]
     var liveCount = 0
     var policyTable: [PolicyIdentity: PolicyEntry] = [:]
+    /// (index, direction) -> policy: the kernel's index is unique per policy.
+    var policyIndex: [PolicyIndexKey: PolicyIdentity] = [:]
     var peerStates: [PeerKey: PeerState] = [:]
     var keepaliveByPeer: [PeerKey: KeepaliveTrack] = [:]
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]
@@ -235,4 +237,9 @@ struct KeepaliveTrack: Sendable, Hashable {
 struct AddressPair: Hashable, Sendable {
     var local: IPAddress
     var remote: IPAddress
+}
+
+struct PolicyIndexKey: Hashable, Sendable {
+    var index: UInt32
+    var direction: UInt8
 }

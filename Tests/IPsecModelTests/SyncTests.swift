@@ -113,6 +113,37 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(m.policyCount, 0)
     }
 
+    func testEventStormStaysLinear() {
+        // 10,000 policies and 10,000 SAs added then half deleted by events, then a reconciling dump.
+        var m = Fx.model([])
+        let n = 10_000
+        var sas: [XFRMState] = []
+        let clock = ContinuousClock()
+        let d = clock.measure {
+            for i in 0..<n {
+                let remote = IPAddress(family: .inet, high: 0, low: 0xCB00_7100 | UInt64(i % 250))  // 203.0.113.x
+                let sel = XFRMSelector(destination: remote, source: Fx.local, sourcePort: UInt16(i),
+                                       sourcePortMask: 0xffff, family: .inet, destinationPrefixLength: 32,
+                                       sourcePrefixLength: 32, upperProtocol: 17)
+                let pol = Fx.policy(dir: .outbound, index: UInt32(8 * i + 1), selector: sel,
+                                    templates: [Fx.template(src: Fx.local, dst: remote, reqid: UInt32(i))])
+                m.apply(.kernel(.newPolicy(pol)), at: t0 + Double(i) / 1000)
+                let sa = Fx.sa(src: Fx.local, dst: remote, spi: UInt32(0x10000 + i), reqid: UInt32(i), dir: .outbound)
+                sas.append(sa)
+                m.apply(.kernel(.newSA(sa)), at: t0 + Double(i) / 1000)
+            }
+            for i in stride(from: 0, to: n, by: 2) {
+                m.apply(.kernel(.deleteSA(sas[i].identity, source: nil, state: nil)), at: t0 + 20)
+            }
+            m.refresh(Array(sas[1...].enumerated().filter { $0.offset % 2 == 0 }.map(\.element)), at: t0 + 21)
+        }
+        print("event storm of \(2 * n + n / 2) events + dump: \(d)")
+        XCTAssertEqual(m.policyCount, n)
+        XCTAssertEqual(m.saCount, n / 2)
+        XCTAssertFalse(m.timeline.contains { $0.kind == .reconcile }, "events and dump agree")
+        XCTAssertLessThan(d, Duration.seconds(20))
+    }
+
     func testLargeRefreshIsLinearAndCompact() throws {
         // 20,000 SAs (10,000 peers), a third with traffic: a refresh must stay well under a second
         // even in a debug build, and the model must not keep per-SA history.
