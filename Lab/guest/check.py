@@ -20,6 +20,7 @@ Field names of ipsectop's JSON are looked up through FIELD below, so that a
 rename is a one-line change.
 """
 import argparse, json, re, sys
+from collections import Counter
 
 FAILED = []
 LABEL = ""
@@ -106,13 +107,21 @@ def parse_states(text):
 
 
 def parse_policies(text):
+    """[(dir, src, dst)]; per-socket policies ("socket in") as "in(sock)" like ipsectop"""
     out = []
     for b in blocks(text):
         h = b[0].split()
-        if "src" not in h or len(b) < 2 or b[1].split()[0] != "dir":
+        if "src" not in h or len(b) < 2:
+            continue
+        w = b[1].split()
+        if w[0] == "dir":
+            d = w[1]
+        elif w[0] == "socket":
+            d = w[1] + "(sock)"
+        else:
             continue
         i = h.index("src")
-        out.append({"src": h[i + 1], "dst": h[i + 3], "dir": b[1].split()[1]})
+        out.append((d, h[i + 1], h[i + 3]))
     return out
 
 
@@ -180,10 +189,11 @@ def cmd_snapshot(a):
     ippol = parse_policies(open(a.policy).read()) if a.policy else []
     if a.expect_policies is not None:
         check(len(pols) == a.expect_policies == len(ippol), f"{len(pols)} policies in the snapshot, {len(ippol)} in ip xfrm policy, expected {a.expect_policies}")
-    for p in ippol:
-        found = any(get(q, "dir") == p["dir"] and get(q, "selector.src") == p["src"] and get(q, "selector.dst") == p["dst"]
-                    for q in pols)
-        check(found, f"policy {p['src']} -> {p['dst']} dir {p['dir']} present")
+    if a.policy:
+        mine = Counter((get(q, "dir"), get(q, "selector.src"), get(q, "selector.dst")) for q in pols)
+        theirs = Counter(ippol)
+        check(mine == theirs, f"same {len(ippol)} policies (dir, selector) as ip xfrm policy"
+              + ("" if mine == theirs else f" -- only ipsectop: {sorted((mine - theirs).elements())}; only ip: {sorted((theirs - mine).elements())}"))
     for spec in a.expect or []:
         conds = dict(c.split("=", 1) for c in spec.split(","))
         spi = conds.pop("spi", None)
@@ -201,6 +211,8 @@ def cmd_snapshot(a):
                 break
             why = "got " + ", ".join(bad)
         check(ok, f"SA {spec}" + ("" if ok else f" ({why})"))
+    for spi in a.absent or []:
+        check(not any(str(get(s, FIELD["spi"])) == spi for s in sas), f"no SA {spi} any more")
     for spi in a.nonzero or []:
         vals = [get(s, FIELD["bytes"]) for s in sas if str(get(s, FIELD["spi"])) == spi]
         check(bool(vals) and all(isinstance(v, int) and v > 0 for v in vals), f"SA {spi} has non-zero byte counters {vals}")
@@ -234,7 +246,7 @@ def monitor_events(text):
                 t = {"": "NEWSA", "Deleted": "DELSA", "Updated": "UPDSA", "Expired": "EXPIRE"}.get(prefix, prefix)
                 if t == "EXPIRE":
                     hard = any(l.split()[:1] == ["hard"] and l.split()[1] == "1" for l in b)
-                    out.append((t, (sa["spi"], hard)))
+                    out.append((t, sa["spi"] + ("/hard" if hard else "/soft")))
                 else:
                     out.append((t, sa["spi"]))
             elif second == "dir" or (len(b) > 1 and "dir" in b[1].split()):
@@ -260,7 +272,7 @@ def ipsectop_events(lines):
         if t in ("NEWSA", "UPDSA", "DELSA"):
             out.append((t, spi))
         elif t == "EXPIRE":
-            out.append((t, (spi, bool(e.get("hard")))))
+            out.append((t, str(spi) + ("/hard" if e.get("hard") else "/soft")))
         else:
             out.append((t, None))
     return out, times
@@ -290,7 +302,7 @@ def cmd_events(a):
         t, n = spec.split("=")
         c = sum(1 for e in ev if e[0] == t)
         check(c >= int(n), f"at least {n} {t} events (ipsectop: {c})")
-    for spec in a.order or []:        # "EXPIRE:0x..:soft<EXPIRE:0x..:hard" style: types in order
+    for spec in a.order or []:        # "EXPIRE:0x0000e001/soft<EXPIRE:0x0000e001/hard": in this order
         seq = spec.split("<")
         pos, ok = -1, True
         for s in seq:
@@ -314,6 +326,7 @@ def main():
     p.add_argument("--after", required=True); p.add_argument("--policy")
     p.add_argument("--expect-sas", type=int); p.add_argument("--expect-policies", type=int)
     p.add_argument("--expect", action="append"); p.add_argument("--nonzero", action="append")
+    p.add_argument("--absent", action="append")
     p = sub.add_parser("events")
     p.add_argument("--label", default="")
     p.add_argument("--ndjson", required=True); p.add_argument("--monitor", required=True)
