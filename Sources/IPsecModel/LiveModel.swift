@@ -61,6 +61,7 @@ public struct LiveModel: Sendable {
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]
     var peerCache: [PeerKey: PeerRecord] = [:]
     var timelineRing: Deque<TimelineEvent> = []
+    var timelineSequence: UInt64 = 0
     var rateStore: RateStore
     var inferredLocal: Set<IPAddress> = []
     var interfaceLocal: Set<IPAddress> = []
@@ -176,7 +177,10 @@ public struct LiveModel: Sendable {
     mutating func record(_ event: TimelineEvent) {
         let capacity = max(1, configuration.timelineCapacity)
         while timelineRing.count >= capacity { timelineRing.removeFirst() }
-        timelineRing.append(event)
+        var e = event
+        timelineSequence += 1
+        e.sequence = timelineSequence
+        timelineRing.append(e)
     }
 }
 

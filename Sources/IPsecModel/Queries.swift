@@ -207,6 +207,14 @@ extension LiveModel {
     /// The timeline, oldest first.
     public var timeline: [TimelineEvent] { Array(timelineRing) }
 
+    /// Timeline entries recorded after `sequence` (oldest first): feed the last seen `sequence` back
+    /// to stream new entries (`events --json`). Entries already pushed out of the ring are gone.
+    public func timeline(after sequence: UInt64) -> [TimelineEvent] {
+        guard let first = timelineRing.first?.sequence, sequence >= first else { return Array(timelineRing) }
+        let skip = Int(sequence - first) + 1
+        return skip >= timelineRing.count ? [] : Array(timelineRing.dropFirst(skip))
+    }
+
     /// Timeline entries about one peer (its SAs, mappings, actions), oldest first.
     public func timeline(for key: PeerKey) -> [TimelineEvent] {
         let ids = Set(sas(of: key).map(\.identity))

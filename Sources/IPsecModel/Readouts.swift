@@ -268,6 +268,8 @@ public struct TimelineEvent: Sendable, Hashable {
     public var peer: PeerKey?
     /// For actions: whether they succeeded.
     public var succeeded: Bool?
+    /// Position in the model's timeline (1, 2, ...), assigned when recorded; for streaming exports.
+    public var sequence: UInt64 = 0
     public init(time: ModelTime, kind: TimelineKind, name: String, summary: String, sa: SAIdentity? = nil,
                 peer: PeerKey? = nil, succeeded: Bool? = nil) {
         self.time = time; self.kind = kind; self.name = name; self.summary = summary; self.sa = sa

@@ -165,6 +165,10 @@ final class EventSemanticsTests: XCTestCase {
         XCTAssertEqual(m.timeline.count, 5)
         XCTAssertEqual(m.timeline.map(\.time), (15..<20).map { t0 + Double($0) })
         XCTAssertTrue(m.timeline.last?.summary.contains("0x00000113") ?? false)
+        XCTAssertEqual(m.timeline.map(\.sequence), [16, 17, 18, 19, 20])
+        XCTAssertEqual(m.timeline(after: 18).map(\.sequence), [19, 20])
+        XCTAssertEqual(m.timeline(after: 20).count, 0)
+        XCTAssertEqual(m.timeline(after: 3).count, 5, "older than the ring: everything kept")
     }
 
     func testActionResultsGoToTimeline() {
