@@ -24,15 +24,24 @@ public struct Glyphs: Hashable, Sendable {
 
 /// Number, time and size formatting for narrow cells. Pure and locale-independent.
 public enum Format {
-    /// `1.2K`, `34M`, `5.0G` (powers of 1024, at most 5 columns).
+    /// `Int(x)` that never traps: NaN becomes 0, out-of-range values clamp.
+    public static func clampedInt(_ x: Double) -> Int {
+        guard !x.isNaN else { return 0 }
+        if x >= 9.0e18 { return 9_000_000_000_000_000_000 }
+        if x <= -9.0e18 { return -9_000_000_000_000_000_000 }
+        return Int(x)
+    }
+
+    /// `1.2K`, `34M`, `5.0G` (powers of 1024, at most 5 columns); `?` when not a number.
     public static func size(_ v: Double) -> String {
+        guard v.isFinite else { return "?" }
         if v < 0 { return "-" + size(-v) }
         if v < 1000 { return String(Int(v.rounded())) }
         let units = ["K", "M", "G", "T", "P", "E"]
         var x = v
         var i = -1
         while x >= 1000 && i < units.count - 1 { x /= 1024; i += 1 }
-        return (x < 10 ? fixed(x, 1) : String(Int(x.rounded()))) + units[i]
+        return (x < 10 ? fixed(x, 1) : String(clampedInt(x.rounded()))) + units[i]
     }
 
     public static func size(_ v: UInt64) -> String { size(Double(v)) }
@@ -42,6 +51,7 @@ public enum Format {
 
     /// `x` with `digits` decimals, rounded half up.
     public static func fixed(_ x: Double, _ digits: Int) -> String {
+        guard x.isFinite, abs(x) < 1e15 else { return x.isNaN ? "?" : (x < 0 ? "-inf" : "inf") }
         var m = 1.0
         for _ in 0..<digits { m *= 10 }
         let r = Int((x * m).rounded())
@@ -54,6 +64,7 @@ public enum Format {
     /// Compact duration: `42s`, `3m12s`, `2h05m`, `3d04h`; `-` for negative.
     public static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "-" }
+        if seconds >= 86400 * 100_000 { return ">100000d" }
         let s = Int(seconds)
         if s < 60 { return "\(s)s" }
         if s < 3600 { return "\(s / 60)m\(two(s % 60))s" }
@@ -65,6 +76,7 @@ public enum Format {
 
     /// `HH:MM:SS` of an epoch time shifted by `utcOffset` seconds.
     public static func clock(_ t: Double, utcOffset: Int = 0) -> String {
+        guard t.isFinite, abs(t) < 1e15 else { return "--:--:--" }
         let s = ((Int(t.rounded(.down)) + utcOffset) % 86400 + 86400) % 86400
         return "\(two(s / 3600)):\(two(s % 3600 / 60)):\(two(s % 60))"
     }
@@ -89,7 +101,7 @@ public enum Format {
     /// A sparkline of the last `width` samples scaled to their maximum.
     public static func sparkline(_ values: [Double], width: Int, glyphs: Glyphs) -> String {
         guard width > 0 else { return "" }
-        let tail = values.suffix(width)
+        let tail = values.suffix(width).map { $0.isFinite ? $0 : 0 }
         let peak = tail.max() ?? 0
         var s = String(repeating: " ", count: width - tail.count)
         for v in tail {
@@ -103,7 +115,7 @@ public enum Format {
     /// Rows of a bar graph (top row first), `height` rows of eight levels each.
     public static func graph(_ values: [Double], width: Int, height: Int, glyphs: Glyphs) -> [String] {
         guard width > 0, height > 0 else { return [] }
-        let tail = Array(values.suffix(width))
+        let tail = values.suffix(width).map { $0.isFinite ? $0 : 0 }
         let peak = tail.max() ?? 0
         let pad = width - tail.count
         return (0..<height).map { rowFromTop -> String in

@@ -28,7 +28,7 @@ extension KeepaliveInfo {
             return
         }
         self.init(label: s.state.rawValue, level: StatusLevel(s.state), reason: s.reason,
-                  interval: s.kernelInterval ?? s.interval.map { UInt32(max(0, $0.rounded())) },
+                  interval: s.kernelInterval ?? s.interval.map { UInt32(clamping: Format.clampedInt($0.rounded())) },
                   lastSent: s.lastSent, lastReceived: s.lastReceived)
     }
 }

@@ -373,4 +373,31 @@ final class DashboardTests: XCTestCase {
         guard case .confirm(let c)? = d.overlay else { return XCTFail("no confirmation") }
         XCTAssertEqual(c.request.targets.count, 2)
     }
+
+    func testNonFiniteAndExtremeValuesNeverTrap() {
+        var data = Fixtures.data()
+        data.sas[0].byteRate = .infinity
+        data.sas[1].byteRate = .nan
+        data.sas[2].packetRate = -.infinity
+        data.sas[3].state.lifetimeCurrent.addTime = .max
+        data.sas[3].state.lifetimeCurrent.bytes = .max
+        data.peers[0].historyIn = [.nan, .infinity, 1, -.infinity]
+        data.peers[0].rateIn = .nan
+        data.peers[1].keepalive.lastReceived = .infinity
+        data.header.rateIn = .infinity
+        data.header.refreshInterval = .nan
+        data.timeline.append(TimelineEntry(time: .infinity, kind: "X", text: "far future"))
+        var d = Fixtures.dashboard(cols: 200, rows: 50, data: data)
+        for keys in [[], [Key.character("2")], [.character("2"), .enter], [.character("2"), .down, .enter],
+                     [.enter], [.character("4")], [.character(">"), .character(">"), .character(">")]] {
+            var e = d
+            for k in keys { press(&e, k) }
+            XCTAssertFalse(e.render(now: now).text.isEmpty)
+        }
+        XCTAssertEqual(Format.size(.infinity), "?")
+        XCTAssertEqual(Format.duration(1e300), ">100000d")
+        XCTAssertEqual(Format.clock(.nan), "--:--:--")
+        XCTAssertEqual(Format.clampedInt(.nan), 0)
+        press(&d, .character("p"))
+    }
 }
