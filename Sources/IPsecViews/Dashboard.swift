@@ -76,6 +76,7 @@ public struct Confirmation: Hashable, Sendable {
     /// What was selected: `selected SA`, `3 tagged SAs`, `both directions of peer ...`.
     public var scope: String
 
+    /// A target left out of the request, with the reason shown in the dialog.
     public struct SkippedTarget: Hashable, Sendable {
         public var target: ActionTarget
         public var reason: String

@@ -1,5 +1,6 @@
 /// A mouse button event at a screen cell.
 public struct MouseEvent: Hashable, Sendable {
+    /// Which button (the wheel reports as buttons 4 and 5).
     public enum Button: Hashable, Sendable { case left, wheelUp, wheelDown }
     public var x: Int, y: Int
     public var button: Button
