@@ -61,9 +61,12 @@ struct Dashboard: ParsableCommand {
             throw ExitCode(ExitCodes.failure)
         }
         let env = ProcessInfoLite.environment
-        let locator = ThemeLocator(environment: env, executablePath: ProcessInfoLite.executablePath)
-        let loadedTheme: Theme
-        do { loadedTheme = try locator.load(theme) } catch {
+        let session: DashboardSession
+        do {
+            session = try DashboardSession(themeName: theme, readOnly: readOnly || replay != nil, refreshInterval: refresh,
+                                           environment: env, executablePath: ProcessInfoLite.executablePath,
+                                           utcOffset: localUTCOffset())
+        } catch {
             Output.error("ipsectop: \(error)")
             throw ExitCode(ExitCodes.badInput)
         }
@@ -90,28 +93,20 @@ struct Dashboard: ParsableCommand {
         }
         let hostInfo = IPsecViews.HostInfo(host: replay == nil ? LocalHost.hostname : "(recorded)",
                                            netns: source.label, kernel: replay == nil ? LocalHost.kernel : "(recorded)")
-        let term = Terminal(theme: loadedTheme, environment: env)
-        do { try term.start() } catch {
+        do { try session.start() } catch {
             Output.error(error.description)
             throw ExitCode(ExitCodes.failure)
         }
-        defer { term.stop() }
-        let size = term.size
-        var dash = IPsecViews.Dashboard(
-            options: DashboardOptions(readOnly: readOnly || replay != nil, ascii: !term.isUTF8, utcOffset: localUTCOffset()),
-            cols: size.cols, rows: size.rows, refreshInterval: refresh)
-        var themes = locator.availableThemes()
-        if themes.isEmpty { themes = [loadedTheme.name] }
+        defer { session.stop() }
 
         func refreshData() {
             let now = source.now()
-            dash.update(DashboardData(model: source.model, now: now, host: hostInfo), now: now)
+            session.update(DashboardData(model: source.model, now: now, host: hostInfo), now: now)
         }
         refreshData()
         loop: while true {
-            let now = source.now()
-            term.draw(dash.render(now: now))
-            // Wake for input, kernel events, the next refresh, or a redraw of ages and highlights.
+            session.draw(now: source.now())
+            // Wake for input (or SIGWINCH), kernel events, the next refresh, or a redraw of ages.
             var fds = [pollfd(fd: Terminal.inputFileDescriptor, events: Int16(POLLIN), revents: 0)]
             for fd in source.pollDescriptors { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             let timeout = Int32(max(0, min(source.secondsUntilNextDue(), 1.0)) * 1000)
@@ -120,22 +115,18 @@ struct Dashboard: ParsableCommand {
             var readable = Set<Int32>()
             for f in fds where f.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readable.insert(f.fd) }
             if readable.contains(Terminal.inputFileDescriptor) || r < 0 {
-                while let ev = term.nextInput(timeoutMs: 0) {
-                    for cmd in dash.handle(ev, now: source.now()) {
-                        switch cmd {
-                        case .quit: break loop
-                        case .setPaused(let p):
-                            if !p { refreshData() }
-                        case .setRefreshInterval(let s):
-                            source.refreshInterval = s
-                            dash.setRefreshInterval(s)
-                        case .perform(let request):
-                            perform(request, executor: executor, source: source, dash: &dash)
-                            refreshData()
-                        case .nextTheme:
-                            let i = (themes.firstIndex(of: term.theme.name) ?? -1) + 1
-                            if let t = try? locator.load(themes[i % themes.count]) { term.apply(theme: t) }
-                        }
+                for cmd in session.readInput(now: source.now()) {
+                    switch cmd {
+                    case .quit: break loop
+                    case .setPaused(let p):
+                        if !p { refreshData() }
+                    case .setRefreshInterval(let s):
+                        source.refreshInterval = s
+                    case .perform(let request):
+                        perform(request, executor: executor, source: source, session: session)
+                        refreshData()
+                    case .nextTheme:
+                        break // handled by the session
                     }
                 }
             }
@@ -144,20 +135,20 @@ struct Dashboard: ParsableCommand {
     }
 
     /// Executes a confirmed action and records its outcome in the dashboard and the model.
-    func perform(_ request: ActionRequest, executor: ActionExecutor?, source: ModelSource, dash: inout IPsecViews.Dashboard) {
+    func perform(_ request: ActionRequest, executor: ActionExecutor?, source: ModelSource, session: DashboardSession) {
         let kind: IPsecActions.ActionKind = request.kind == .delete ? .delete : .rekey
         for target in request.targets {
             let label = target.summary()
             guard let executor else {
                 let r = ActionResult(kind: kind.verb, target: label, sa: target.identity,
                                      outcome: .failed(errno: EPERM, message: "read-only: actions are disabled"))
-                source.record(r); dash.record(r, at: source.now())
+                source.record(r); session.record(ActionLogEntry(r, time: source.now()))
                 continue
             }
             guard let state = source.model.sa(target.identity)?.state else {
                 let r = ActionResult(kind: kind.verb, target: label, sa: target.identity,
                                      outcome: .failed(errno: ENOENT, message: "the SA is gone"))
-                source.record(r); dash.record(r, at: source.now())
+                source.record(r); session.record(ActionLogEntry(r, time: source.now()))
                 continue
             }
             let o = executor.perform(ActionPlanner.plan(kind, targets: [state])[0])
@@ -166,7 +157,7 @@ struct Dashboard: ParsableCommand {
             let r = ActionResult(kind: o.path.hasPrefix("vici") ? "vici-\(kind.verb)" : kind.verb,
                                  target: label + (o.message.map { " (\($0))" } ?? ""), sa: target.identity, outcome: outcome)
             source.record(r)
-            dash.record(r, at: source.now())
+            session.record(ActionLogEntry(r, time: source.now()))
         }
     }
 }

@@ -1,13 +1,19 @@
 import ArgumentParser
 import Foundation
 import IPsecExport
+import IPsecModel
+import Glibc
 import XFRMKernel
 import XFRMWire
 
 struct Snapshot: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print SAs, policies, SAD/SPD counts and /proc/net/xfrm_stat once.",
-        discussion: "The JSON schema is documented in docs/json.md.")
+        abstract: "Print SAs, policies, peers, SAD/SPD counts and /proc/net/xfrm_stat once.",
+        discussion: """
+            The JSON schema is documented in docs/json.md. By default the snapshot goes through the \
+            live model (peer, direction, NAT-T, keepalive and health fields); rates need --follow. \
+            --kernel-only prints the kernel objects alone, fastest.
+            """)
 
     @Flag(help: "Print one JSON document instead of tables.")
     var json = false
@@ -20,31 +26,97 @@ struct Snapshot: ParsableCommand {
     @Option(help: "Build the snapshot from a recording instead of the kernel (no privilege needed).")
     var replay: String?
 
+    @Flag(name: .customLong("kernel-only"), help: "Only the kernel objects, without the model's derived fields.")
+    var kernelOnly = false
+
+    @Option(help: "Keep following events and refreshing for S seconds before printing (0: until SIGINT/SIGTERM).")
+    var follow: Double?
+
+    @Option(name: [.customShort("d"), .customLong("refresh")], help: "Counter refresh interval while following, in seconds.")
+    var refresh: Double = 1
+
+    @Option(name: .customLong("rcvbuf"), help: "Event socket receive buffer in bytes (SO_RCVBUFFORCE).")
+    var receiveBuffer: Int = 8 << 20
+
     func validate() throws {
         if replay != nil && (namespace.netns != nil || namespace.netnsPath != nil) {
             throw ValidationError("--replay cannot be combined with --netns/--netns-path")
         }
         if replay != nil && record != nil { throw ValidationError("--replay cannot be combined with --record") }
+        if kernelOnly && follow != nil { throw ValidationError("--kernel-only cannot be combined with --follow") }
+        if let f = follow, f < 0 { throw ValidationError("--follow must not be negative") }
+        if refresh < 0.1 { throw ValidationError("--refresh must be at least 0.1 s") }
+        if receiveBuffer < 4096 { throw ValidationError("--rcvbuf must be at least 4096") }
     }
 
     func run() throws {
         ignoreSIGPIPE()
-        let data: SnapshotData
         do {
+            if kernelOnly {
+                try namespace.enter()
+                let data = try LiveSnapshot.take(netns: namespace.label, recordTo: record)
+                Output.write(json ? SnapshotJSON.render(data) : Array(SnapshotText.render(data).utf8))
+                return
+            }
+            var config = ModelConfiguration()
+            config.refreshInterval = refresh
+            let source: ModelSource
+            var sad: XFRMSADInfo?, spd: XFRMSPDInfo?
+            var host = LocalHost.hostname, kernel = LocalHost.kernel, netns = namespace.label
             if let path = replay {
-                data = try ReplaySnapshot.build(from: Recording(path: path))
+                let rec = try Recording(path: path)
+                let r = ReplaySource(recording: rec, configuration: config, speed: 0, label: rec.netns ?? "(recorded)")
+                r.feedAll()
+                source = r
+                host = rec.host ?? "?"; kernel = rec.kernel ?? "?"; netns = rec.netns
             } else {
                 try namespace.enter()
-                data = try LiveSnapshot.take(netns: namespace.label, recordTo: record)
+                let live = try LiveSource(configuration: config, label: namespace.label ?? "(current)",
+                                          receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: follow != nil)
+                if let f = follow { FollowLoop.run(live, seconds: f) }
+                sad = try live.command.sadInfo()
+                spd = try live.command.spdInfo()
+                source = live
+            }
+            let now = source.now()
+            if json {
+                Output.write(ModelJSON.render(source.model, context: .init(host: host, netns: netns, kernel: kernel, now: now,
+                                                                              sad: sad, spd: spd)))
+            } else {
+                let m = source.model
+                let data = SnapshotData(takenAt: now, host: host, netns: netns, kernel: kernel,
+                                        sas: m.allSAs.map(\.state), policies: m.policies.map(\.policy), sad: sad, spd: spd,
+                                        xfrmStat: (m.xfrmStat?.counters ?? []).map { ($0.name, $0.value) })
+                Output.write(SnapshotText.render(data))
             }
         } catch {
             throw fail(error)
         }
-        if json {
-            Output.write(SnapshotJSON.render(data))
-        } else {
-            Output.write(SnapshotText.render(data))
+    }
+}
+
+/// Serves a live source for a while (or until SIGINT/SIGTERM) without a terminal.
+enum FollowLoop {
+    nonisolated(unsafe) static var stop: sig_atomic_t = 0
+
+    static func run(_ source: LiveSource, seconds: Double) {
+        let handler: @convention(c) (Int32) -> Void = { _ in FollowLoop.stop = 1 }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+        Output.error("ipsectop: following XFRM events" + (seconds > 0 ? " for \(seconds) s" : " until SIGINT/SIGTERM"))
+        let deadline = seconds > 0 ? wallClock() + seconds : Double.infinity
+        while stop == 0 && wallClock() < deadline {
+            var fds = source.pollDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let timeout = min(source.secondsUntilNextDue(), deadline - wallClock(), 1)
+            _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout) * 1000))
+            var readable = Set<Int32>()
+            for f in fds where f.revents != 0 { readable.insert(f.fd) }
+            _ = source.service(readable: readable)
         }
+        // Whatever the kernel queued before the stop still counts.
+        source.drainEvents()
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
     }
 }
 
@@ -70,78 +142,3 @@ enum LiveSnapshot {
     }
 }
 
-/// Rebuilds the kernel tables at the end of a recording.
-enum ReplaySnapshot {
-    static func build(from rec: Recording) throws -> SnapshotData {
-        var tables = KernelTables()
-        var stat = ""
-        var last = 0.0
-        var pendingDump: (what: String, items: [XFRMMessage])?
-        for item in rec.items {
-            last = max(last, item.time)
-            switch item {
-            case .dump(let what, let d):
-                if pendingDump?.what != what { pendingDump = (what, []) }
-                var done = false
-                for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
-                    if case .success(let msg) = m.body {
-                        if case .done = msg { done = true } else { pendingDump?.items.append(msg) }
-                    }
-                }
-                if done, let p = pendingDump {
-                    tables.replace(what: p.what, with: p.items)
-                    pendingDump = nil
-                }
-            case .event(let d):
-                for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
-                    if case .success(let msg) = m.body { tables.apply(msg) }
-                }
-            case .proc(let text, _): stat = text
-            default: break
-            }
-        }
-        return SnapshotData(takenAt: last, host: rec.host ?? "?", netns: rec.netns, kernel: rec.kernel ?? "?",
-                            sas: tables.sortedSAs, policies: tables.sortedPolicies, sad: nil, spd: nil,
-                            xfrmStat: parseXFRMStat(stat))
-    }
-}
-
-/// Minimal kernel tables: upserts and deletes by identity.
-struct KernelTables {
-    var sas: [SAIdentity: XFRMState] = [:]
-    var policies: [PolicyIdentity: XFRMPolicy] = [:]
-
-    mutating func replace(what: String, with msgs: [XFRMMessage]) {
-        if what == "sa" {
-            sas = [:]
-            for case .newSA(let s) in msgs { sas[s.identity] = s }
-        } else {
-            policies = [:]
-            for case .newPolicy(let p) in msgs { policies[p.identity] = p }
-        }
-    }
-
-    mutating func apply(_ m: XFRMMessage) {
-        switch m {
-        case .newSA(let s), .updateSA(let s): sas[s.identity] = s
-        case .deleteSA(let id, _, _): sas[id] = nil
-        case .expire(let s, let hard): if hard { sas[s.identity] = nil }
-        case .flushSA(let proto):
-            sas = sas.filter { _, s in
-                !(proto.rawValue == 0 || s.proto == proto
-                  || (proto == .anyIPsec && [.esp, .ah, .comp].contains(s.proto)))
-            }
-        case .newPolicy(let p), .updatePolicy(let p): policies[p.identity] = p
-        case .deletePolicy(let id, _, _):
-            policies = policies.filter { $0.key.index != id.index || $0.key.direction != id.direction }
-        case .policyExpire(let p, let hard): if hard { policies[p.identity] = nil }
-        case .flushPolicy: policies = [:]
-        default: break
-        }
-    }
-
-    var sortedSAs: [XFRMState] { sas.values.sorted { $0.identity < $1.identity } }
-    var sortedPolicies: [XFRMPolicy] {
-        policies.values.sorted { ($0.direction.rawValue, $0.index) < ($1.direction.rawValue, $1.index) }
-    }
-}
