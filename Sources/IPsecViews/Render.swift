@@ -349,7 +349,11 @@ extension Dashboard {
         let gw = max(10, cols - 16)
         out.append(.section("Traffic history (\(min(gw, max(p.historyIn.count, p.historyOut.count))) samples)"))
         let height = rows >= 30 ? 3 : 1
-        for (label, hist, role) in [("in ", p.historyIn, ThemeRole.rateIn), ("out", p.historyOut, ThemeRole.rateOut)] {
+        if p.historyIn.isEmpty && p.historyOut.isEmpty {
+            out.append(.text([("no traffic samples yet", .dim)]))
+        }
+        for (label, hist, role) in [("in ", p.historyIn, ThemeRole.rateIn), ("out", p.historyOut, ThemeRole.rateOut)]
+            where !(p.historyIn.isEmpty && p.historyOut.isEmpty) {
             let peak = hist.suffix(gw).max() ?? 0
             let rowsG = Format.graph(hist, width: gw, height: height, glyphs: g)
             for (i, line) in rowsG.enumerated() {
@@ -369,12 +373,22 @@ extension Dashboard {
         // Actions, from the binding table.
         out.append(.section("Actions"))
         let acts = bindings.bindings.filter { $0.dangerous || $0.action == .drillIn || $0.action == .tag || $0.action == .back }
+        // Packed into as many lines as the width needs.
         var segs: [(String, ThemeRole)] = []
+        var used = 1
         for a in acts {
-            segs.append((a.keys.first.map { options.ascii ? $0.asciiLabel : $0.label } ?? "", .helpKey))
-            segs.append((" " + a.description + "   ", a.dangerous ? .danger : .normal))
+            let key = a.keys.first.map { options.ascii ? $0.asciiLabel : $0.label } ?? ""
+            let text = " " + a.description + "   "
+            let w = TextWidth.of(key) + TextWidth.of(text)
+            if used + w > cols, !segs.isEmpty {
+                out.append(.text(segs))
+                segs = []; used = 1
+            }
+            segs.append((key, .helpKey))
+            segs.append((text, a.dangerous ? .danger : .normal))
+            used += w
         }
-        out.append(.text(segs))
+        if !segs.isEmpty { out.append(.text(segs)) }
         if options.readOnly { out.append(.text([("read-only: delete and rekey are disabled", .dim)])) }
         return out
     }
