@@ -22,10 +22,17 @@ extension LiveModel {
             if let slot = lookup(id) {
                 let fromEvent = entries[Int(slot)].lastEventAt >= window.began
                 let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
+                let before = entries[Int(slot)].encapsulation
+                let oldEndpoint = before == nil ? nil : LiveModel.remoteEndpoint(
+                    source: entries[Int(slot)].source, destination: entries[Int(slot)].destination,
+                    encapsulation: before, direction: entries[Int(slot)].direction)
                 let resolve = LiveModel.refresh(&entries[Int(slot)], with: st, at: now, keepConfiguration: fromEvent,
                                                 carry: carry, generation: gen, rates: &rateStore, boxes: &boxes,
                                                 selectors: &selectors)
                 if resolve { resolveAcquires(for: st) }
+                if oldEndpoint != nil && entries[Int(slot)].encapsulation != before {
+                    noteEndpointMove(entries[Int(slot)], from: oldEndpoint, at: now, how: "dump")
+                }
             } else {
                 // Missed NEWSA (or the first dump): counters so far are the baseline, no burst.
                 var e = makeEntry(st, now: now)

@@ -150,6 +150,8 @@ extension LiveModel {
             merged.attributes.replayESN = st.attributes.replayESN ?? old.replayESN
             merged.attributes.lastUsed = st.attributes.lastUsed ?? old.lastUsed
             let wasLarval = old.isLarval
+            let oldEndpoint = LiveModel.remoteEndpoint(source: old.source, destination: old.destination,
+                                                       encapsulation: old.encapsulation, direction: old.direction)
             let box = LiveModel.intern(merged.attributes, current: old.box, boxes: &boxes)
             let sel = LiveModel.intern(merged.selector, current: old.selectorBox, selectors: &selectors)
             entries[i].assign(merged, box: box, selector: sel)
@@ -158,6 +160,7 @@ extension LiveModel {
             var e = entries[i]
             classify(&e)
             entries[i] = e
+            noteEndpointMove(e, from: oldEndpoint, at: now, how: "UPDSA")
             if wasLarval && !e.isLarval {
                 resolveAcquires(for: st)
                 // ALLOCSPI + UPDSA: the SA became usable now; that is when it succeeds its predecessor.
@@ -424,12 +427,23 @@ extension LiveModel {
     /// persistent state (history, keepalives) moves to the new address/port.
     mutating func applyMapping(sa: SAIdentity, reqid: UInt32, oldAddress: IPAddress, oldPort: UInt16,
                                newAddress: IPAddress, newPort: UInt16, at now: ModelTime) {
-        let change = MappingChange(time: now, sa: sa, reqid: reqid, oldAddress: oldAddress, oldPort: oldPort,
-                                   newAddress: newAddress, newPort: newPort)
         let local = entry(sa)?.destination ?? sa.destination
-        let oldKey = PeerKey(local: local, remote: oldAddress, remotePort: oldPort)
-        let newKey = PeerKey(local: local, remote: newAddress, remotePort: newPort)
-        var st = peerStates.removeValue(forKey: oldKey) ?? PeerState(lastSeen: now)
+        recordMappingChange(MappingChange(time: now, sa: sa, reqid: reqid, oldAddress: oldAddress, oldPort: oldPort,
+                                          newAddress: newAddress, newPort: newPort),
+                            local: local, how: "MAPPING")
+    }
+
+    /// Records a NAT mapping change once (a MAPPING event and the SA updates that follow report the
+    /// same change) and moves the peer's persistent state (history, keepalives) to the new key.
+    mutating func recordMappingChange(_ change: MappingChange, local: IPAddress, how: String) {
+        let oldKey = PeerKey(local: local, remote: change.oldAddress, remotePort: change.oldPort)
+        let newKey = PeerKey(local: local, remote: change.newAddress, remotePort: change.newPort)
+        if let last = peerStates[newKey]?.mappings.last, last.oldAddress == change.oldAddress,
+           last.oldPort == change.oldPort, last.newAddress == change.newAddress, last.newPort == change.newPort,
+           change.time - last.time <= 120 {
+            return
+        }
+        var st = peerStates.removeValue(forKey: oldKey) ?? PeerState(lastSeen: change.time)
         if let existing = peerStates.removeValue(forKey: newKey) {
             st.mappings.append(contentsOf: existing.mappings)
             if st.history == nil { st.history = existing.history } else if existing.history != nil { historyRings -= 1 }
@@ -438,14 +452,32 @@ extension LiveModel {
         if st.mappings.count > configuration.mappingHistoryLimit {
             st.mappings.removeFirst(st.mappings.count - configuration.mappingHistoryLimit)
         }
-        st.lastSeen = now
+        st.lastSeen = change.time
         peerStates[newKey] = st
         if let k = keepaliveByPeer.removeValue(forKey: oldKey), keepaliveByPeer[newKey] == nil {
             keepaliveByPeer[newKey] = k
         }
-        record(TimelineEvent(time: now, kind: .kernel, name: "MAPPING",
-                             summary: "NAT mapping changed \(change.summary) (\(SAIdentity.hex(sa.spi)), reqid \(reqid))",
-                             sa: sa, peer: newKey))
+        let via = how == "MAPPING" ? "" : " (seen in \(how))"
+        record(TimelineEvent(time: change.time, kind: .kernel, name: "MAPPING",
+                             summary: "NAT mapping changed \(change.summary) (\(SAIdentity.hex(change.sa.spi)), reqid \(change.reqid))\(via)",
+                             sa: change.sa, peer: newKey))
+    }
+
+    /// The remote UDP endpoint of an encapsulated SA, given its direction.
+    static func remoteEndpoint(source: IPAddress, destination: IPAddress, encapsulation: XFRMEncapsulation?,
+                               direction: SADirection?) -> (IPAddress, UInt16)? {
+        guard let e = encapsulation, e.type != .espInTCP else { return nil }
+        return direction == .inbound ? (source, e.sourcePort) : (destination, e.destinationPort)
+    }
+
+    /// An update moved an encapsulated SA's remote endpoint (NAT rebinding without, or after, MAPPING).
+    mutating func noteEndpointMove(_ e: SAEntry, from old: (IPAddress, UInt16)?, at now: ModelTime, how: String) {
+        guard let o = old, let n = LiveModel.remoteEndpoint(source: e.source, destination: e.destination,
+                                                             encapsulation: e.encapsulation, direction: e.direction),
+              o.0 != n.0 || o.1 != n.1 else { return }
+        let local = e.direction == .inbound ? e.destination : e.source
+        recordMappingChange(MappingChange(time: now, sa: e.identity, reqid: e.reqid, oldAddress: o.0, oldPort: o.1,
+                                          newAddress: n.0, newPort: n.1), local: local, how: how)
     }
 
     // MARK: - Actions and keepalives

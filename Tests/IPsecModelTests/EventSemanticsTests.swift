@@ -138,6 +138,15 @@ final class EventSemanticsTests: XCTestCase {
         XCTAssertTrue(m.timeline(for: after).contains { $0.name == "MAPPING" })
     }
 
+    func testPortChangeSeenOnlyInADumpIsAMappingChange() throws {
+        var m = Fx.model([Fx.inb(0xB1, encap: (4501, 4500)), Fx.out(0xA1, encap: (4500, 4501))])
+        m.refresh([Fx.inb(0xB1, encap: (1033, 4500)), Fx.out(0xA1, encap: (4500, 1033))], at: t0 + 5)
+        let nat = try XCTUnwrap(m.peer(PeerKey(local: Fx.local, remote: Fx.remote, remotePort: 1033))?.nat)
+        XCTAssertEqual(nat.mappingHistory.map(\.summary), ["198.51.100.2:4501 -> 198.51.100.2:1033"])
+        XCTAssertEqual(m.timeline.filter { $0.name == "MAPPING" }.count, 1, "in and out SA report one change")
+        XCTAssertTrue(m.timeline.last { $0.name == "MAPPING" }?.summary.hasSuffix("(seen in dump)") ?? false)
+    }
+
     func testAcquirePendingUntilSAArrives() throws {
         var m = Fx.model([])
         m.applyAcquire(source: Fx.local, destination: Fx.remote, proto: .esp, reqid: 1,
