@@ -7,8 +7,30 @@ extension LiveModel {
     }
 
     /// Health flags of one SA except `.oneWayTraffic` (a property of the pair, set by `derive`).
+    /// Same conditions as `healthIssues(of:at:)`, without building reason strings (runs for every SA).
     func healthFlags(of e: SAEntry, at now: ModelTime) -> HealthFlags {
-        healthIssues(of: e, at: now).reduce(into: HealthFlags()) { $0.formUnion($1.flag) }
+        var f: HealthFlags = []
+        let larval = e.isLarval
+        if larval {
+            f.insert(.larval)
+            if !pending.isEmpty && acquirePending(for: e) { f.insert(.acquirePending) }
+        }
+        if e.direction == .inbound && !larval && e.effectiveReplayWindow == 0 { f.insert(.antiReplayOff) }
+        if e.replayRising { f.insert(.replayFailuresRising) }
+        if e.integrityRising { f.insert(.integrityFailuresRising) }
+        if e.direction != .inbound, !e.usesESN, let seq = e.outboundSequence, seq > 0x8000_0000 {
+            f.insert(.sequenceNearWrap)
+        }
+        let limited = e.lifetimeConfig.hardAddExpiresSeconds > 0 || e.lifetimeConfig.hardUseExpiresSeconds > 0
+            || e.lifetimeConfig.hardByteLimit != .max || e.lifetimeConfig.hardPacketLimit != .max
+        if (limited && !larval) || e.rekeyRequestedAt != nil {
+            let succeeded = hasLiveSuccessor(e)
+            if limited && !larval && !succeeded && nearHardLifetime(e.lifetimeConfig, e.lifetimeCurrent, at: now) != nil {
+                f.insert(.nearHardLifetime)
+            }
+            if e.rekeyRequestedAt != nil && !succeeded { f.insert(.rekeyRequested) }
+        }
+        return f
     }
 
     /// Every health problem of an SA with its reason (one-way traffic included when flagged).

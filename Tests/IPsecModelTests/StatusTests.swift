@@ -203,6 +203,33 @@ final class HealthTests: XCTestCase {
         XCTAssertFalse(flags(m, a).contains(.nearHardLifetime))
     }
 
+    func testFlagsAndReasonsAgree() {
+        var limited = XFRMLifetimeConfig.infinite
+        limited.hardPacketLimit = 100
+        let states = [
+            Fx.sa(src: Fx.remote, dst: Fx.local, spi: 1, dir: .inbound, replayWindow: 0),
+            Fx.sa(src: Fx.local, dst: Fx.remote, spi: 2, reqid: 2, dir: .outbound, outboundSequence: 0x9000_0000),
+            Fx.sa(src: Fx.local, dst: Fx.remote, spi: 3, reqid: 3, dir: .outbound, packets: 95, lifetime: limited),
+            Fx.sa(src: Fx.local, dst: Fx.remote2, spi: 4, reqid: 4, dir: .outbound, larval: true),
+            Fx.out(5, reqid: 5),
+        ]
+        var m = Fx.model(states)
+        m.applyAcquire(source: Fx.local, destination: Fx.remote2, proto: .esp, reqid: 0, selector: Fx.anySelector(),
+                       seq: 1, at: t0)
+        m.apply(.kernel(.expire(Fx.out(5, reqid: 5), hard: false)), at: t0 + 1)
+        m.apply(.tick, at: t0 + 2)
+        var seen: HealthFlags = []
+        for st in states {
+            let e = m.sa(st.identity)!
+            let fromReasons = m.healthIssues(for: st.identity, at: t0 + 2).reduce(into: HealthFlags()) { $0.formUnion($1.flag) }
+            XCTAssertEqual(e.health, fromReasons, "SA \(SAIdentity.hex(st.spi))")
+            XCTAssertFalse(e.health.isEmpty)
+            seen.formUnion(e.health)
+        }
+        XCTAssertEqual(seen, [.antiReplayOff, .sequenceNearWrap, .nearHardLifetime, .larval, .acquirePending,
+                              .rekeyRequested])
+    }
+
     func testLarvalAcquireAndRekeyFlagsHaveReasons() {
         let larval = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0, dir: .outbound, larval: true)
         var m = Fx.model([larval, Fx.out(0xA, reqid: 5)])
