@@ -95,7 +95,7 @@ case $ACCEL in auto) ACCEL=$(lab_accel); PROBE=1 ;; kvm) PROBE=1 ;; tcg) PROBE=0
 
 # boot ACCEL: one QEMU run; sets QRC (99 = KVM guest showed no life)
 boot() {
-    local acc=$1 a append="console=ttyS0 panic=-1 loglevel=4 mitigations=off"
+    local acc=$1 a append="console=ttyS0 panic=-1 loglevel=4 mitigations=off cryptomgr.notests"
     if [ "$acc" = kvm ]; then a=(-accel kvm -cpu host)
     else
         # tsc=unstable: 6.12 under TCG otherwise switches sched_clock to
@@ -105,6 +105,9 @@ boot() {
         a=(-accel tcg -cpu max); append+=" tsc=unstable"
     fi
     sed -i "/^LAB_ACCEL=/d" "$RUN/env"; echo "LAB_ACCEL=$acc" >> "$RUN/env"
+    # cryptomgr.notests: skip the crypto self-tests that run when a template
+    # is first instantiated (seconds per algorithm under TCG; we test XFRM,
+    # not the kernel's crypto).
     local cmd=(qemu-system-x86_64 "${a[@]}" -M pc -smp "$CPUS" -m "$MEM"
         -nodefaults -no-user-config -nic none -display none -monitor none -vga none
         -serial "file:$RUN/console.log" -no-reboot

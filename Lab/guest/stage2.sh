@@ -37,7 +37,7 @@ up1=$(cut -d' ' -f1 /proc/uptime)
 sleep 1
 # we are PID 1: this reaches every daemon the payload left behind
 kill -TERM -1 2>/dev/null; sleep 0.5; kill -KILL -1 2>/dev/null
-dmesg > "$LAB_OUT/dmesg.txt" 2>/dev/null
+dmesg > "$LAB_OUT/dmesg.txt" 2>/dev/null; lsmod > "$LAB_OUT/lsmod.txt" 2>/dev/null
 printf 'kernel=%s\naccel=%s\nuptime_payload_start=%s\nuptime_payload_end=%s\n' \
     "$(uname -r)" "${LAB_ACCEL:-?}" "$up0" "$up1" > "$LAB_OUT/timing"
 echo "$rc" > "$LAB_OUT/rc"

@@ -19,6 +19,9 @@ Key bytes are never printed or written anywhere.
   natka-supported SRC DST
       exit 0 if the kernel keeps XFRMA_NAT_KEEPALIVE_INTERVAL on an outbound
       ESP-in-UDP SA (6.11+), 1 if it drops it (6.1), after a throw-away SA.
+  encap-sockets NS:4|6 ...
+      Hold a UDP socket with UDP_ENCAP_ESPINUDP on port 4500 in each
+      namespace (hand-made ESP-in-UDP SAs only receive when one exists).
   record FILE [--duration S] [--dump-interval S] [--netns NAME]
       Prototype recorder in ipsectop's recording format (docs/recording.md):
       header, SA+policy dumps (at start, every --dump-interval seconds, at
@@ -232,6 +235,36 @@ def cmd_expire(a):
     return 1 if err else 0
 
 
+def cmd_encap_sockets(a):
+    """One UDP_ENCAP_ESPINUDP socket on :4500 per NS:FAMILY, each created inside its netns."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    socks = []
+    for spec in a.specs:
+        ns, _, fam = spec.partition(":")
+        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        if libc.setns(fd, 0x40000000) != 0:                 # CLONE_NEWNET
+            sys.exit(f"setns {ns}: {os.strerror(ctypes.get_errno())}")
+        f = socket.AF_INET6 if fam == "6" else socket.AF_INET
+        s = socket.socket(f, socket.SOCK_DGRAM)
+        if f == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind(("::" if f == socket.AF_INET6 else "0.0.0.0", 4500))
+        s.setsockopt(socket.IPPROTO_UDP, 100, 2)             # UDP_ENCAP = UDP_ENCAP_ESPINUDP
+        socks.append(s)
+        os.close(fd)
+    libc.setns(own, 0x40000000)
+    print("ready", flush=True)
+    while True:
+        select.select(socks, [], [])
+        for s in socks:
+            try:
+                s.recv(65535, socket.MSG_DONTWAIT)         # non-ESP datagrams (keepalives)
+            except BlockingIOError:
+                pass
+
+
 # ---- recorder (prototype of ipsectop --record; same redaction) -------------
 ALG_KEY_OFFSET = {1: 68, 2: 68, 3: 68, 18: 72, 20: 72}     # name[64] + key_len (+ icv/trunc len)
 FIXED = {NEWSA: USERSA_INFO, UPDSA: USERSA_INFO, GETSA: USERSA_INFO, DELSA: USERSA_ID, EXPIRE: USER_EXPIRE}
@@ -343,7 +376,11 @@ def main():
     p = sub.add_parser("record")
     p.add_argument("file"); p.add_argument("--duration", type=float, default=0)
     p.add_argument("--dump-interval", type=float, default=0); p.add_argument("--netns", default="")
+    p = sub.add_parser("encap-sockets")
+    p.add_argument("specs", nargs="+", metavar="NS:4|6")
     a = ap.parse_args()
+    if a.cmd == "encap-sockets":
+        return cmd_encap_sockets(a)
     if a.cmd == "add-sa":
         return cmd_add_sa(a)
     if a.cmd == "get-sa":

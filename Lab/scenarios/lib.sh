@@ -104,21 +104,12 @@ crypto_prewarm() {
     ip netns del warm
 }
 
-# A UDP socket with UDP_ENCAP_ESPINUDP on :4500 in netns $1 (IPv$2): hand-made
-# ESP-in-UDP SAs only receive when one exists (an IKE daemon normally has it).
-encap_socket() {
-    local ns=$1 fam=$2 log=$W/encap-$1-$2.log
-    ip netns exec "$ns" python3 -c '
-import socket, sys
-f = socket.AF_INET6 if sys.argv[1] == "6" else socket.AF_INET
-s = socket.socket(f, socket.SOCK_DGRAM)
-if f == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-s.bind(("::" if f == socket.AF_INET6 else "0.0.0.0", 4500))
-s.setsockopt(socket.IPPROTO_UDP, 100, 2)     # UDP_ENCAP, UDP_ENCAP_ESPINUDP
-print("ready", flush=True)
-while True: s.recvfrom(65535)
-' "$fam" > "$log" 2>&1 &
-    wait_for 20 grep -q ready "$log" || echo "WARN: encap socket $ns/$fam not ready"
+# UDP sockets with UDP_ENCAP_ESPINUDP on :4500: hand-made ESP-in-UDP SAs only
+# receive when one exists (an IKE daemon normally has it).  One python
+# process holds all of them (encap_sockets left:4 left:6 right:4 ...).
+encap_sockets() {
+    python3 $LAB_SRC/guest/xfrmnl.py encap-sockets "$@" > $W/encap.log 2>&1 &
+    wait_for 20 grep -q ready $W/encap.log || { echo "WARN: encap sockets not ready"; cat $W/encap.log; }
 }
 
 # bg_start NAME CMD...: start CMD in the background, output to $W/NAME.out,
@@ -140,18 +131,24 @@ bg_start() {
     echo "WARN: $name not listening after 15 s"
 }
 bg_stop() {      # bg_stop NAME...: SIGTERM (background jobs of a script ignore SIGINT), wait
-    local n pid
+    local n pid i
     for n in "$@"; do
-        pid=$(cat "$W/$n.pid" 2>/dev/null) || continue
-        kill -TERM "$pid" 2>/dev/null
+        pid=$(cat "$W/$n.pid" 2>/dev/null) && kill -TERM "$pid" 2>/dev/null
     done
     for n in "$@"; do
         pid=$(cat "$W/$n.pid" 2>/dev/null) || continue
-        for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+        alive "$pid" && { echo "WARN: $n (pid $pid) ignored SIGTERM: killed"; kill -KILL "$pid" 2>/dev/null; }
+        wait "$pid" 2>/dev/null
+        rm -f "$W/$n.pid"
         cp "$W/$n.out" "$ART/$n.out" 2>/dev/null; cp "$W/$n.err" "$ART/$n.err" 2>/dev/null
     done
     return 0
+}
+alive() {       # running and not a zombie
+    local st
+    st=$(cat /proc/$1/stat 2>/dev/null) || return 1
+    st=${st##*) }; [ "${st%% *}" != Z ]
 }
 
 # ---- ipsectop ---------------------------------------------------------------

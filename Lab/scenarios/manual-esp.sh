@@ -60,7 +60,7 @@ ip -n left xfrm state add src $L_OUT dst $R_OUT proto esp spi 0xc010 reqid 11 mo
 ip -n left xfrm policy add src 198.51.100.16/28 dst 198.51.100.32/28 dir out mark 0x10 mask 0xff if_id 7 \
     tmpl src $L_OUT dst $R_OUT proto esp reqid 10 mode tunnel
 
-for ns in left right; do encap_socket $ns 4; encap_socket $ns 6; done
+encap_sockets left:4 left:6 right:4 right:6
 
 say "4. traffic"
 bg_start tcpdump-pub ip netns exec nat tcpdump -l -n -i n-right udp
