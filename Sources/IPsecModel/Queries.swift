@@ -216,9 +216,14 @@ extension LiveModel {
     }
 
     /// Timeline entries about one peer (its SAs, mappings, actions), oldest first.
+    /// Entries recorded under the peer's earlier NAT mappings (older address:port) are included.
     public func timeline(for key: PeerKey) -> [TimelineEvent] {
         let ids = Set(sas(of: key).map(\.identity))
-        return timelineRing.filter { $0.peer == key || ($0.sa.map { ids.contains($0) } ?? false) }
+        var keys: Set<PeerKey> = [key]
+        for m in peerStates[key]?.mappings ?? [] {
+            keys.insert(PeerKey(local: key.local, remote: m.oldAddress, remotePort: m.oldPort))
+        }
+        return timelineRing.filter { ($0.peer.map { keys.contains($0) } ?? false) || ($0.sa.map { ids.contains($0) } ?? false) }
     }
 
     /// Pending ACQUIREs.
