@@ -12,6 +12,7 @@
 say "kernel $(uname -r), ipsectop=${IPSECTOP:-none}"
 topo_up fixed
 crypto_prewarm
+capture_start left
 events_start left
 K=0x0123456789abcdef0123456789abcdef01234567
 say "SAs with lifetimes"
@@ -43,4 +44,5 @@ events_check left --order 'NEWSA:0x0000e001<EXPIRE:0x0000e001/soft<EXPIRE:0x0000
     --order 'NEWSA:0x0000e002<EXPIRE:0x0000e002/soft<EXPIRE:0x0000e002/hard' \
     --order 'NEWSA:0x0000e003<EXPIRE:0x0000e003/soft<FLUSHSA' --min EXPIRE=5
 check "ip xfrm monitor: no hard expire for 0xe003" bash -c "! grep -A12 '^Expired' $ART/mon-left.out | awk '/^Expired/{s=0} /spi 0x0000e003/{s=1} s && /hard 1/{f=1} END{exit !f}'"
+capture_stop
 finish

@@ -186,19 +186,34 @@ events_start() {
     if [ -n "$IPSECTOP" ] && [ -x "$IPSECTOP" ]; then
         bg_start ev-$ns "$IPSECTOP" events --json --netns "$ns"
     fi
-    if [ -n "$CAPTURE" ]; then
-        if [ -n "$IPSECTOP" ] && [ -x "$IPSECTOP" ] && [ "${LAB_RECORDER:-ipsectop}" = ipsectop ]; then
-            bg_start rec-$ns "$IPSECTOP" events --json --netns "$ns" --record "$CAPTURE/$SCEN-$ns.xfrmrec"
-        else
-            bg_start rec-$ns ip netns exec "$ns" $XNL record "$CAPTURE/$SCEN-$ns.xfrmrec" --netns "$ns"
-        fi
+}
+# capture_start NS / capture_stop: in capture mode (capture-fixtures.sh sets
+# LAB_CAPTURE_DIR) record netns NS for the whole scenario into
+# $LAB_CAPTURE_DIR/$SCEN.xfrmrec with ipsectop's own recorder: the live
+# source of the dashboard (events, dumps every LAB_RECORD_REFRESH s,
+# keepalive capture), key bytes zeroed by XFRMRedaction.  LAB_RECORDER=python
+# uses the prototype recorder in xfrmnl.py (same format, same redaction).
+capture_start() {
+    [ -n "$CAPTURE" ] || return 0
+    mkdir -p "$CAPTURE"
+    if [ "${LAB_RECORDER:-ipsectop}" = ipsectop ]; then
+        bg_start rec "$IPSECTOP" snapshot --json --follow 0 --refresh "${LAB_RECORD_REFRESH:-10}" \
+            --netns "$1" --record "$CAPTURE/$SCEN.xfrmrec"
+    else
+        bg_start rec ip netns exec "$1" $XNL record "$CAPTURE/$SCEN.xfrmrec" --netns "$1" \
+            --dump-interval "${LAB_RECORD_REFRESH:-10}"
     fi
+}
+capture_stop() {
+    [ -n "$CAPTURE" ] || return 0
+    sleep 1; bg_stop rec
+    echo "capture: $CAPTURE/$SCEN.xfrmrec: $(wc -l < "$CAPTURE/$SCEN.xfrmrec") records"
 }
 # events_check NS [check.py options]: stop both, compare
 events_check() {
     local ns=$1; shift
     sleep 0.5
-    bg_stop mon-$ns ev-$ns rec-$ns
+    bg_stop mon-$ns ev-$ns
     have_ipsectop || return 1
     $CHECK events --label "events-$ns" --ndjson "$ART/ev-$ns.out" --monitor "$ART/mon-$ns.out" "$@" | tee "$ART/events-$ns.check.txt"
     NPASS=$((NPASS + $(grep -c '^CHECK PASS' "$ART/events-$ns.check.txt")))

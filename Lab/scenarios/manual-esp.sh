@@ -20,6 +20,7 @@
 say "kernel $(uname -r), ipsectop=${IPSECTOP:-none}"
 topo_up fixed
 crypto_prewarm
+capture_start left
 events_start right
 
 K1=0x0123456789abcdef0123456789abcdef01234567
@@ -110,4 +111,5 @@ ip -n right xfrm policy flush
 ip -n right xfrm state flush
 events_check right --min NEWSA=4 --min NEWPOLICY=4 --min MAPPING=1 --min DELSA=1
 save_state left left-end
+capture_stop
 finish

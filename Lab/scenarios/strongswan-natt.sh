@@ -15,6 +15,7 @@
 say "kernel $(uname -r), ipsectop=${IPSECTOP:-none}, $($CHARON --version 2>/dev/null | head -1)"
 topo_up random
 crypto_prewarm
+capture_start right
 ss_setup left initiator
 ss_setup right responder
 ss_start right || exit 1
@@ -75,4 +76,5 @@ bg_stop tcpdump-pub
 events_check left --min DELSA=2
 events_check right --min MAPPING=1 --order "MAPPING<DELSA<NEWSA"
 ss_stop left right
+capture_stop
 finish
