@@ -59,8 +59,10 @@ extension DashboardData {
         var peerRows: [PeerRow] = []
         var peerEncap: [PeerKey: Bool] = [:]
         var peerKeepalive: [PeerKey: KeepaliveInfo] = [:]
+        var peerIDs: [PeerKey: String] = [:]
         for p in model.peers {
             let id = p.key.description
+            peerIDs[p.key] = id
             let encapsulated = p.nat != nil
             peerEncap[p.key] = encapsulated
             let ka = KeepaliveInfo(model.keepaliveStatus(for: p.key, at: now) ?? p.keepalive, encapsulated: encapsulated)
@@ -86,20 +88,24 @@ extension DashboardData {
                 totalBytesIn: p.inboundTotals.bytes, totalBytesOut: p.outboundTotals.bytes,
                 rekeys: model.rekeyLinks(of: p.key).count))
         }
+        // A stable base order (the views sort anyway; ties keep this order). Sort indices, not
+        // entries: moving large structs during a sort costs far more than comparing them.
+        let entries = model.allSAs
+        let ids = entries.map(\.identity)
+        let order = ids.indices.sorted { ids[$0] < ids[$1] }
         var saRows: [SARow] = []
-        saRows.reserveCapacity(model.saCount)
-        for e in model.allSAs {
+        saRows.reserveCapacity(entries.count)
+        for i in order {
+            let e = entries[i]
             let encapsulated = e.state.attributes.encapsulation != nil
             let ka: KeepaliveInfo = encapsulated ? (peerKeepalive[e.peer] ?? .notApplicable) : .notApplicable
             let r = e.rates.last2s
             saRows.append(SARow(state: e.state, direction: e.direction, byteRate: r.bytesPerSecond,
                                 packetRate: r.packetsPerSecond, keepalive: ka,
                                 health: HealthFlag.from(e.health) { model.healthIssues(for: e.identity, at: now) },
-                                peerID: e.peer.description, rekeyedFrom: e.predecessor?.spi)
+                                peerID: peerIDs[e.peer] ?? e.peer.description, rekeyedFrom: e.predecessor?.spi)
                 .with(directionSource: DashboardData.words(e.directionSource)))
         }
-        // A stable base order (the views sort anyway; ties keep this order).
-        saRows.sort { $0.id < $1.id }
         let policyRows = model.policies.map { PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description) }
         var peerOfSA: [SAIdentity: String] = [:]
         let timeline = model.timeline.map { ev -> TimelineEntry in
