@@ -64,7 +64,13 @@ extension LiveModel {
                 status.reason = "one keepalive seen \(secs(now - t)) ago; interval not known yet"
             } else {
                 let watched = now - (captureSince ?? now)
-                if watched >= configuration.keepaliveNoneAfter {
+                let lastTraffic = max(inboundLastUsed ?? -.infinity, outboundLastUsed ?? -.infinity)
+                if lastTraffic.isFinite && now - lastTraffic < configuration.keepaliveNoneAfter {
+                    // Keepalives are only sent on idle SAs: none seen while traffic flows says nothing.
+                    status.state = .unknown
+                    status.reason = "no keepalive seen, but traffic \(secs(now - lastTraffic)) ago "
+                        + "(keepalives are only sent when idle)"
+                } else if watched >= configuration.keepaliveNoneAfter {
                     status.state = .none
                     status.reason = "no keepalive seen in \(secs(watched)) of capture and no kernel interval"
                 } else {

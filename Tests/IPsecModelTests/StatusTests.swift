@@ -104,6 +104,16 @@ final class KeepaliveTests: XCTestCase {
         XCTAssertEqual(m.peer(peer)?.keepalive.state, KeepaliveState.none)
         XCTAssertEqual(m.peer(peer)?.keepalive.reason, "no keepalive seen in 60 s of capture and no kernel interval")
 
+        // Traffic flowing: no keepalive is expected, so that is not NONE.
+        var busy = natModel()
+        busy.apply(.capture(.active), at: t0)
+        var inb = Fx.inb(0xB, encap: (4501, 4500))
+        inb.attributes.lastUsed = UInt64(t0 + 99)
+        busy.refresh([inb, Fx.out(0xA, encap: (4500, 4501))], at: t0 + 100)
+        XCTAssertEqual(busy.peer(peer)?.keepalive.state, .unknown)
+        XCTAssertEqual(busy.peer(peer)?.keepalive.reason,
+                       "no keepalive seen, but traffic 1 s ago (keepalives are only sent when idle)")
+
         // Without UDP encapsulation keepalives do not apply.
         let plain = Fx.model([Fx.out(0xC), Fx.inb(0xD)])
         let p = try XCTUnwrap(plain.peers.first)
