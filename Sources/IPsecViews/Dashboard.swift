@@ -175,6 +175,7 @@ public struct Dashboard: Sendable {
     var lists: [ListState]
     var page = PageState()
     var helpScroll = 0
+    var confirmScroll = 0
     var searchKeys: [[[UInt8]]?] = Array(repeating: nil, count: DashboardView.allCases.count)
     var lastValues: [SAIdentity: SAValues] = [:]
     var changedSA: [SAIdentity: Double] = [:]
@@ -515,6 +516,14 @@ public struct Dashboard: Sendable {
                 overlay = nil
                 status = ("\(c.request.kind.rawValue) cancelled", .none, now)
                 return []
+            case .down, .character("j"):
+                confirmScroll = min(confirmScroll + 1, max(0, confirmLayout(c).lines.count - max(1, rows - 6)))
+                return []
+            case .up, .character("k"): confirmScroll = max(0, confirmScroll - 1); return []
+            case .pageDown:
+                confirmScroll = min(confirmScroll + max(1, rows - 8), max(0, confirmLayout(c).lines.count - max(1, rows - 6)))
+                return []
+            case .pageUp: confirmScroll = max(0, confirmScroll - max(1, rows - 8)); return []
             default:
                 return []
             }
@@ -779,6 +788,7 @@ public struct Dashboard: Sendable {
             return
         }
         overlay = .confirm(c)
+        confirmScroll = 0
     }
 
     // MARK: mouse

@@ -78,6 +78,7 @@ extension Dashboard {
             ("every ", Format.fixed(refreshInterval, refreshInterval < 1 ? 1 : (refreshInterval == refreshInterval.rounded() ? 0 : 1)) + "s", .header, 2),
         ]
         if paused { items.append(("", "PAUSED", .warn, 0)) }
+        items.removeAll { $0.1.isEmpty }
         layoutItems(items, into: &b, y: 0)
         // Line 2: sync state, xfrm_stat error deltas, capture note.
         var line2: [(String, String, ThemeRole, Int)] = []
@@ -531,25 +532,26 @@ extension Dashboard {
 
     /// The confirmation's lines (also used by tests and the command line's prompt).
     public static func confirmationLines(_ c: Confirmation, glyphs: Glyphs) -> [(String, ThemeRole)] {
+        // Most important first: what will be hit, then what the filter hides, then how.
         var out: [(String, ThemeRole)] = []
         let n = c.request.targets.count
-        switch c.request.kind {
-        case .delete:
-            out.append(("Operation: XFRM_MSG_DELSA (delete) on \(n) SA(s) — \(c.scope)", .danger))
-        case .rekey:
-            out.append(("Operation: rekey \(n) SA(s) — \(c.scope): VICI rekey when charon is reachable,", .danger))
-            out.append(("  else XFRM_MSG_EXPIRE soft (hard=0) so the IKE daemon rekeys", .dialog))
-        }
-        out.append(("Targets (dir proto SPI src \(glyphs.arrow) dst mark):", .dialog))
+        out.append(("Targets (\(c.scope)) — dir proto SPI src \(glyphs.arrow) dst mark:", .dialog))
         for t in c.request.targets { out.append(("  " + t.summary(glyphs: glyphs), .dialog)) }
-        if c.request.kind == .delete, let t = c.request.targets.first {
-            out.append(("Equivalent to: " + t.ipDeleteCommand + (n > 1 ? " (and \(n - 1) more)" : ""), .dim))
-        }
-        for s in c.skipped { out.append(("  skipped: " + s.target.summary(glyphs: glyphs) + " — " + s.reason, .warn)) }
         if c.hiddenTagged > 0 {
             out.append(("\(c.hiddenTagged) tagged SA(s) hidden by the current filter are INCLUDED", .warn))
         } else {
             out.append(("No tagged SA is hidden by the current filter", .dim))
+        }
+        for s in c.skipped { out.append(("Skipped: " + s.target.summary(glyphs: glyphs) + " — " + s.reason, .warn)) }
+        switch c.request.kind {
+        case .delete:
+            out.append(("Operation: XFRM_MSG_DELSA on \(n) SA(s)", .danger))
+            if let t = c.request.targets.first {
+                out.append(("Equivalent to: " + t.ipDeleteCommand + (n > 1 ? " (and \(n - 1) more)" : ""), .dim))
+            }
+        case .rekey:
+            out.append(("Operation: rekey \(n) SA(s): VICI rekey when charon is reachable, else "
+                        + "XFRM_MSG_EXPIRE soft (hard=0) so the IKE daemon rekeys", .danger))
         }
         return out
     }
@@ -574,21 +576,23 @@ extension Dashboard {
         return out.map { TextWidth.of($0) > width ? TextWidth.truncate($0, to: width) : $0 }
     }
 
-    func drawConfirm(_ c: Confirmation, into b: inout ScreenBuffer) {
+    /// The dialog's width and wrapped lines at the current size.
+    func confirmLayout(_ c: Confirmation) -> (width: Int, lines: [(String, ThemeRole)]) {
         let raw = Dashboard.confirmationLines(c, glyphs: glyphs)
         let w = min(cols - 2, max(56, (raw.map { TextWidth.of($0.0) }.max() ?? 40) + 4))
-        var lines = raw.flatMap { l in Dashboard.wrap(l.0, width: w - 4).map { ($0, l.1) } }
+        return (w, raw.flatMap { l in Dashboard.wrap(l.0, width: w - 4).map { ($0, l.1) } })
+    }
+
+    func drawConfirm(_ c: Confirmation, into b: inout ScreenBuffer) {
+        let (w, lines) = confirmLayout(c)
         let maxBody = max(1, rows - 6)
-        if lines.count > maxBody {
-            // Keep the operation, the hidden count and as many targets as fit.
-            let head = Array(lines.prefix(maxBody - 2))
-            let omitted = lines.count - (maxBody - 2) - 1
-            lines = head + [("  … and \(omitted) more line(s)", .warn), lines.last!]
-        }
-        let h = lines.count + 4
+        let shown = min(lines.count, maxBody)
+        let start = max(0, min(confirmScroll, lines.count - shown))
+        let h = shown + 4
         let verb = c.request.kind == .delete ? "Delete" : "Rekey"
         let (x0, y0) = drawBox(&b, width: w, height: h, title: "\(verb) \(c.request.targets.count) SA(s)?", titleRole: .danger)
-        for (i, l) in lines.enumerated() {
+        for i in 0..<shown {
+            let l = lines[start + i]
             b.write(l.0, x: x0 + 2, y: y0 + 1 + i, role: l.1, maxWidth: w - 4)
         }
         let y = y0 + h - 2
@@ -596,6 +600,9 @@ extension Dashboard {
         x += b.write("y", x: x, y: y, role: .helpKey)
         x += b.write(" \(verb.lowercased())   ", x: x, y: y, role: .danger)
         x += b.write("n/Esc", x: x, y: y, role: .helpKey)
-        b.write(" cancel", x: x, y: y, role: .dialog)
+        x += b.write(" cancel", x: x, y: y, role: .dialog)
+        if shown < lines.count {
+            b.write("   j/k: \(start + 1)-\(start + shown)/\(lines.count)", x: x, y: y, role: .warn, maxWidth: x0 + w - 1 - x)
+        }
     }
 }

@@ -57,6 +57,10 @@ final class SnapshotTests: SnapshotTestCase {
     func testHelpOverlayReadOnly() { check([.character("?")], options: DashboardOptions(readOnly: true), sizes: [(80, 24)]) }
     func testDeleteConfirmation() { check([.down, .down, .character("d")]) }
     func testRekeyPeerConfirmationSkipsLarval() { check([.character("2"), .down, .down, .character("r")]) }
+    func testConfirmationScrollsWhenItDoesNotFit() {
+        check([.character(" "), .character(" "), .character(" "), .character(" "), .character(" "), .character(" "),
+               .character("d"), .down, .down, .down], sizes: [(60, 15)])
+    }
     func testFilterEditing() { check([.character("/"), .character("b"), .character("0")]) }
     func testSortedByRateDescending() { check([.character(">"), .character(">"), .character("I")]) }
     func testTaggedRows() { check([.character(" "), .down, .character(" ")], sizes: [(80, 24)]) }
