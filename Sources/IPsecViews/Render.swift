@@ -111,7 +111,16 @@ extension Dashboard {
         for i in keep {
             let (label, value, role, _) = items[i]
             if !label.isEmpty { x += b.write(label, x: x, y: y, role: .headerLabel) }
-            x += b.write(value, x: x, y: y, role: role, attributes: role == .header ? [] : .bold)
+            // Status colours on the header bar keep its background.
+            let onBar: ThemeRole
+            switch role {
+            case .ok: onBar = .headerOK
+            case .warn: onBar = .headerWarn
+            case .error: onBar = .headerError
+            case .dim: onBar = .headerLabel
+            default: onBar = role
+            }
+            x += b.write(value, x: x, y: y, role: onBar, attributes: role == .header || role == .dim ? [] : .bold)
             x += 2
         }
     }

@@ -9,6 +9,9 @@ public enum ThemeRole: String, CaseIterable, Hashable, Sendable, Comparable {
     case normal
     case header
     case headerLabel = "header-label"
+    case headerOK = "header-ok"
+    case headerWarn = "header-warn"
+    case headerError = "header-error"
     case title
     case tab
     case tabActive = "tab-active"
@@ -209,7 +212,7 @@ public struct Theme: Hashable, Sendable {
 
     /// Attributes every role keeps on a monochrome terminal so the screen stays readable.
     static let monochromeFallback: [ThemeRole: TextAttributes] = [
-        .header: .bold, .title: .bold, .tabActive: .reverse, .columnHeader: .underline, .columnSorted: [.underline, .bold],
+        .header: .bold, .headerWarn: [.bold, .underline], .headerError: [.bold, .reverse], .title: .bold, .tabActive: .reverse, .columnHeader: .underline, .columnSorted: [.underline, .bold],
         .rowSelected: .reverse, .rowTagged: .bold, .changed: .bold, .error: .bold, .warn: .underline, .dim: .dim,
         .barFill: .reverse, .footerKey: .reverse, .dialogTitle: .bold, .danger: [.bold, .underline], .helpKey: .bold,
         .filter: .underline,
