@@ -8,6 +8,24 @@ struct PairKey: Hashable, Sendable {
 }
 
 /// Accumulates one peer during `derive`.
+/// The peers of the last derivation, sorted by key, in an array (a dictionary of large records
+/// would be mostly empty buckets) with a key -> position index.
+struct PeerCache: Sendable {
+    private(set) var values: [PeerRecord] = []
+    private var positions: [PeerKey: Int32] = [:]
+
+    init() {}
+
+    init(_ records: [PeerRecord]) {
+        values = records.sorted { $0.key < $1.key }
+        positions.reserveCapacity(values.count)
+        for (i, r) in values.enumerated() { positions[r.key] = Int32(i) }
+    }
+
+    subscript(key: PeerKey) -> PeerRecord? { positions[key].map { values[Int($0)] } }
+    var count: Int { values.count }
+}
+
 /// A peer as cached by `derive`: SAs by entry slot (4 bytes each); `PeerSummary` is built on read.
 struct PeerRecord: Sendable {
     var key: PeerKey
@@ -252,8 +270,8 @@ extension LiveModel {
         }
 
         // Summaries.
-        var cache: [PeerKey: PeerRecord] = [:]
-        cache.reserveCapacity(builders.count)
+        var records: [PeerRecord] = []
+        records.reserveCapacity(builders.count)
         var ports = Set<UInt16>()
         for (key, b) in builders {
             let nat = natTraversal(key: key, builder: b)
@@ -272,12 +290,13 @@ extension LiveModel {
             for s in b.inbound { health.formUnion(entries[Int(s)].health) }
             for s in b.outbound { health.formUnion(entries[Int(s)].health) }
             for s in b.undetermined { health.formUnion(entries[Int(s)].health) }
-            cache[key] = PeerRecord(key: key, inbound: b.inbound, outbound: b.outbound, undetermined: b.undetermined,
+            records.append(PeerRecord(key: key, inbound: b.inbound, outbound: b.outbound, undetermined: b.undetermined,
                                     pairs: pairList, policies: b.policies, inboundRates: b.inRates,
                                     outboundRates: b.outRates, inboundTotals: b.inTotals, outboundTotals: b.outTotals,
-                                    nat: nat, keepalive: ka, health: health)
+                                    nat: nat, keepalive: ka, health: health))
             if peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
+        let cache = PeerCache(records)
         peerCache = cache
         // Forget per-peer state of peers gone for longer than the retention.
         if peerStates.count > cache.count {

@@ -59,7 +59,7 @@ public struct LiveModel: Sendable {
     var peerStates: [PeerKey: PeerState] = [:]
     var keepaliveByPeer: [PeerKey: KeepaliveTrack] = [:]
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]
-    var peerCache: [PeerKey: PeerRecord] = [:]
+    var peerCache = PeerCache()
     var timelineRing: Deque<TimelineEvent> = []
     var timelineSequence: UInt64 = 0
     var rateStore: RateStore

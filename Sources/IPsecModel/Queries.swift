@@ -109,7 +109,7 @@ extension LiveModel {
     // MARK: Peers
 
     /// Every peer, sorted by key.
-    public var peers: [PeerSummary] { peerCache.values.sorted { $0.key < $1.key }.map(summary) }
+    public var peers: [PeerSummary] { peerCache.values.map(summary) }
 
     /// One peer.
     public func peer(_ key: PeerKey) -> PeerSummary? { peerCache[key].map(summary) }
