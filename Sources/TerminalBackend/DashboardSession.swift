@@ -85,7 +85,22 @@ public final class DashboardSession {
     }
 
     /// New data after a refresh.
-    public func update(_ data: DashboardData, now: Double) { dashboard.update(data, now: now) }
+    public func update(_ data: DashboardData, now: Double) {
+        dashboard.update(data, now: now)
+        lastUpdate = now
+    }
+
+    /// Rebuilds the data only when `minimumInterval` seconds have passed since the last update
+    /// (for event-driven refreshes: with 100,000 SAs building `DashboardData` costs a few hundred
+    /// milliseconds, so a burst of kernel events should not rebuild it per event). Returns
+    /// whether it updated; call `update` directly after a periodic dump.
+    @discardableResult
+    public func updateIfDue(now: Double, minimumInterval: Double = 0.25, _ build: () -> DashboardData) -> Bool {
+        if let last = lastUpdate, now - last < minimumInterval, now >= last { return false }
+        update(build(), now: now)
+        return true
+    }
+    private var lastUpdate: Double?
 
     /// Shows an action's outcome (footer and actions view).
     public func record(_ entry: ActionLogEntry) { dashboard.record(entry) }
