@@ -483,6 +483,13 @@ extension Dashboard {
         for h in r.health { add("health", "\(h.code): \(Sanitizer.clean(h.text))", h.level.role) }
         if let old = r.rekeyedFrom { add("rekeyed from", SAIdentity.hex(old)) }
         if let pid = r.peerID { add("peer", Sanitizer.clean(pid)) }
+        if let lv = a.lifetimeValue {
+            add("lifetime value", "bytes \(Format.grouped(lv.bytes)) packets \(Format.grouped(lv.packets))")
+        }
+        if let v = a.policyType { add("policy type", String(v)) }
+        for t in a.templates {
+            add("template", "\(t.proto) \(t.mode) \(t.source) \(g.arrow) \(t.destination) reqid \(t.reqid)")
+        }
         if let k = a.kmAddress { add("km address", "\(k.local) \(g.arrow) \(k.remote)") }
         for m in a.migrations {
             add("migrate", "\(m.oldSource) \(g.arrow) \(m.oldDestination) to \(m.newSource) \(g.arrow) \(m.newDestination) reqid \(m.reqid)")
