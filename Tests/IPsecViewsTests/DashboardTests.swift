@@ -400,4 +400,38 @@ final class DashboardTests: XCTestCase {
         XCTAssertEqual(Format.clampedInt(.nan), 0)
         press(&d, .character("p"))
     }
+
+    func testSADetailShowsEveryDecodedAttribute() {
+        var data = Fixtures.data()
+        var a = data.sas[0].state.attributes
+        a.auth = XFRMAlgorithm(name: "hmac(sha256)", keyBits: 256)
+        a.crypt = XFRMAlgorithm(name: "cbc(aes)", keyBits: 128)
+        a.comp = XFRMAlgorithm(name: "deflate", keyBits: 0)
+        a.authTrunc = XFRMAlgorithm(name: "hmac(sha512)", keyBits: 512, icvBits: 256)
+        a.securityContext = XFRMSecurityContext(doi: 1, algorithm: 1, context: "ctx\u{1b}]0;x\u{7}")
+        a.lifetimeValue = XFRMLifetimeCurrent(bytes: 5, packets: 6, addTime: 0, useTime: 0)
+        a.replay = XFRMReplayState(outboundSequence: 1, inboundSequence: 2, bitmap: 3)
+        a.replayESN = nil
+        a.replayThreshold = 11; a.etimerThreshold = 12; a.mtimerThreshold = 13
+        a.sourceAddress = IPAddress("192.0.2.99"); a.careOfAddress = IPAddress("192.0.2.98")
+        a.lastUsed = UInt64(now - 3); a.policyType = 0; a.tfcPad = 1500; a.extraFlags = 1
+        a.offload = XFRMOffload(ifindex: 4, flags: 1); a.setMark = 0x10; a.setMarkMask = 0xff; a.ifID = 42
+        a.rawDirection = 7; a.natKeepaliveInterval = 20; a.perCPU = 3
+        var t = XFRMIPTFS(); t.packetSize = 1400; t.dontFragment = true; a.iptfs = t
+        a.unknown = [XFRMUnknownAttribute(type: 99, payload: [1, 2, 3])]
+        data.sas[0].state.attributes = a
+        var d = Fixtures.dashboard(cols: 120, rows: 40, data: data)
+        press(&d, .enter)
+        var text = ""
+        for _ in 0..<4 { text += d.render(now: now).text; press(&d, .pageDown) }
+        for label in ["aead", "enc", "auth", "auth-trunc", "comp", "encap", "security context", "lifetime value",
+                      "replay ", "replay threshold", "aevent timer", "mapping timer", "source address",
+                      "care-of address", "last used", "policy type", "tfcpad", "extra flags", "offload",
+                      "output mark", "if_id", "raw direction", "nat keepalive", "pcpu", "iptfs", "attribute 99",
+                      "limits bytes", "stats", "selector", "flags"] {
+            XCTAssertTrue(text.contains(label), label)
+        }
+        XCTAssertTrue(text.contains("ctx\\x1b]0;x\\x07"))
+        XCTAssertFalse(text.unicodeScalars.contains { $0.value == 0x1b })
+    }
 }
