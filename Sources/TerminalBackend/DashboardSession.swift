@@ -61,9 +61,17 @@ public final class DashboardSession {
     /// Restores the terminal.
     public func stop() { terminal.stop() }
 
+    /// The SIGINT, SIGTERM or SIGHUP that ended the session, if one did (exit with 128 + it).
+    public private(set) var stopSignal: Int32?
+
     /// Reads every pending input event (never blocks) and returns the commands for the loop.
-    /// Theme switching (`t`) is done here and not returned.
+    /// Theme switching (`t`) is done here and not returned. A SIGINT, SIGTERM or SIGHUP
+    /// (which interrupts the loop's poll with EINTR) comes back as `.quit`.
     public func readInput(now: Double) -> [DashboardCommand] {
+        if let s = terminal.takeStopSignal() {
+            stopSignal = s
+            return [.quit]
+        }
         var out: [DashboardCommand] = []
         var events: [InputEvent] = []
         if let r = terminal.checkResize() { events.append(r) }

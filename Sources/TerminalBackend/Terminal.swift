@@ -6,9 +6,11 @@ import Glibc
 
 /// The ncurses screen: the only code in ipsectop that calls curses.
 ///
-/// Owned by the single thread that runs the poll loop. `start()` installs handlers that
-/// restore the terminal on exit(), SIGINT, SIGTERM, SIGHUP, SIGQUIT and crash signals;
-/// `stop()` restores it explicitly and is safe to call more than once.
+/// Owned by the single thread that runs the poll loop. `start()` installs signal handlers:
+/// SIGINT, SIGTERM and SIGHUP ask the loop to quit (`takeStopSignal()`; a second one before
+/// the loop reacts restores the terminal and dies of it); SIGQUIT and crash signals (SEGV,
+/// BUS, ILL, FPE, ABRT, TRAP) restore the terminal and die; `exit()` restores through
+/// `atexit`. `stop()` restores explicitly and is safe to call more than once.
 public final class Terminal {
     /// Why the dashboard cannot start.
     public struct StartError: Error, CustomStringConvertible, Sendable {
@@ -118,6 +120,12 @@ public final class Terminal {
         invalidate()
         let s = size
         return .resize(cols: s.cols, rows: s.rows)
+    }
+
+    /// The SIGINT/SIGTERM/SIGHUP received since the last call, if any (then quit gracefully).
+    public func takeStopSignal() -> Int32? {
+        let s = ipsectop_take_stop_request()
+        return s == 0 ? nil : s
     }
 
     /// Forces a full repaint on the next `draw` (Ctrl-L, resize).

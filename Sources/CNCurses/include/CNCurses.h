@@ -119,17 +119,46 @@ static inline void ipsectop_fatal_signal(int sig) {
     signal(sig, SIG_DFL);
     raise(sig);
 }
-/// Installs ipsectop_fatal_signal for SIGINT, SIGTERM, SIGHUP, SIGQUIT and the crash
-/// signals (SEGV, BUS, ILL, FPE, ABRT, TRAP), plus an atexit() restore.
+/// The pending stop request (a signal number, 0 for none).
+static inline volatile sig_atomic_t *ipsectop_stop_request(void) {
+    static volatile sig_atomic_t pending = 0;
+    return &pending;
+}
+/// SIGINT/SIGTERM/SIGHUP handler: the first one asks the main loop to quit (poll returns
+/// EINTR, the loop reads input and gets a quit command); a second one before the loop
+/// noticed restores the terminal and dies of the signal.
+static inline void ipsectop_stop_signal(int sig) {
+    volatile sig_atomic_t *p = ipsectop_stop_request();
+    if (*p != 0) { ipsectop_fatal_signal(sig); return; }
+    *p = sig;
+}
+/// Returns and clears the pending stop request (0 when none).
+static inline int ipsectop_take_stop_request(void) {
+    volatile sig_atomic_t *p = ipsectop_stop_request();
+    int v = (int)*p;
+    *p = 0;
+    return v;
+}
+/// Installs ipsectop_stop_signal for SIGINT, SIGTERM and SIGHUP (no SA_RESTART, so poll is
+/// interrupted), ipsectop_fatal_signal for SIGQUIT and the crash signals (SEGV, BUS, ILL,
+/// FPE, ABRT, TRAP), plus an atexit() restore.
 static inline void ipsectop_install_restore_handlers(void) {
-    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
-    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+    static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+    static const int fatal[] = { SIGQUIT, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
+    for (unsigned i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = ipsectop_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(stops[i], &sa, NULL);
+    }
+    for (unsigned i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = ipsectop_fatal_signal;
         sigemptyset(&sa.sa_mask);
         sa.sa_flags = SA_RESETHAND;
-        sigaction(sigs[i], &sa, NULL);
+        sigaction(fatal[i], &sa, NULL);
     }
     atexit(ipsectop_restore);
 }
