@@ -24,6 +24,11 @@ struct PeerCache: Sendable {
 
     subscript(key: PeerKey) -> PeerRecord? { positions[key].map { values[Int($0)] } }
     var count: Int { values.count }
+
+    /// Updates every record in place (keys unchanged).
+    mutating func update(_ body: (inout PeerRecord) -> Void) {
+        for i in values.indices { body(&values[i]) }
+    }
 }
 
 /// A peer as cached by `derive`: SAs by entry slot (4 bytes each); `PeerSummary` is built on read.
@@ -42,6 +47,10 @@ struct PeerRecord: Sendable {
     var nat: NATTraversal?
     var keepalive: KeepaliveStatus
     var health: HealthFlags
+    /// Keepalive inputs kept for re-evaluation on `.tick`.
+    var kernelInterval: UInt32?
+    var inboundLastUsed: ModelTime?
+    var outboundLastUsed: ModelTime?
 }
 
 struct PeerBuilder {
@@ -293,7 +302,8 @@ extension LiveModel {
             records.append(PeerRecord(key: key, inbound: b.inbound, outbound: b.outbound, undetermined: b.undetermined,
                                     pairs: pairList, policies: b.policies, inboundRates: b.inRates,
                                     outboundRates: b.outRates, inboundTotals: b.inTotals, outboundTotals: b.outTotals,
-                                    nat: nat, keepalive: ka, health: health))
+                                    nat: nat, keepalive: ka, health: health, kernelInterval: b.kernelInterval,
+                                    inboundLastUsed: b.inboundLastUsed, outboundLastUsed: b.outboundLastUsed))
             if peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         let cache = PeerCache(records)
@@ -317,6 +327,31 @@ extension LiveModel {
             capturePorts = sortedPorts
             effects.append(.setKeepaliveCapturePorts(sortedPorts))
         }
+        derivedDirty = false
+    }
+
+    /// `.tick` when no table changed since the last `derive`: only what depends on time (health
+    /// flags such as lifetimes and rekey age, keepalive verdicts) is re-evaluated; no regrouping.
+    mutating func reevaluate(at now: ModelTime) {
+        for i in entries.indices where entries[i].alive {
+            let oneWay = entries[i].health.intersection(.oneWayTraffic)
+            entries[i].health = healthFlags(of: entries[i], at: now).union(oneWay)
+        }
+        var cache = peerCache
+        peerCache = PeerCache()
+        cache.update { r in
+            var health: HealthFlags = []
+            for s in r.inbound + r.outbound + r.undetermined where entries[Int(s)].alive {
+                health.formUnion(entries[Int(s)].health)
+            }
+            r.health = health
+            let track = keepaliveByPeer[r.key] ?? keepaliveByAddresses[AddressPair(local: r.key.local, remote: r.key.remote)]
+            r.keepalive = LiveModel.keepaliveVerdict(
+                encapsulation: r.nat?.encapsulation.type, peer: r.key, kernelInterval: r.kernelInterval, track: track,
+                inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, capture: captureState,
+                captureSince: captureSince, configuration: configuration, now: now)
+        }
+        peerCache = cache
     }
 
     func natTraversal(key: PeerKey, builder b: PeerBuilder) -> NATTraversal? {

@@ -61,6 +61,8 @@ public struct LiveModel: Sendable {
     var keepaliveByPeer: [PeerKey: KeepaliveTrack] = [:]
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]
     var peerCache = PeerCache()
+    /// Something changed the tables since the last `derive` (a `.tick` then regroups fully).
+    var derivedDirty = true
     var timelineRing: Deque<TimelineEvent> = []
     var timelineSequence: UInt64 = 0
     var rateStore: RateStore
@@ -109,6 +111,7 @@ public struct LiveModel: Sendable {
         switch input {
         case .kernel(let message):
             applyKernel(message, at: now)
+            derivedDirty = true
         case .dumpBegan(let kind):
             // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {
@@ -144,6 +147,7 @@ public struct LiveModel: Sendable {
             applyKeepalive(observation)
         case .capture(let availability):
             if availability != captureState {
+                derivedDirty = true
                 captureState = availability
                 switch availability {
                 case .active:
@@ -167,8 +171,13 @@ public struct LiveModel: Sendable {
         case .setPaused(let paused):
             isPaused = paused
         case .tick:
+            let acquires = pending.count
             expireAcquires(at: now)
-            derive(at: now, effects: &effects)
+            if derivedDirty || pending.count != acquires {
+                derive(at: now, effects: &effects)
+            } else {
+                reevaluate(at: now)
+            }
         }
         return effects
     }

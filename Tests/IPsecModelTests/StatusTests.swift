@@ -213,6 +213,20 @@ final class HealthTests: XCTestCase {
         XCTAssertFalse(flags(m, a).contains(.nearHardLifetime))
     }
 
+    func testTimeAloneRaisesLifetimeFlagOnTick() {
+        var timeLimited = XFRMLifetimeConfig.infinite
+        timeLimited.hardAddExpiresSeconds = 100
+        let a = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 1, dir: .outbound, addTime: UInt64(Fx.t0) - 50,
+                      lifetime: timeLimited)
+        var m = Fx.model([a])
+        m.apply(.tick, at: t0 + 30)
+        XCTAssertFalse(flags(m, a).contains(.nearHardLifetime))
+        XCTAssertFalse(m.derivedDirty, "nothing changed: the tick only re-evaluates")
+        m.apply(.tick, at: t0 + 41)
+        XCTAssertTrue(flags(m, a).contains(.nearHardLifetime))
+        XCTAssertTrue(m.peers.first?.health.contains(.nearHardLifetime) ?? false)
+    }
+
     func testFlagsAndReasonsAgree() {
         var limited = XFRMLifetimeConfig.infinite
         limited.hardPacketLimit = 100
