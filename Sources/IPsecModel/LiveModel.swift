@@ -22,10 +22,12 @@ import XFRMWire
 ///    returned `.dumpSAs` / `.dumpPolicies` as in 1; when both re-dumps (begun after the request)
 ///    complete, the model records "RESYNCED" with what changed. `.dumpFailed` during a resync
 ///    asks for that dump again.
-/// 4. `.tick` between refreshes (about once a second): time-dependent status (keepalive LATE,
-///    lifetimes, acquire timeouts) and the peer grouping are recomputed on `.saDump`,
-///    `.policyDump`, `.tick` and `.localAddresses`, not on every event (events update the SA table
-///    itself at once; an event storm stays O(1) per event).
+/// 4. `.tick` between refreshes (about once a second): the peer grouping, tunnel totals and health
+///    are recomputed on `.saDump`, `.policyDump`, `.localAddresses` and on a `.tick` that follows
+///    table changes; a `.tick` with no change since only re-evaluates what depends on time
+///    (keepalive LATE, lifetimes, rekey age, acquire timeouts). Events update the SA table itself at
+///    once, O(1) per event, so an event storm does not regroup per event. A `.tick` right after a
+///    dump with no event in between is cheap but unnecessary.
 /// 5. Optionally `.xfrmStat(text)`, `.keepalive(observation)`, `.capture(...)`, `.action(result)`,
 ///    `.localAddresses(...)`, `.setRefreshInterval`, `.setPaused`.
 ///
