@@ -530,9 +530,9 @@ extension Dashboard {
         let keyW = min(18, lines.map { TextWidth.of($0.keys) }.max() ?? 8)
         let w = min(cols - 2, max(50, keyW + 44))
         let inner = rows - 4
-        let h = min(rows - 2, lines.count + 4)
+        let h = min(rows - 2, lines.count + 5)
         let (x0, y0) = drawBox(&b, width: w, height: h, title: "Help" + (options.readOnly ? " (read-only)" : ""), titleRole: .dialogTitle)
-        let visibleCount = min(lines.count, max(1, h - 4))
+        let visibleCount = min(lines.count, max(1, h - 5))
         let start = max(0, min(helpScroll, lines.count - visibleCount))
         for i in 0..<visibleCount {
             let l = lines[start + i]
@@ -543,6 +543,8 @@ extension Dashboard {
         }
         _ = inner
         let more = lines.count > visibleCount ? " (\(start + 1)-\(start + visibleCount)/\(lines.count), j/k scroll)" : ""
+        b.write("Mouse: click tab/row (twice opens), heading sorts", x: x0 + 2,
+                y: y0 + h - 3, role: .dialog, maxWidth: w - 4)
         b.write("any key closes" + more, x: x0 + 2, y: y0 + h - 2, role: .dim, maxWidth: w - 4)
     }
 
