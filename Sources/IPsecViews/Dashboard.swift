@@ -308,6 +308,11 @@ public struct Dashboard: Sendable {
             TableLayout.sorted(rows, by: cols.first { $0.id == column }?.sort, ascending: ascending)
         }
         switch v {
+        case .sas where column == "life":
+            // Lifetime use depends on the time: sort with the current clock.
+            let now = clock
+            return TableLayout.sorted(data.sas, by: .number { LifetimeUse(state: $0.state, now: now).fraction ?? -1 },
+                                      ascending: ascending)
         case .sas: return run(data.sas, Columns.sa)
         case .peers: return run(data.peers, Columns.peer)
         case .policies: return run(data.policies, Columns.policy)

@@ -434,4 +434,13 @@ final class DashboardTests: XCTestCase {
         XCTAssertTrue(text.contains("ctx\\x1b]0;x\\x07"))
         XCTAssertFalse(text.unicodeScalars.contains { $0.value == 0x1b })
     }
+
+    func testLifetimeSortUsesTheCurrentTime() {
+        var d = Fixtures.dashboard(cols: 200, rows: 50)
+        sort(&d, by: "life")
+        // Ascending: least used first; the 55-minute-old SAs (91% of 1 h) come last.
+        let spis = d.lists[0].visible.map { d.data.sas[$0].state.spi }
+        XCTAssertEqual(Array(spis.suffix(2)).sorted(), [0x0000_b001, 0x0000_b002])
+        XCTAssertEqual(spis.first, 0x0bad_cafe)
+    }
 }
