@@ -74,14 +74,18 @@ public enum ThemeColor: Hashable, Sendable {
         case (_, .monochrome): return nil
         case (.terminalDefault, _): return self
         case (.palette, .colors256): return self
-        case (.palette(let v), .colors16): return .palette(ThemeColor.to16(v))
-        case (.palette(let v), .colors8): return .palette(ThemeColor.to16(v) & 7)
+        case (.palette(let v), .colors16): return .palette(ThemeColor.nearest(v, among: 16))
+        case (.palette(let v), .colors8): return .palette(v < 16 ? v & 7 : ThemeColor.nearest(v, among: 8))
         }
     }
 
     /// Nearest of the 16 basic colours for a 256-palette entry.
-    static func to16(_ v: UInt8) -> UInt8 {
-        if v < 16 { return v }
+    static func to16(_ v: UInt8) -> UInt8 { nearest(v, among: 16) }
+
+    /// Nearest of the first `count` (8 or 16) basic colours for a 256-palette entry.
+    static func nearest(_ v: UInt8, among count: Int) -> UInt8 {
+        if v < 16 && Int(v) < count { return v }
+        if v < 16 { return v & 7 }
         let rgb: (Int, Int, Int)
         if v >= 232 {
             let g = Int(v - 232) * 10 + 8
@@ -94,8 +98,24 @@ public enum ThemeColor: Hashable, Sendable {
         let basic: [(Int, Int, Int)] = [(0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205),
                                         (0, 205, 205), (229, 229, 229), (127, 127, 127), (255, 0, 0), (0, 255, 0),
                                         (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255)]
+        // Saturated colours keep their hue (a light green stays green, not white).
+        let (r, g, b) = rgb
+        let maxc = max(r, g, b), minc = min(r, g, b), chroma = maxc - minc
+        if chroma >= 64 {
+            var h: Double
+            if maxc == r { h = 60 * Double(g - b) / Double(chroma) }
+            else if maxc == g { h = 120 + 60 * Double(b - r) / Double(chroma) }
+            else { h = 240 + 60 * Double(r - g) / Double(chroma) }
+            if h < 0 { h += 360 }
+            // red, yellow, green, cyan, blue, magenta; light blues read better as cyan.
+            let bucket = Int((h / 60).rounded()) % 6
+            var c: UInt8 = [1, 3, 2, 6, 4, 5][bucket]
+            if c == 4 && h < 225 { c = 6 }
+            if count >= 16 && maxc >= 215 { c += 8 }
+            return c
+        }
         var best = 0, bestD = Int.max
-        for (k, c) in basic.enumerated() {
+        for (k, c) in basic.prefix(count).enumerated() {
             let d = (c.0 - rgb.0) * (c.0 - rgb.0) + (c.1 - rgb.1) * (c.1 - rgb.1) + (c.2 - rgb.2) * (c.2 - rgb.2)
             if d < bestD { bestD = d; best = k }
         }
@@ -224,7 +244,14 @@ public struct Theme: Hashable, Sendable {
         let s = style(role)
         var attrs = s.attributes
         if depth == .monochrome { attrs.formUnion(Theme.monochromeFallback[role] ?? []) }
-        return (s.foreground.reduced(to: depth), s.background.reduced(to: depth), attrs)
+        var fg = s.foreground.reduced(to: depth)
+        let bg = s.background.reduced(to: depth)
+        // Reduction can merge distinct colours: never draw text in its background colour.
+        if case .palette(let f)? = fg, case .palette(let b)? = bg, f == b || (f & 7 == b & 7 && depth == .colors8) {
+            let dark: Set<UInt8> = [0, 1, 4, 5, 8]
+            fg = .palette(dark.contains(b) ? 7 : 0)
+        }
+        return (fg, bg, attrs)
     }
 
     /// A built-in monochrome theme, used when no theme file can be found.

@@ -76,10 +76,30 @@ final class ThemeTests: XCTestCase {
         XCTAssertEqual(ThemeColor(name: "color196")?.reduced(to: .colors16), .palette(9))
         XCTAssertEqual(ThemeColor(name: "color196")?.reduced(to: .colors8), .palette(1))
         XCTAssertEqual(ThemeColor(name: "bright-green")?.reduced(to: .colors8), .palette(2))
+        XCTAssertEqual(ThemeColor(name: "color110")?.reduced(to: .colors8), .palette(6), "light blue reads as cyan")
+        XCTAssertEqual(ThemeColor(name: "color114")?.reduced(to: .colors8), .palette(2), "light green stays green")
+        XCTAssertEqual(ThemeColor(name: "color214")?.reduced(to: .colors8), .palette(3), "orange becomes yellow")
+        XCTAssertEqual(ThemeColor(name: "color203")?.reduced(to: .colors8), .palette(1))
+        XCTAssertEqual(ThemeColor(name: "color236")?.reduced(to: .colors8), .palette(0))
+        XCTAssertEqual(ThemeColor(name: "color250")?.reduced(to: .colors8), .palette(7))
         XCTAssertNil(ThemeColor(name: "red")?.reduced(to: .monochrome))
         XCTAssertEqual(ColorDepth.detect(colors: 256, environment: ["NO_COLOR": "1"]), .monochrome)
         XCTAssertEqual(ColorDepth.detect(colors: 256, environment: ["NO_COLOR": ""]), .colors256)
         XCTAssertEqual(ColorDepth.detect(colors: 8, environment: [:]), .colors8)
+    }
+
+    func testReducedColoursNeverHideTextInEveryShippedTheme() throws {
+        for name in Self.shipped {
+            let t = try Theme.load(path: Self.themesDirectory + "/\(name).theme")
+            for depth in [ColorDepth.colors256, .colors16, .colors8] {
+                for r in ThemeRole.allCases {
+                    let x = t.resolved(r, depth: depth)
+                    if case .palette(let f)? = x.fg, case .palette(let b)? = x.bg {
+                        XCTAssertNotEqual(f, b, "\(name) \(r) at \(depth)")
+                    }
+                }
+            }
+        }
     }
 
     func testMonochromeKeepsSelectionVisibleForAnyTheme() throws {
