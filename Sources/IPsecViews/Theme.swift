@@ -75,12 +75,17 @@ public enum ThemeColor: Hashable, Sendable {
         case (.terminalDefault, _): return self
         case (.palette, .colors256): return self
         case (.palette(let v), .colors16): return .palette(ThemeColor.nearest(v, among: 16))
-        case (.palette(let v), .colors8): return .palette(v < 16 ? v & 7 : ThemeColor.nearest(v, among: 8))
+        case (.palette(let v), .colors8):
+            let n = v < 16 ? v & 7 : ThemeColor.nearest(v, among: 8)
+            return n == ThemeColor.useDefault ? .terminalDefault : .palette(n)
         }
     }
 
     /// Nearest of the 16 basic colours for a 256-palette entry.
     static func to16(_ v: UInt8) -> UInt8 { nearest(v, among: 16) }
+
+    /// `nearest` result meaning "use the terminal's default colour".
+    static let useDefault: UInt8 = 255
 
     /// Nearest of the first `count` (8 or 16) basic colours for a 256-palette entry.
     static func nearest(_ v: UInt8, among count: Int) -> UInt8 {
@@ -95,9 +100,6 @@ public enum ThemeColor: Hashable, Sendable {
             let level = [0, 95, 135, 175, 215, 255]
             rgb = (level[i / 36], level[(i / 6) % 6], level[i % 6])
         }
-        let basic: [(Int, Int, Int)] = [(0, 0, 0), (205, 0, 0), (0, 205, 0), (205, 205, 0), (0, 0, 238), (205, 0, 205),
-                                        (0, 205, 205), (229, 229, 229), (127, 127, 127), (255, 0, 0), (0, 255, 0),
-                                        (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255)]
         // Saturated colours keep their hue (a light green stays green, not white).
         let (r, g, b) = rgb
         let maxc = max(r, g, b), minc = min(r, g, b), chroma = maxc - minc
@@ -114,12 +116,14 @@ public enum ThemeColor: Hashable, Sendable {
             if count >= 16 && maxc >= 215 { c += 8 }
             return c
         }
-        var best = 0, bestD = Int.max
-        for (k, c) in basic.prefix(count).enumerated() {
-            let d = (c.0 - rgb.0) * (c.0 - rgb.0) + (c.1 - rgb.1) * (c.1 - rgb.1) + (c.2 - rgb.2) * (c.2 - rgb.2)
-            if d < bestD { bestD = d; best = k }
-        }
-        return UInt8(best)
+        // Greys stay greys: black, (dark grey,) light grey or white by lightness.
+        let lum = (r + g + b) / 3
+        // 8 colours have no grey: mid greys use the terminal's default colour instead.
+        if count < 16 { return lum < 60 ? 0 : (lum >= 200 ? 7 : ThemeColor.useDefault) }
+        if lum < 50 { return 0 }
+        if lum < 170 { return 8 }
+        if lum < 235 { return 7 }
+        return 15
     }
 }
 

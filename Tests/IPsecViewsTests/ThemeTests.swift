@@ -82,6 +82,8 @@ final class ThemeTests: XCTestCase {
         XCTAssertEqual(ThemeColor(name: "color203")?.reduced(to: .colors8), .palette(1))
         XCTAssertEqual(ThemeColor(name: "color236")?.reduced(to: .colors8), .palette(0))
         XCTAssertEqual(ThemeColor(name: "color250")?.reduced(to: .colors8), .palette(7))
+        XCTAssertEqual(ThemeColor(name: "color244")?.reduced(to: .colors8), .terminalDefault, "no grey in 8 colours")
+        XCTAssertEqual(ThemeColor(name: "color244")?.reduced(to: .colors16), .palette(8))
         XCTAssertNil(ThemeColor(name: "red")?.reduced(to: .monochrome))
         XCTAssertEqual(ColorDepth.detect(colors: 256, environment: ["NO_COLOR": "1"]), .monochrome)
         XCTAssertEqual(ColorDepth.detect(colors: 256, environment: ["NO_COLOR": ""]), .colors256)
