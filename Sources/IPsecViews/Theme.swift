@@ -119,7 +119,7 @@ public enum ThemeColor: Hashable, Sendable {
         // Greys stay greys: black, (dark grey,) light grey or white by lightness.
         let lum = (r + g + b) / 3
         // 8 colours have no grey: mid greys use the terminal's default colour instead.
-        if count < 16 { return lum < 60 ? 0 : (lum >= 200 ? 7 : ThemeColor.useDefault) }
+        if count < 16 { return lum < 60 ? 0 : (lum >= 170 ? 7 : ThemeColor.useDefault) }
         if lum < 50 { return 0 }
         if lum < 170 { return 8 }
         if lum < 235 { return 7 }
