@@ -97,12 +97,13 @@ extension DashboardData {
         saRows.reserveCapacity(entries.count)
         for i in order {
             let e = entries[i]
-            let encapsulated = e.state.attributes.encapsulation != nil
+            let state = e.state // a computed property in the model: read it once
+            let encapsulated = state.attributes.encapsulation != nil
             let ka: KeepaliveInfo = encapsulated ? (peerKeepalive[e.peer] ?? .notApplicable) : .notApplicable
             let r = e.rates.last2s
-            saRows.append(SARow(state: e.state, direction: e.direction, byteRate: r.bytesPerSecond,
+            saRows.append(SARow(state: state, direction: e.direction, byteRate: r.bytesPerSecond,
                                 packetRate: r.packetsPerSecond, keepalive: ka,
-                                health: HealthFlag.from(e.health) { model.healthIssues(for: e.identity, at: now) },
+                                health: HealthFlag.from(e.health) { model.healthIssues(for: ids[i], at: now) },
                                 peerID: peerIDs[e.peer] ?? e.peer.description, rekeyedFrom: e.predecessor?.spi)
                 .with(directionSource: DashboardData.words(e.directionSource)))
         }
