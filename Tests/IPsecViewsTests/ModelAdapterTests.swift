@@ -1,11 +1,10 @@
 import XCTest
-import SnapshotTesting
 import IPsecModel
 import XFRMWire
 @testable import IPsecViews
 
 /// The dashboard fed from the real reducer (two SA dumps one second apart, a policy dump, xfrm_stat).
-final class ModelAdapterTests: SnapshotTestCase {
+final class ModelAdapterTests: XCTestCase {
     let now = Fixtures.now
     let host = HostInfo(host: "gw1.example", netns: "ipsec-test", kernel: "6.18.0")
 
@@ -57,12 +56,18 @@ final class ModelAdapterTests: SnapshotTestCase {
         _ = d.handle(.key(.character("2")), now: now)
         _ = d.handle(.key(.enter), now: now)
         guard case .peer = d.screen else { return XCTFail("no peer page") }
-        assertSnapshot(of: d.render(now: now), as: .screen, named: "peer-120x40")
+        // Facts, not a whole-screen snapshot: the model's wording may change independently.
+        let page = d.render(now: now).text
+        for part in ["Peer 192.0.2.10 ⇄ 198.51.100.7", "─ SAs (2)", "0xc1a00001", "0xc1a00002", "─ Policies (3)",
+                     "─ NAT-T", "espinudp", "remote port 31245", "─ Keepalive", "reason ", "─ Traffic history",
+                     "─ Timeline", "─ Actions"] {
+            XCTAssertTrue(page.contains(part), part)
+        }
         _ = d.handle(.key(.enter), now: now)
         guard case .sa = d.screen else { return XCTFail("no SA detail") }
         let detail = d.render(now: now).text
         XCTAssertTrue(detail.contains("(inferred: "), detail)
-        assertSnapshot(of: d.render(now: now), as: .screen, named: "sa-detail-120x40")
+        XCTAssertTrue(detail.contains("rfc4106(gcm(aes)) (288 bits, icv 128)"))
     }
 
     func testActionResultLogLine() {
