@@ -65,10 +65,12 @@ public final class Terminal {
         apply(theme: theme)
     }
 
-    /// Leaves curses mode and restores the terminal.
+    /// Leaves curses mode and restores the terminal (and the default SIGINT/SIGTERM/SIGHUP
+    /// actions, so a later Ctrl-C interrupts as usual).
     public func stop() {
         guard isActive else { return }
         ipsectop_restore()
+        ipsectop_reset_stop_handlers()
         isActive = false
         previous = nil
     }

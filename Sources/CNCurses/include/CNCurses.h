@@ -162,6 +162,12 @@ static inline void ipsectop_install_restore_handlers(void) {
     }
     atexit(ipsectop_restore);
 }
+/// Gives SIGINT, SIGTERM and SIGHUP back their default action (after the dashboard ends).
+static inline void ipsectop_reset_stop_handlers(void) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+}
 /// Starts colours with the terminal's default colours available as -1. Returns COLORS (0 without colour).
 static inline int ipsectop_start_color(void) {
     if (!has_colors()) return 0;
