@@ -24,5 +24,20 @@ final class AdapterBenchmark: XCTestCase {
             XCTAssertEqual(data.sas.count, 100_000)
         }
         print("AdapterBenchmark DashboardData(model:) 100k SAs, ms: " + times.map { Format.fixed($0, 1) }.joined(separator: " "))
+        // Resident memory the view layer adds: the data plus a dashboard holding it (filter keys built).
+        let before = residentBytes()
+        var d = Dashboard(cols: 200, rows: 50)
+        d.update(DashboardData(model: m, now: Fixtures.now, host: HostInfo(host: "h", netns: "n", kernel: "k")), now: Fixtures.now)
+        _ = d.handle(.key(.character("/")), now: Fixtures.now)
+        _ = d.handle(.key(.character("1")), now: Fixtures.now)
+        let after = residentBytes()
+        print("AdapterBenchmark view layer resident bytes per SA: \((after - before) / 100_000)")
+        XCTAssertEqual(d.data.sas.count, 100_000)
+    }
+
+    func residentBytes() -> Int {
+        let parts = (readTextFile("/proc/self/statm") ?? "").split(separator: " ")
+        let pages = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
