@@ -177,13 +177,19 @@ public struct Dashboard: Sendable {
     var helpScroll = 0
     var confirmScroll = 0
     var searchKeys: [[[UInt8]]?] = Array(repeating: nil, count: DashboardView.allCases.count)
-    var lastValues: [SAIdentity: SAValues] = [:]
+    var lastValues = ValueCache()
     var changedSA: [SAIdentity: Double] = [:]
     var lastPeerMapping: [String: UInt32] = [:]
     var changedPeer: [String: Double] = [:]
     var clock: Double = 0
 
     struct SAValues: Hashable, Sendable { var bytes: UInt64, packets: UInt64, ports: UInt32 }
+
+    /// The counters of the previous refresh, in data order.
+    struct ValueCache: Sendable {
+        var ids: [SAIdentity] = []
+        var values: [SAValues] = []
+    }
 
     /// Filter keys of the last refresh, with signatures of the row fields that can change.
     struct KeyCache: Sendable {
@@ -238,21 +244,37 @@ public struct Dashboard: Sendable {
     public mutating func update(_ newData: DashboardData, now: Double) {
         clock = now
         if paused { return }
-        var values: [SAIdentity: SAValues] = [:]
-        values.reserveCapacity(newData.sas.count)
-        let first = lastValues.isEmpty
+        // Changed counters: compare with the previous refresh row by row (rows usually keep
+        // their positions; a dictionary of the old rows is built only when they moved).
+        let old = lastValues
+        let first = old.ids.isEmpty
+        var ids: [SAIdentity] = [], values: [SAValues] = []
+        ids.reserveCapacity(newData.sas.count); values.reserveCapacity(newData.sas.count)
+        var oldIndex: [SAIdentity: Int]? = nil
         newData.sas.withUnsafeBufferPointer { buf in
             for i in buf.indices {
                 let id = buf[i].id
                 let e = buf[i].state.attributes.encapsulation
                 let v = SAValues(bytes: buf[i].state.lifetimeCurrent.bytes, packets: buf[i].state.lifetimeCurrent.packets,
                                  ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
-                if !first, let old = lastValues[id], old != v { changedSA[id] = now }
-                values[id] = v
+                ids.append(id); values.append(v)
+                if first { continue }
+                var j: Int? = i < old.ids.count && old.ids[i] == id ? i : nil
+                if j == nil {
+                    if oldIndex == nil {
+                        oldIndex = Dictionary(old.ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+                    }
+                    j = oldIndex?[id]
+                }
+                if let j, old.values[j] != v { changedSA[id] = now }
             }
         }
-        lastValues = values
-        changedSA = changedSA.filter { now - $0.value < options.highlightSeconds && values[$0.key] != nil }
+        lastValues = ValueCache(ids: ids, values: values)
+        if !changedSA.isEmpty {
+            let present = changedSA.count < 64 ? nil : Set(ids)
+            changedSA = changedSA.filter { now - $0.value < options.highlightSeconds
+                && (present?.contains($0.key) ?? ids.contains($0.key)) }
+        }
         for p in newData.peers {
             let ports = UInt32(p.encapsulation?.sourcePort ?? 0) << 16 | UInt32(p.encapsulation?.destinationPort ?? 0)
             if let old = lastPeerMapping[p.id], old != ports { changedPeer[p.id] = now }
@@ -262,7 +284,10 @@ public struct Dashboard: Sendable {
         data = newData
         data.header.paused = paused
         data.header.refreshInterval = refreshInterval
-        tags = tags.filter { values[$0] != nil }
+        if !tags.isEmpty {
+            let present = Set(ids)
+            tags = tags.filter { present.contains($0) }
+        }
         searchKeys = Array(repeating: nil, count: DashboardView.allCases.count)
         // Only the current list is re-sorted now; the others when they are shown
         // (their row indices are dropped so nothing can point into the old arrays).

@@ -443,4 +443,15 @@ final class DashboardTests: XCTestCase {
         XCTAssertEqual(Array(spis.suffix(2)).sorted(), [0x0000_b001, 0x0000_b002])
         XCTAssertEqual(spis.first, 0x0bad_cafe)
     }
+
+    func testHighlightFollowsRowsThatMoved() {
+        var d = Fixtures.dashboard(cols: 120, rows: 40)
+        var data = Fixtures.data()
+        data.sas.reverse()
+        data.sas[0].state.lifetimeCurrent.packets += 1 // 0x00000d0e (was last)
+        d.update(data, now: now + 1)
+        XCTAssertEqual(Set(d.changedSA.keys.map(\.spi)), [0x0000_0d0e])
+        d.update(data, now: now + 5)
+        XCTAssertTrue(d.changedSA.isEmpty, "expired and nothing new")
+    }
 }
