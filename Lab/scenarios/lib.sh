@@ -221,37 +221,51 @@ events_check() {
 }
 
 # tui_check NS LABEL REGEX...: the live dashboard (ipsectop dashboard --netns
-# NS --read-only) in a detached tmux session of 160x40 with a UTF-8 locale;
-# poll the screen until every REGEX is on it (max 30 s), keep the screen
-# ($ART/LABEL.screen.txt, with colours in .screen.ansi), quit with q and
-# check the exit status.  Then once more with LANG=C (ASCII line drawing).
-tui_exited() { tmux capture-pane -p -t "$1" 2>/dev/null | grep -q 'EXIT='; }
+# NS --read-only) in a detached tmux session of 160x40 (own server socket,
+# remain-on-exit: a dashboard that dies stays visible); poll the screen until
+# every REGEX is on it (max 30 s), keep the screen ($ART/LABEL.LANG.screen.txt,
+# colours in .screen.ansi), quit with q and check the exit status.  Done with
+# a UTF-8 locale and, unless TUI_LANGS says otherwise, with LANG=C (ASCII).
+TUI_LANGS=${TUI_LANGS:-C.UTF-8 C}
+tmx() { tmux -L lab -f $W/tmux.conf "$@"; }
+tui_exited() { tmx capture-pane -p -t lab-tui 2>/dev/null | grep -q 'EXIT='; }
 tui_check() {
-    local ns=$1 label=$2 sess=lab-tui i ok miss re lang
+    local ns=$1 label=$2 i ok miss re lang
     shift 2
     have_ipsectop || return 1
-    for lang in C.UTF-8 C; do
-        tmux -f /dev/null new-session -d -s $sess -x 160 -y 40 -e LANG=$lang -e LC_ALL=$lang -e TERM=tmux-256color \
-            "$IPSECTOP dashboard --netns $ns --read-only --no-capture 2> $W/tui.err; echo EXIT=\$?; sleep 30"
+    printf 'set -g remain-on-exit on\nset -g exit-empty off\n' > $W/tmux.conf
+    for lang in $TUI_LANGS; do
+        if ! tmx new-session -d -s lab-tui -x 160 -y 40 -e LANG=$lang -e LC_ALL=$lang -e TERM=tmux-256color \
+            "$IPSECTOP dashboard --netns $ns --read-only --no-capture 2> $W/tui.err; echo EXIT=\$?; sleep 60" 2> $W/tmux.err; then
+            fail "TUI ($label, LANG=$lang): tmux new-session: $(head -c 200 $W/tmux.err)"
+            continue
+        fi
         ok=0
         for ((i = 0; i < 150; i++)); do
-            tmux capture-pane -p -t $sess > $W/screen.txt 2>/dev/null
+            if ! tmx capture-pane -p -t lab-tui > $W/screen.txt 2> $W/tmux.err; then
+                echo "   tmux: $(cat $W/tmux.err)"; break
+            fi
+            grep -q 'EXIT=' $W/screen.txt && break
             miss=
             for re in "$@"; do grep -qE -- "$re" $W/screen.txt || { miss=$re; break; }; done
             [ -z "$miss" ] && { ok=1; break; }
             sleep 0.2
         done
         cp $W/screen.txt "$ART/$label.$lang.screen.txt"
-        tmux capture-pane -e -p -t $sess > "$ART/$label.$lang.screen.ansi" 2>/dev/null
+        tmx capture-pane -e -p -t lab-tui > "$ART/$label.$lang.screen.ansi" 2>/dev/null
         check "TUI ($label, LANG=$lang): dashboard shows $*" [ $ok = 1 ]
-        [ $ok = 1 ] || { echo "   missing: $miss; screen:"; sed 's/^/   | /' $W/screen.txt | head -20; }
-        tmux send-keys -t $sess q
-        wait_for 10 tui_exited $sess
-        tmux capture-pane -p -t $sess > $W/screen-end.txt 2>/dev/null
+        if [ $ok != 1 ]; then
+            echo "   missing: '$miss'; dashboard stderr: $(head -c 300 $W/tui.err); screen:"
+            sed 's/^/   | /' $W/screen.txt | grep -v '^   | *$' | head -20
+        fi
+        tmx send-keys -t lab-tui q 2>/dev/null
+        wait_for 10 tui_exited
+        tmx capture-pane -p -t lab-tui > $W/screen-end.txt 2>/dev/null
         check "TUI ($label, LANG=$lang): q quits with exit status 0" grep -q 'EXIT=0' $W/screen-end.txt
-        tmux kill-session -t $sess 2>/dev/null
-        [ $lang = C.UTF-8 ] && grep -q '[─│┌└]' "$ART/$label.$lang.screen.txt" && echo "   (UTF-8 line drawing in use)"
+        tmx kill-session -t lab-tui 2>/dev/null
     done
+    tmx kill-server 2>/dev/null
+    return 0
 }
 
 # ---- strongSwan: one charon per netns ---------------------------------------

@@ -82,7 +82,7 @@ snapshot_check right manual-right --expect-sas 4 --expect-policies 4 \
     --expect "spi=0x0000c002,dst=$NAT_PUB,encap.sport=4500,encap.dport=44500" \
     --nonzero 0x0000c001 --nonzero 0x0000c002
 save_state left left-after-traffic; save_state right right-after-traffic
-tui_check right tui-right 'c001' 'c002' 'c601' 'c602' '44500' 
+tui_check right tui-right '0x0000c001 +1 44500.4500 .* 420 +5 ' '0x0000c002 +1 4500.44500 ' 'c601' 'c602' 'SAs 4 +pol 4'
 
 say "5. NAT rebinding: left's 4500 now leaves as 44501 -> XFRM_MSG_MAPPING on right"
 ip netns exec nat nft flush chain ip nat postrouting

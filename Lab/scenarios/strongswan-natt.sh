@@ -45,7 +45,7 @@ snapshot_check right ss-right --expect-sas 2 \
 snapshot_check left ss-left --expect-sas 2 \
     --expect "src=$L_OUT,encap.sport=4500,encap.dport=4500" --expect "dst=$L_OUT,encap.sport=4500,encap.dport=4500"
 
-tui_check right tui-right $(for s in $spis; do echo "${s#0x}"; done) "$port"
+TUI_LANGS=C.UTF-8 tui_check right tui-right $spis "$port.4500|4500.$port" "SAs 2 "
 
 say "3. NAT keepalives (keep_alive = 5s) while idle"
 wait_for 15 grep -q "$NAT_PUB.$port > $R_OUT.4500: isakmp-nat-keep-alive" $W/tcpdump-pub.out
