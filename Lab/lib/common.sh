@@ -100,6 +100,7 @@ lab_check_prereqs() {
     lab_need_cmd tcpdump tcpdump
     lab_need_cmd ping iputils-ping
     lab_need_cmd tmux tmux
+    [ -e /lib/terminfo/t/tmux-256color ] || [ -e /usr/share/terminfo/t/tmux-256color ] || LAB_MISSING+=(ncurses-base)
     lab_need_cmd timeout coreutils
     lab_need_file /usr/lib/ipsec/charon strongswan-charon
     lab_need_cmd swanctl strongswan-swanctl
