@@ -1,0 +1,337 @@
+// ipsectop-bench: in-process measurements that a whole-process timing cannot split.
+// Prints `key value` lines (one figure each) that Benchmarks/run.sh collects into its
+// results table. Nothing here asserts a time. Needs root (CAP_NET_ADMIN) for the dumps.
+//
+//   ipsectop-bench refresh  NETNS [ROUNDS]   decode + model update per refresh vs the kernel's dump CPU
+//   ipsectop-bench frame    NETNS [FRAMES]   first frame (dump -> model -> view data -> frame), frame
+//                                            build p50/p99 sorted by rate and filtered, resident bytes per SA
+//   ipsectop-bench ingest   NETNS [ROUNDS]   replayed events (NEWSA, UPDSA, hard EXPIRE) through decode + model
+import Glibc
+import IPsecModel
+import IPsecViews
+import XFRMKernel
+import XFRMWire
+
+// MARK: - clocks
+
+func monotonic() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// User and system CPU seconds of this process so far.
+func cpu() -> (user: Double, sys: Double) {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return (s(u.ru_utime), s(u.ru_stime))
+}
+
+/// Resident set size from /proc/self/statm, in bytes.
+func residentBytes() -> Int {
+    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(f) }
+    var size = 0, resident = 0
+    withUnsafeMutablePointer(to: &size) { sp in
+        withUnsafeMutablePointer(to: &resident) { rp in
+            _ = withVaList([sp, rp]) { vfscanf(f, "%ld %ld", $0) }
+        }
+    }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+func percentile(_ xs: [Double], _ p: Double) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s[min(s.count - 1, Int((Double(s.count) * p).rounded(.down)))]
+}
+
+func median(_ xs: [Double]) -> Double { percentile(xs, 0.5) }
+
+func fmt(_ x: Double, _ digits: Int = 3) -> String {
+    guard x.isFinite else { return "nan" }
+    var buf = [CChar](repeating: 0, count: 64)
+    _ = withVaList([x]) { vsnprintf(&buf, 64, "%.\(digits)f", $0) }
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func emit(_ key: String, _ value: String) {
+    let line = Array("\(key) \(value)\n".utf8)
+    _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+}
+
+func die(_ s: String) -> Never {
+    let line = Array("ipsectop-bench: \(s)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
+
+func enter(_ netns: String) {
+    do { try NetworkNamespace.enter(named: netns) } catch { die("netns \(netns): \(error)") }
+}
+
+func channel() -> XFRMCommandChannel {
+    do { return try XFRMCommandChannel() } catch { die("netlink: \(error)") }
+}
+
+func dumpSAs(_ c: XFRMCommandChannel) -> DumpResult<XFRMState> {
+    do { return try c.dumpSAs() } catch { die("GETSA dump: \(error)") }
+}
+
+func dumpPolicies(_ c: XFRMCommandChannel) -> DumpResult<XFRMPolicy> {
+    do { return try c.dumpPolicies() } catch { die("GETPOLICY dump: \(error)") }
+}
+
+let documentationLocal: [IPAddress] = ["203.0.113.1", "2001:db8:0:1::1"].compactMap { IPAddress($0) }
+
+// MARK: - refresh: decode + model update vs the kernel's dump CPU
+
+/// One refresh as the live source does it: GETSA dump (kernel work is this process's system
+/// time; receiving and decoding is user time), then dumpBegan/saDump/tick on a model that
+/// already holds every SA. The decode is also timed alone by decoding the same datagrams again.
+func refresh(netns: String, rounds: Int) {
+    enter(netns)
+    let c = channel()
+    var model = LiveModel()
+    var t = 1_000_000.0
+    _ = model.apply(.localAddresses(documentationLocal), at: t)
+    let first = dumpSAs(c)
+    _ = model.apply(.dumpBegan(.sa), at: t)
+    _ = model.apply(.saDump(first.records), at: t)
+    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    var kernelSys: [Double] = [], dumpUser: [Double] = [], decodeUser: [Double] = [], modelUser: [Double] = []
+    var dumpWall: [Double] = [], modelWall: [Double] = []
+    for _ in 0..<rounds {
+        t += 1
+        let c0 = cpu(), w0 = monotonic()
+        let r = dumpSAs(c)
+        let c1 = cpu(), w1 = monotonic()
+        var decoded = 0
+        for d in r.datagrams { decoded += XFRMDecoder.decodeDatagram(d.bytes).messages.count }
+        let c2 = cpu()
+        _ = model.apply(.dumpBegan(.sa), at: t)
+        _ = model.apply(.saDump(r.records), at: t)
+        _ = model.apply(.tick, at: t)
+        let c3 = cpu(), w3 = monotonic()
+        if decoded < r.records.count { die("decoded \(decoded) < \(r.records.count)") }
+        kernelSys.append(c1.sys - c0.sys)
+        dumpUser.append(c1.user - c0.user)
+        decodeUser.append(c2.user - c1.user)
+        modelUser.append(c3.user - c2.user)
+        dumpWall.append(w1 - w0)
+        modelWall.append(w3 - w1)
+    }
+    let n = model.header.saCount
+    emit("refresh.sas", "\(n)")
+    emit("refresh.rounds", "\(rounds)")
+    emit("refresh.kernel_dump_sys_ms", fmt(median(kernelSys) * 1e3))
+    emit("refresh.recv_decode_user_ms", fmt(median(dumpUser) * 1e3))
+    emit("refresh.decode_only_user_ms", fmt(median(decodeUser) * 1e3))
+    emit("refresh.model_update_user_ms", fmt(median(modelUser) * 1e3))
+    emit("refresh.dump_wall_ms", fmt(median(dumpWall) * 1e3))
+    let ours = zip(dumpUser, modelUser).map { $0 + $1 }
+    emit("refresh.decode_plus_model_ms", fmt(median(ours) * 1e3))
+    // Ratio of the medians (the system time of a small dump can round to 0 in one round).
+    let k = median(kernelSys)
+    emit("refresh.ratio_vs_kernel", k > 0 ? fmt(median(ours) / k, 2) : "nan")
+}
+
+// MARK: - frame: first frame, frame build, resident bytes
+
+func render(_ d: Dashboard, now: Double) -> ScreenBuffer { d.render(now: now) }
+
+func frame(netns: String, frames: Int) {
+    enter(netns)
+    let rss0 = residentBytes()
+    let t0 = monotonic()
+    let c = channel()
+    var model: LiveModel = LiveModel()
+    let now = wallClockSeconds()
+    _ = model.apply(.localAddresses(documentationLocal), at: now)
+    _ = model.apply(.dumpBegan(.sa), at: now)
+    let sas = dumpSAs(c)
+    let t1 = monotonic()
+    _ = model.apply(.saDump(sas.records), at: now)
+    let t2 = monotonic()
+    _ = model.apply(.dumpBegan(.policy), at: now)
+    let pols = dumpPolicies(c)
+    _ = model.apply(.policyDump(pols.records), at: now)
+    let t3 = monotonic()
+    let rssModel = residentBytes()
+    let host = HostInfo(host: "bench", netns: netns, kernel: "")
+    var dash = Dashboard(cols: 200, rows: 50, refreshInterval: 1)
+    var viewData: DashboardData? = DashboardData(model: model, now: now, host: host)
+    let rssViewData = residentBytes()
+    dash.update(viewData!, now: now)
+    viewData = nil
+    let t4 = monotonic()
+    let rssDashboard = residentBytes()
+    let screen = dash.render(now: now)
+    let t5 = monotonic()
+    let n = model.header.saCount
+    emit("frame.sas", "\(n)")
+    emit("frame.policies", "\(pols.records.count)")
+    emit("first.sa_dump_ms", fmt((t1 - t0) * 1e3, 1))
+    emit("first.model_sa_ms", fmt((t2 - t1) * 1e3, 1))
+    emit("first.policies_ms", fmt((t3 - t2) * 1e3, 1))
+    emit("first.view_data_and_update_ms", fmt((t4 - t3) * 1e3, 1))
+    emit("first.render_ms", fmt((t5 - t4) * 1e3, 1))
+    emit("first.total_in_process_ms", fmt((t5 - t0) * 1e3, 1))
+    if screen.cells.isEmpty { die("empty frame") }
+
+    // Memory: the model's own estimate and this process's resident growth (the model,
+    // the view data and the dashboard, plus the dump's datagrams still held here).
+    emit("memory.model_estimate_bytes_per_sa", fmt(Double(model.approximateResidentBytes) / Double(max(n, 1)), 0))
+    emit("memory.rss_growth_bytes_per_sa", fmt(Double(residentBytes() - rss0) / Double(max(n, 1)), 0))
+    // Where it goes (RSS steps; the dump results are still held, so "model" includes them).
+    emit("memory.rss_after_dumps_and_model_bytes_per_sa", fmt(Double(rssModel - rss0) / Double(max(n, 1)), 0))
+    emit("memory.rss_view_data_bytes_per_sa", fmt(Double(rssViewData - rssModel) / Double(max(n, 1)), 0))
+    emit("memory.rss_dashboard_update_bytes_per_sa", fmt(Double(rssDashboard - rssViewData) / Double(max(n, 1)), 0))
+
+    // Sort by rate (">" five times from "peer": dir peer proto spi reqid encap RATE), descending ("I").
+    let s0 = monotonic()
+    for _ in 0..<5 { _ = dash.handle(.key(.character(">")), now: now) }
+    _ = dash.handle(.key(.character("I")), now: now)
+    let s1 = monotonic()
+    emit("frame.sort_rate_desc_ms", fmt((s1 - s0) * 1e3, 1))
+    var plain: [Double] = []
+    for i in 0..<frames {
+        let a = monotonic()
+        _ = dash.render(now: now + Double(i) / 100)
+        plain.append(monotonic() - a)
+        _ = dash.handle(.key(i % 40 < 20 ? .down : .pageDown), now: now)
+    }
+    emit("frame.sorted_build_p50_ms", fmt(percentile(plain, 0.5) * 1e3))
+    emit("frame.sorted_build_p99_ms", fmt(percentile(plain, 0.99) * 1e3))
+    // Filter: "/" then a prefix that matches a tenth of the rows, then Enter.
+    _ = dash.handle(.key(.character("/")), now: now)
+    var typing: [Double] = []
+    for ch in "198.51.100.1" {
+        let a = monotonic()
+        _ = dash.handle(.key(.character(ch)), now: now)
+        typing.append(monotonic() - a)
+    }
+    _ = dash.handle(.key(.enter), now: now)
+    emit("frame.filter_keystroke_max_ms", fmt((typing.max() ?? .nan) * 1e3, 1))
+    var filtered: [Double] = []
+    for i in 0..<frames {
+        let a = monotonic()
+        _ = dash.render(now: now + Double(i) / 100)
+        filtered.append(monotonic() - a)
+        _ = dash.handle(.key(i % 40 < 20 ? .down : .pageDown), now: now)
+    }
+    emit("frame.sorted_filtered_build_p50_ms", fmt(percentile(filtered, 0.5) * 1e3))
+    emit("frame.sorted_filtered_build_p99_ms", fmt(percentile(filtered, 0.99) * 1e3))
+    // A refresh with the view sorted and filtered: new model data into the dashboard, then a frame.
+    var refreshes: [Double] = []
+    for i in 1...5 {
+        let t = now + Double(i)
+        _ = model.apply(.dumpBegan(.sa), at: t)
+        _ = model.apply(.saDump(sas.records), at: t)
+        _ = model.apply(.tick, at: t)
+        let a = monotonic()
+        dash.update(DashboardData(model: model, now: t, host: host), now: t)
+        _ = dash.render(now: t)
+        refreshes.append(monotonic() - a)
+    }
+    emit("frame.refresh_update_plus_frame_median_ms", fmt(median(refreshes) * 1e3, 1))
+}
+
+func wallClockSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+// MARK: - ingest: replayed events through decode + model
+
+/// Raw NEWSA records (netlink header + xfrm_usersa_info + attributes) from dump datagrams.
+func rawRecords(_ datagrams: [ReceivedDatagram]) -> [[UInt8]] {
+    var out: [[UInt8]] = []
+    for d in datagrams {
+        var off = 0
+        let b = d.bytes
+        while off + 16 <= b.count {
+            let len = Int(b[off]) | Int(b[off + 1]) << 8 | Int(b[off + 2]) << 16 | Int(b[off + 3]) << 24
+            let type = UInt16(b[off + 4]) | UInt16(b[off + 5]) << 8
+            guard len >= 16, off + len <= b.count else { break }
+            if type == 0x10 { out.append(Array(b[off..<(off + len)])) }
+            off += (len + 3) & ~3
+        }
+    }
+    return out
+}
+
+/// An event datagram as the kernel multicasts it: one message, seq 0, portid 0.
+func event(type: UInt16, payload: ArraySlice<UInt8>) -> [UInt8] {
+    let len = 16 + payload.count
+    var m = [UInt8](repeating: 0, count: (len + 3) & ~3)
+    m[0] = UInt8(len & 0xff); m[1] = UInt8(len >> 8 & 0xff); m[2] = UInt8(len >> 16 & 0xff); m[3] = UInt8(len >> 24)
+    m[4] = UInt8(type & 0xff); m[5] = UInt8(type >> 8)
+    m.replaceSubrange(16..<len, with: payload)
+    return m
+}
+
+/// The stream: NEWSA for every SA, UPDSA for every SA, then a hard EXPIRE for every SA
+/// (the kernel's deletion on expiry), i.e. 3 events per SA. EXPIRE's payload is
+/// xfrm_user_expire: the 224-byte xfrm_usersa_info, `hard` at 224, padded to 232.
+func ingest(netns: String, rounds: Int) {
+    enter(netns)
+    let c = channel()
+    let raw = rawRecords(dumpSAs(c).datagrams)
+    if raw.isEmpty { die("no SAs in \(netns)") }
+    var stream: [[UInt8]] = []
+    stream.reserveCapacity(raw.count * 3)
+    for r in raw { stream.append(event(type: 0x10, payload: r[16...])) }
+    for r in raw { stream.append(event(type: 0x1a, payload: r[16...])) }
+    for r in raw {
+        var p = Array(r[16..<(16 + 224)])
+        p.append(1)
+        p.append(contentsOf: [0, 0, 0, 0, 0, 0, 0])
+        stream.append(event(type: 0x18, payload: p[...]))
+    }
+    var decodeOnly: [Double] = [], full: [Double] = []
+    var finalCount = -1
+    for _ in 0..<rounds {
+        var n = 0
+        let a = monotonic()
+        for d in stream { n += XFRMDecoder.decodeDatagram(d).messages.count }
+        decodeOnly.append(monotonic() - a)
+        if n != stream.count { die("decoded \(n) of \(stream.count) events") }
+        var model = LiveModel()
+        var t = 1_000_000.0
+        _ = model.apply(.localAddresses(documentationLocal), at: t)
+        let b = monotonic()
+        var applied = 0
+        for d in stream {
+            t += 1e-6
+            for m in XFRMDecoder.decodeDatagram(d).messages {
+                if case .success(let msg) = m.body { _ = model.apply(.kernel(msg), at: t); applied += 1 }
+            }
+        }
+        full.append(monotonic() - b)
+        if applied != stream.count { die("applied \(applied) of \(stream.count) events") }
+        finalCount = model.header.saCount
+    }
+    emit("ingest.events", "\(stream.count)")
+    emit("ingest.final_sa_count", "\(finalCount)")
+    emit("ingest.decode_only_events_per_s", fmt(Double(stream.count) / median(decodeOnly), 0))
+    emit("ingest.decode_plus_model_events_per_s", fmt(Double(stream.count) / median(full), 0))
+    emit("ingest.decode_plus_model_min_events_per_s", fmt(Double(stream.count) / (full.max() ?? .nan), 0))
+    emit("ingest.decode_plus_model_max_events_per_s", fmt(Double(stream.count) / (full.min() ?? .nan), 0))
+}
+
+// MARK: - main
+
+let args = CommandLine.arguments
+guard args.count >= 3 else {
+    die("usage: ipsectop-bench refresh|frame|ingest NETNS [COUNT]")
+}
+let count = args.count > 3 ? Int(args[3]) : nil
+switch args[1] {
+case "refresh": refresh(netns: args[2], rounds: count ?? 10)
+case "frame": frame(netns: args[2], frames: count ?? 300)
+case "ingest": ingest(netns: args[2], rounds: count ?? 5)
+default: die("unknown benchmark \(args[1])")
+}
