@@ -93,6 +93,19 @@ public enum ModelJSON {
 
     public static func render(_ model: LiveModel, context c: Context, xfrmStatText: String? = nil) -> [UInt8] {
         var w = JSONWriter(reserve: 4096 + model.saCount * 1600)
+        write(&w, model, context: c)
+        return w.bytes
+    }
+
+    /// The same document, handed to `sink` in chunks of about `chunk` bytes (bounded memory).
+    public static func write(_ model: LiveModel, context c: Context, chunk: Int = 1 << 20,
+                             to sink: @escaping ([UInt8]) -> Void) {
+        var w = JSONWriter(chunk: chunk, sink: sink)
+        write(&w, model, context: c)
+        w.flush()
+    }
+
+    static func write(_ w: inout JSONWriter, _ model: LiveModel, context c: Context) {
         w.beginObject()
         w.member("schema", SnapshotJSON.schemaVersion)
         w.member("taken_at", iso8601(c.now))
@@ -190,6 +203,5 @@ public enum ModelJSON {
         w.endObject()
         w.endObject()
         w.newline()
-        return w.bytes
     }
 }

@@ -37,6 +37,20 @@ public enum SnapshotJSON {
     public static func render(_ s: SnapshotData, extraSA: ((inout JSONWriter, XFRMState) -> Void)? = nil,
                               extraTop: ((inout JSONWriter) -> Void)? = nil) -> [UInt8] {
         var w = JSONWriter(reserve: 2048 + s.sas.count * 1100 + s.policies.count * 700)
+        write(&w, s, extraSA: extraSA, extraTop: extraTop)
+        return w.bytes
+    }
+
+    /// The same document, handed to `sink` in chunks of about `chunk` bytes (bounded memory).
+    public static func write(_ s: SnapshotData, chunk: Int = 1 << 20, extraSA: ((inout JSONWriter, XFRMState) -> Void)? = nil,
+                             extraTop: ((inout JSONWriter) -> Void)? = nil, to sink: @escaping ([UInt8]) -> Void) {
+        var w = JSONWriter(chunk: chunk, sink: sink)
+        write(&w, s, extraSA: extraSA, extraTop: extraTop)
+        w.flush()
+    }
+
+    static func write(_ w: inout JSONWriter, _ s: SnapshotData, extraSA: ((inout JSONWriter, XFRMState) -> Void)?,
+                      extraTop: ((inout JSONWriter) -> Void)?) {
         w.beginObject()
         w.member("schema", schemaVersion)
         w.member("taken_at", iso8601(s.takenAt))
@@ -81,7 +95,6 @@ public enum SnapshotJSON {
         extraTop?(&w)
         w.endObject()
         w.newline()
-        return w.bytes
     }
 }
 

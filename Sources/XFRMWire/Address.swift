@@ -85,47 +85,74 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public var isZero: Bool { high == 0 && low == 0 }
 
     /// Text as `ip` prints it: dotted quad, or RFC 5952 compressed IPv6.
+    /// (Formatted into a stack buffer: snapshots and views format hundreds of thousands.)
     public var description: String {
-        switch family {
-        case .inet:
-            let v = UInt32(truncatingIfNeeded: low)
-            return "\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
-        case .inet6, .unspecified:
-            if family == .unspecified && isZero { return "0.0.0.0" }
-            var groups = [UInt16](repeating: 0, count: 8)
-            for i in 0..<4 { groups[i] = UInt16(truncatingIfNeeded: high >> (16 * (3 - i))) }
-            for i in 0..<4 { groups[4 + i] = UInt16(truncatingIfNeeded: low >> (16 * (3 - i))) }
-            // RFC 5952: compress the longest run (length >= 2) of zero groups, first one on ties.
-            var bestStart = -1, bestLen = 0, i = 0
-            while i < 8 {
-                if groups[i] == 0 {
-                    var j = i
-                    while j < 8 && groups[j] == 0 { j += 1 }
-                    if j - i > bestLen { bestStart = i; bestLen = j - i }
-                    i = j
-                } else { i += 1 }
+        if family == .unspecified && isZero { return "0.0.0.0" }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buf -> String in
+            var n = 0
+            func put(_ b: UInt8) { buf[n] = b; n += 1 }
+            func decimal(_ v: UInt32) {
+                if v >= 100 { put(UInt8(ascii: "0") &+ UInt8(v / 100)) }
+                if v >= 10 { put(UInt8(ascii: "0") &+ UInt8(v / 10 % 10)) }
+                put(UInt8(ascii: "0") &+ UInt8(v % 10))
             }
-            if bestLen < 2 { bestStart = -1 }
-            // IPv4-mapped addresses keep the dotted tail.
-            if high == 0 && (low >> 32) == 0xffff {
-                let v = UInt32(truncatingIfNeeded: low)
-                return "::ffff:\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
+            func dotted(_ v: UInt32) {
+                decimal(v >> 24); put(UInt8(ascii: "."))
+                decimal(v >> 16 & 0xff); put(UInt8(ascii: "."))
+                decimal(v >> 8 & 0xff); put(UInt8(ascii: "."))
+                decimal(v & 0xff)
             }
-            var parts: [String] = []
-            var k = 0
-            var out = ""
-            while k < 8 {
-                if k == bestStart {
-                    out += (parts.isEmpty ? "" : parts.joined(separator: ":")) + "::"
-                    parts = []
-                    k += bestLen
-                    continue
+            func hexGroup(_ g: UInt16) {
+                let digits: StaticString = "0123456789abcdef"
+                var started = false
+                for shift in stride(from: 12, through: 0, by: -4) {
+                    let d = Int(g >> UInt16(shift) & 0xf)
+                    if d != 0 || started || shift == 0 {
+                        started = true
+                        put(digits.utf8Start[d])
+                    }
                 }
-                parts.append(String(groups[k], radix: 16))
-                k += 1
             }
-            if bestStart >= 0 { return out + parts.joined(separator: ":") }
-            return parts.joined(separator: ":")
+            switch family {
+            case .inet:
+                dotted(UInt32(truncatingIfNeeded: low))
+            case .inet6, .unspecified:
+                // IPv4-mapped addresses keep the dotted tail.
+                if high == 0 && (low >> 32) == 0xffff {
+                    for c in "::ffff:".utf8 { put(c) }
+                    dotted(UInt32(truncatingIfNeeded: low))
+                    break
+                }
+                func group(_ i: Int) -> UInt16 {
+                    i < 4 ? UInt16(truncatingIfNeeded: high >> (16 * (3 - i))) : UInt16(truncatingIfNeeded: low >> (16 * (7 - i)))
+                }
+                // RFC 5952: compress the longest run (length >= 2) of zero groups, first one on ties.
+                var bestStart = -1, bestLen = 0, i = 0
+                while i < 8 {
+                    if group(i) == 0 {
+                        var j = i
+                        while j < 8 && group(j) == 0 { j += 1 }
+                        if j - i > bestLen { bestStart = i; bestLen = j - i }
+                        i = j
+                    } else { i += 1 }
+                }
+                if bestLen < 2 { bestStart = -1 }
+                var k = 0
+                var first = true
+                while k < 8 {
+                    if k == bestStart {
+                        put(UInt8(ascii: ":")); put(UInt8(ascii: ":"))
+                        first = true
+                        k += bestLen
+                        continue
+                    }
+                    if !first { put(UInt8(ascii: ":")) }
+                    first = false
+                    hexGroup(group(k))
+                    k += 1
+                }
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[0..<n]), as: UTF8.self)
         }
     }
 

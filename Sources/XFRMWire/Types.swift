@@ -277,8 +277,13 @@ public struct SAIdentity: Hashable, Sendable, Comparable, CustomStringConvertibl
 
     /// SPI as `0x%08x`.
     public static func hex(_ spi: UInt32) -> String {
-        let h = String(spi, radix: 16)
-        return "0x" + String(repeating: "0", count: max(0, 8 - h.count)) + h
+        // Ten bytes: a small (inline) string, no heap allocation.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 10) { buf in
+            let digits: StaticString = "0123456789abcdef"
+            buf[0] = UInt8(ascii: "0"); buf[1] = UInt8(ascii: "x")
+            for i in 0..<8 { buf[2 + i] = digits.utf8Start[Int(spi >> UInt32(28 - 4 * i) & 0xf)] }
+            return String(decoding: UnsafeBufferPointer(buf), as: UTF8.self)
+        }
     }
 
     public static func < (a: Self, b: Self) -> Bool {

@@ -55,7 +55,12 @@ struct Snapshot: ParsableCommand {
             if kernelOnly {
                 try namespace.enter()
                 let data = try LiveSnapshot.take(netns: namespace.label, recordTo: record)
-                Output.write(json ? SnapshotJSON.render(data) : Array(SnapshotText.render(data).utf8))
+                if json {
+                    // Streamed in 1 MiB chunks: memory stays bounded at 100,000 SAs.
+                    SnapshotJSON.write(data) { Output.write($0) }
+                } else {
+                    Output.write(Array(SnapshotText.render(data).utf8))
+                }
                 return
             }
             var config = ModelConfiguration()
@@ -65,9 +70,7 @@ struct Snapshot: ParsableCommand {
             var host = LocalHost.hostname, kernel = LocalHost.kernel, netns = namespace.label
             if let path = replay {
                 let rec = try Recording(path: path)
-                let r = ReplaySource(recording: rec, configuration: config, speed: 0, label: rec.netns ?? "(recorded)")
-                r.feedAll()
-                source = r
+                source = ReplaySource(recording: rec, configuration: config, speed: 0, label: rec.netns ?? "(recorded)")
                 host = rec.host ?? "?"; kernel = rec.kernel ?? "?"; netns = rec.netns
             } else {
                 try namespace.enter()
@@ -80,8 +83,8 @@ struct Snapshot: ParsableCommand {
             }
             let now = source.now()
             if json {
-                Output.write(ModelJSON.render(source.model, context: .init(host: host, netns: netns, kernel: kernel, now: now,
-                                                                              sad: sad, spd: spd)))
+                ModelJSON.write(source.model, context: .init(host: host, netns: netns, kernel: kernel, now: now,
+                                                              sad: sad, spd: spd)) { Output.write($0) }
             } else {
                 let m = source.model
                 let data = SnapshotData(takenAt: now, host: host, netns: netns, kernel: kernel,
