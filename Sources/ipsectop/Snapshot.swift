@@ -70,7 +70,9 @@ struct Snapshot: ParsableCommand {
             var host = LocalHost.hostname, kernel = LocalHost.kernel, netns = namespace.label
             if let path = replay {
                 let rec = try Recording(path: path)
-                source = ReplaySource(recording: rec, configuration: config, speed: 0, label: rec.netns ?? "(recorded)")
+                let r = ReplaySource(recording: rec, configuration: config, speed: 0, label: rec.netns ?? "(recorded)")
+                r.feedAll()
+                source = r
                 host = rec.host ?? "?"; kernel = rec.kernel ?? "?"; netns = rec.netns
             } else {
                 try namespace.enter()
