@@ -56,10 +56,6 @@ struct Dashboard: ParsableCommand {
     }
 
     func run() throws {
-        if let problem = Terminal.ttyProblem() {
-            Output.error(problem)
-            throw ExitCode(ExitCodes.failure)
-        }
         let env = ProcessInfoLite.environment
         let session: DashboardSession
         do {
@@ -69,6 +65,11 @@ struct Dashboard: ParsableCommand {
         } catch {
             Output.error("ipsectop: \(error)")
             throw ExitCode(ExitCodes.badInput)
+        }
+        // Bad input (theme) is reported first; then the terminal check, before any privilege is used.
+        if let problem = Terminal.ttyProblem() {
+            Output.error(problem)
+            throw ExitCode(ExitCodes.failure)
         }
         var config = ModelConfiguration()
         config.refreshInterval = refresh
@@ -104,12 +105,13 @@ struct Dashboard: ParsableCommand {
             session.update(DashboardData(model: source.model, now: now, host: hostInfo), now: now)
         }
         refreshData()
+        var dirty = false
         loop: while true {
             session.draw(now: source.now())
             // Wake for input (or SIGWINCH), kernel events, the next refresh, or a redraw of ages.
             var fds = [pollfd(fd: Terminal.inputFileDescriptor, events: Int16(POLLIN), revents: 0)]
             for fd in source.pollDescriptors { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-            let timeout = Int32(max(0, min(source.secondsUntilNextDue(), 1.0)) * 1000)
+            let timeout = Int32(max(0, min(source.secondsUntilNextDue(), dirty ? 0.25 : 1.0)) * 1000)
             let r = poll(&fds, nfds_t(fds.count), timeout)
             if r < 0 && errno != EINTR { break }
             var readable = Set<Int32>()
@@ -130,7 +132,12 @@ struct Dashboard: ParsableCommand {
                     }
                 }
             }
-            if source.service(readable: readable) { refreshData() }
+            // Event bursts rebuild the view data at most every 0.25 s; a refresh always does.
+            if source.service(readable: readable) { dirty = true }
+            if dirty {
+                let now = source.now()
+                if session.updateIfDue(now: now, { DashboardData(model: source.model, now: now, host: hostInfo) }) { dirty = false }
+            }
         }
     }
 

@@ -265,6 +265,8 @@ final class ReplaySource: ModelSource {
         let hasKeepalives = items.contains { if case .keepalive = $0 { return true }; return false }
         _ = model.apply(.capture(hasKeepalives ? .active : .unavailable(reason: "the recording holds no keepalive capture")),
                         at: startRecorded)
+        // At speed 0 the whole recording is shown at once, as it ended.
+        if speed == 0 { feedAll() }
     }
 
     func now() -> Double {
@@ -292,8 +294,11 @@ final class ReplaySource: ModelSource {
         return changed
     }
 
-    /// Feeds the whole recording (for `snapshot --replay`).
-    func feedAll() { while index < items.count { feed(items[index]); index += 1 } }
+    /// Feeds the whole recording.
+    func feedAll() {
+        while index < items.count { feed(items[index]); index += 1 }
+        if let last = items.last { _ = model.apply(.tick, at: last.time) }
+    }
 
     private func feed(_ item: RecordedItem) {
         switch item {
