@@ -136,6 +136,33 @@ def tmux(*args):
     return subprocess.run(["tmux", *(["-L", sock] if sock else []), *args], capture_output=True, text=True)
 
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def quit_session(session):
+    """Quits the program in the session with "q", ends the session, and makes sure the
+    program (the pane's process, started by us) is gone: a survivor would skew what follows."""
+    r = tmux("list-panes", "-t", session, "-F", "#{pane_pid}")
+    pid = int(r.stdout.split()[0]) if r.returncode == 0 and r.stdout.strip() else None
+    tmux("send-keys", "-t", session, "q")
+    for _ in range(50):
+        if pid is None or not alive(pid):
+            break
+        time.sleep(0.1)
+    tmux("kill-session", "-t", session)
+    if pid is not None and alive(pid):
+        print(f"measure: pid {pid} did not quit on q nor on hangup; ending it", file=sys.stderr)
+        os.kill(pid, 15)
+        time.sleep(1)
+        if alive(pid):
+            os.kill(pid, 9)
+
+
 def first_frame(runs, session, pattern, cmd):
     rx = re.compile(pattern)
     times = []
@@ -154,7 +181,7 @@ def first_frame(runs, session, pattern, cmd):
                 seen = time.monotonic() - t0
                 break
             time.sleep(0.005)
-        tmux("kill-session", "-t", session)
+        quit_session(session)
         if seen is None:
             print(f"measure: no frame matching {pattern!r} within 60 s; last screen:\n{out}", file=sys.stderr)
             return 1
@@ -251,6 +278,9 @@ def summary(out):
             ("memory.rss_dashboard_update_bytes_per_sa", "  of which: Dashboard.update, bytes/SA")]
     for n in sizes:
         r = runs[n]
+        for k in ("loadavg.before_measuring", "loadavg.after_measuring"):
+            if k in r:
+                lines.append(f"| {n} | {k.replace('.', ' ').replace('_', ' ')} (1/5/15 min; 2 cores) | {r[k]} |")
         for k, text in pick:
             if k in r:
                 lines.append(f"| {n} | {text} | {r[k]} |")

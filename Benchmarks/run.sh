@@ -136,6 +136,21 @@ start_dashboard() { # SESSION NETNS
   tm list-panes -t "$s" -F '#{pane_pid}'
 }
 
+# Quits the dashboard as a user would ("q"), then ends the session. A dashboard still
+# alive after that is ended by its PID (and said so: it would skew every later figure).
+stop_dashboard() { # SESSION PID
+  local s=$1 pid=$2 i
+  tm send-keys -t "$s" q 2>/dev/null || true
+  for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  tm kill-session -t "$s" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "run.sh: the dashboard (pid $pid) did not quit on q nor on hangup; ending it" >&2
+    kill -TERM "$pid" 2>/dev/null || true
+    sleep 1
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+}
+
 EMPTY=ipsb-$$-0
 log "empty namespace (baseline)"
 NAMESPACES+=("$EMPTY")
@@ -143,7 +158,7 @@ make_netns "$EMPTY" 0 > "$OUT/n0.kv"
 SESSIONS+=("ipsb-$$-d0")
 PID=$(start_dashboard "ipsb-$$-d0" "$EMPTY")
 $MEASURE steady "$PID" 3 3 "$OUT/ipsb-$$-d0.stderr" | sed 's/^/dash0./' >> "$OUT/n0.kv"
-tm kill-session -t "ipsb-$$-d0"
+stop_dashboard "ipsb-$$-d0" "$PID"
 
 LARGEST=$(echo "$SIZES" | tr ' ' '\n' | sort -n | tail -1)
 for N in $SIZES; do
@@ -152,6 +167,7 @@ for N in $SIZES; do
   log "fixture: $N larval SAs + $N policies in netns $NS"
   NAMESPACES+=("$NS")
   make_netns "$NS" "$N" > "$KV"
+  echo "loadavg.before_measuring $(cut -d' ' -f1-3 /proc/loadavg)" >> "$KV"
   cat "$KV"
 
   log "N=$N whole-process: snapshot (model, kernel-only) vs ip -s xfrm state vs raw dump floor ($RUNS runs)"
@@ -169,7 +185,7 @@ for N in $SIZES; do
   SESSIONS+=("ipsb-$$-d$N" "ipsb-$$-f$N")
   PID=$(start_dashboard "ipsb-$$-d$N" "$NS")
   $MEASURE steady "$PID" 5 "$STEADY" "$OUT/ipsb-$$-d$N.stderr" | sed 's/^/dash./' | tee -a "$KV"
-  tm kill-session -t "ipsb-$$-d$N"
+  stop_dashboard "ipsb-$$-d$N" "$PID"
 
   log "N=$N time to first frame (launch to SA rows on screen, $FF_RUNS runs)"
   $MEASURE first-frame "$FF_RUNS" "ipsb-$$-f$N" 'esp/' "$BIN --netns $NS -d 1" | tee -a "$KV"
@@ -180,6 +196,7 @@ for N in $SIZES; do
     log "N=$N replayed events through decode + model"
     "$BENCH" ingest "$NS" "$ROUNDS" | tee -a "$KV"
   fi
+  echo "loadavg.after_measuring $(cut -d' ' -f1-3 /proc/loadavg)" >> "$KV"
   ip netns del "$NS"
 done
 
