@@ -141,7 +141,8 @@ bg_stop() {      # bg_stop NAME...: SIGTERM (background jobs of a script ignore 
         alive "$pid" && { echo "WARN: $n (pid $pid) ignored SIGTERM: killed"; kill -KILL "$pid" 2>/dev/null; }
         wait "$pid" 2>/dev/null
         rm -f "$W/$n.pid"
-        cp "$W/$n.out" "$ART/$n.out" 2>/dev/null; cp "$W/$n.err" "$ART/$n.err" 2>/dev/null
+        # (ip xfrm monitor prints key bytes: never into the artefacts)
+        nokeys < "$W/$n.out" > "$ART/$n.out" 2>/dev/null; cp "$W/$n.err" "$ART/$n.err" 2>/dev/null
     done
     return 0
 }
