@@ -445,6 +445,11 @@ public enum XFRMDecoder {
 
     static func state(_ i: xfrm_usersa_info, _ attrs: XFRMAttributes) -> XFRMState {
         let f = AddressFamily(kernel: i.family)
+        var attrs = attrs
+        // The NAT original address has no family of its own: it is the SA's.
+        if let oa = attrs.encapsulation?.originalAddress, oa.family != f, f != .unspecified {
+            attrs.encapsulation?.originalAddress = oa.xfrmBytes.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: f) }
+        }
         return XFRMState(selector: selector(i.sel, fallback: f), destination: address(i.id.daddr, f), spi: UInt32(bigEndian: i.id.spi),
                          proto: IPsecProtocol(rawValue: i.id.proto), source: address(i.saddr, f),
                          lifetimeConfig: lifetimeConfig(i.lft), lifetimeCurrent: lifetimeCurrent(i.curlft),

@@ -70,9 +70,7 @@ struct Snapshot: ParsableCommand {
             var host = LocalHost.hostname, kernel = LocalHost.kernel, netns = namespace.label
             if let path = replay {
                 let rec = try Recording(path: path)
-                let r = ReplaySource(recording: rec, configuration: config, speed: 0, label: rec.netns ?? "(recorded)")
-                r.feedAll()
-                source = r
+                source = ReplaySource(recording: rec, configuration: config, speed: 0, label: rec.netns ?? "(recorded)")
                 host = rec.host ?? "?"; kernel = rec.kernel ?? "?"; netns = rec.netns
             } else {
                 try namespace.enter()
