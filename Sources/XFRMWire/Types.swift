@@ -617,6 +617,14 @@ public struct XFRMAcquire: Hashable, Sendable {
     public var compressionAlgorithms: UInt32
     public var seq: UInt32
     public var attributes: XFRMAttributes
+    public init(destination: IPAddress, spi: UInt32, proto: IPsecProtocol, source: IPAddress, selector: XFRMSelector,
+                policy: XFRMPolicy, authAlgorithms: UInt32, encryptionAlgorithms: UInt32, compressionAlgorithms: UInt32,
+                seq: UInt32, attributes: XFRMAttributes) {
+        self.destination = destination; self.spi = spi; self.proto = proto; self.source = source
+        self.selector = selector; self.policy = policy; self.authAlgorithms = authAlgorithms
+        self.encryptionAlgorithms = encryptionAlgorithms; self.compressionAlgorithms = compressionAlgorithms
+        self.seq = seq; self.attributes = attributes
+    }
 }
 
 /// `struct xfrm_aevent_id` plus attributes (NEWAE/GETAE).
@@ -626,6 +634,9 @@ public struct XFRMAsyncEvent: Hashable, Sendable {
     public var flags: UInt32
     public var reqid: UInt32
     public var attributes: XFRMAttributes
+    public init(identity: SAIdentity, source: IPAddress, flags: UInt32, reqid: UInt32, attributes: XFRMAttributes) {
+        self.identity = identity; self.source = source; self.flags = flags; self.reqid = reqid; self.attributes = attributes
+    }
 }
 
 /// `struct xfrm_user_mapping` (MAPPING: NAT rebinding seen on an inbound ESP-in-UDP SA).
@@ -636,6 +647,11 @@ public struct XFRMMapping: Hashable, Sendable {
     public var newSource: IPAddress
     public var oldSourcePort: UInt16
     public var newSourcePort: UInt16
+    public init(identity: SAIdentity, reqid: UInt32, oldSource: IPAddress, newSource: IPAddress,
+                oldSourcePort: UInt16, newSourcePort: UInt16) {
+        self.identity = identity; self.reqid = reqid; self.oldSource = oldSource; self.newSource = newSource
+        self.oldSourcePort = oldSourcePort; self.newSourcePort = newSourcePort
+    }
 }
 
 /// `struct xfrm_user_migrate`.
@@ -649,6 +665,12 @@ public struct XFRMMigration: Hashable, Sendable {
     public var reqid: UInt32
     public var oldFamily: AddressFamily
     public var newFamily: AddressFamily
+    public init(oldDestination: IPAddress, oldSource: IPAddress, newDestination: IPAddress, newSource: IPAddress,
+                proto: IPsecProtocol, mode: XFRMMode, reqid: UInt32, oldFamily: AddressFamily, newFamily: AddressFamily) {
+        self.oldDestination = oldDestination; self.oldSource = oldSource; self.newDestination = newDestination
+        self.newSource = newSource; self.proto = proto; self.mode = mode; self.reqid = reqid
+        self.oldFamily = oldFamily; self.newFamily = newFamily
+    }
 }
 
 /// `struct xfrm_user_kmaddress`.
@@ -663,6 +685,9 @@ public struct XFRMPolicyID: Hashable, Sendable {
     public var selector: XFRMSelector
     public var index: UInt32
     public var direction: PolicyDirection
+    public init(selector: XFRMSelector, index: UInt32, direction: PolicyDirection) {
+        self.selector = selector; self.index = index; self.direction = direction
+    }
 }
 
 /// NEWSADINFO: SA counts and hash table sizes.
@@ -694,6 +719,9 @@ public struct XFRMDefaultPolicy: Hashable, Sendable {
     public var inbound: UInt8
     public var forward: UInt8
     public var outbound: UInt8
+    public init(inbound: UInt8, forward: UInt8, outbound: UInt8) {
+        self.inbound = inbound; self.forward = forward; self.outbound = outbound
+    }
 }
 
 /// A netlink error or acknowledgement (`struct nlmsgerr`), with extended-ACK text.

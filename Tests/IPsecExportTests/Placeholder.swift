@@ -1,2 +1,0 @@
-import XCTest
-final class IPsecExportTestsPlaceholder: XCTestCase { func testNothing() {} }
