@@ -195,7 +195,8 @@ public enum KernelJSON {
     }
 
     /// One NDJSON event object (without trailing newline) for a kernel message.
-    public static func event(_ w: inout JSONWriter, _ m: XFRMMessage, time t: Double, group: UInt32) {
+    public static func event(_ w: inout JSONWriter, _ m: XFRMMessage, time t: Double, group: UInt32,
+                             extra: ((inout JSONWriter) -> Void)? = nil) {
         w.beginObject()
         w.member("time", iso8601Milliseconds(t))
         w.member("epoch", double: t, decimals: 6)
@@ -280,6 +281,7 @@ public enum KernelJSON {
             w.member("raw_type", type)
             w.member("length", payload.count)
         }
+        extra?(&w)
         w.endObject()
     }
 }

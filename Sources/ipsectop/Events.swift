@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import IPsecExport
+import IPsecModel
 import XFRMKernel
 import XFRMWire
 
@@ -32,11 +33,15 @@ struct Events: ParsableCommand {
     @Option(name: .customLong("rcvbuf"), help: "Event socket receive buffer in bytes (SO_RCVBUFFORCE).")
     var receiveBuffer: Int = 8 << 20
 
+    @Option(name: [.customShort("d"), .customLong("refresh")], help: "Counter refresh (GETSA dump) interval of the model, in seconds.")
+    var refresh: Double = 5
+
     func validate() throws {
         if let c = count, c <= 0 { throw ValidationError("--count must be positive") }
         if let d = duration, d <= 0 { throw ValidationError("--duration must be positive") }
         if speed < 0 { throw ValidationError("--speed must not be negative") }
         if receiveBuffer < 4096 { throw ValidationError("--rcvbuf must be at least 4096") }
+        if refresh < 0.1 { throw ValidationError("--refresh must be at least 0.1 s") }
         if replay != nil && (namespace.netns != nil || namespace.netnsPath != nil) {
             throw ValidationError("--replay cannot be combined with --netns/--netns-path")
         }
@@ -66,33 +71,33 @@ struct Events: ParsableCommand {
                 return
             }
             try namespace.enter()
-            let events = try XFRMEventChannel(receiveBufferBytes: receiveBuffer)
-            let recorder = try record.map {
-                try Recorder(path: $0, netns: namespace.label, kernel: LocalHost.kernel, host: LocalHost.hostname)
+            var config = ModelConfiguration()
+            config.refreshInterval = refresh
+            // The model runs alongside, so every line also says what the event means for it.
+            let source = try LiveSource(configuration: config, label: namespace.label ?? "(current)",
+                                        receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: false)
+            var done = false
+            source.eventHook = { d, msg, entries in
+                if !done { done = printer.print(msg, time: d.time, group: d.groups, model: entries, live: source.model) }
+            }
+            // Resyncs and rekey links are news; reconciliations (e.g. larval SAs, which no event
+            // announces, found by a dump) and notes stay in the dashboard's timeline.
+            source.timelineHook = { entries in
+                for e in entries where !done && EventPrinter.streamed(e) { done = printer.timeline(e) }
             }
             Output.error("ipsectop: listening for XFRM events in \(namespace.label.map { "network namespace \($0)" } ?? "the current network namespace")")
             let deadline = duration.map { wallClock() + $0 }
-            while true {
-                var timeout: Int32 = -1
+            while !done {
+                var timeout = source.secondsUntilNextDue()
                 if let d = deadline {
                     let left = d - wallClock()
                     if left <= 0 { return }
-                    timeout = Int32(min(left * 1000 + 1, 60_000))
+                    timeout = min(timeout, left)
                 }
-                var pfd = pollfd(fd: events.fd, events: Int16(POLLIN), revents: 0)
-                let r = poll(&pfd, 1, timeout)
+                var pfd = pollfd(fd: source.events.fd, events: Int16(POLLIN), revents: 0)
+                let r = poll(&pfd, 1, Int32(min(max(timeout, 0), 60) * 1000) + 1)
                 if r < 0 && errno != EINTR { throw KernelError.system(operation: "poll", errno: .current) }
-                if r <= 0 { continue }
-                let (datagrams, overrun) = try events.drain()
-                if overrun {
-                    let t = wallClock()
-                    recorder?.write(.overrun(time: t))
-                    if printer.overrun(at: t) { return }
-                }
-                for d in datagrams {
-                    recorder?.write(.event(d))
-                    if printer.print(d) { return }
-                }
+                _ = source.service(readable: r > 0 ? [source.events.fd] : [])
             }
         } catch {
             throw fail(error)
@@ -108,6 +113,63 @@ struct EventPrinter {
     var writer = JSONWriter(reserve: 4096)
 
     init(json: Bool, limit: Int?) { self.json = json; self.limit = limit }
+
+    /// Prints one applied kernel message with what the model made of it; true when the limit is reached.
+    mutating func print(_ msg: XFRMMessage, time: Double, group: UInt32, model entries: [TimelineEvent], live model: LiveModel) -> Bool {
+        let kernelEntry = entries.first { $0.kind == .kernel }
+        if json {
+            writer.reset()
+            KernelJSON.event(&writer, msg, time: time, group: group) { w in
+                w.key("model")
+                w.beginObject()
+                w.member("peer", kernelEntry?.peer?.description)
+                w.member("summary", kernelEntry?.summary)
+                if let id = kernelEntry?.sa, let e = model.sa(id) {
+                    w.member("direction", e.direction?.name)
+                    w.key("tunnel_totals"); w.beginObject()
+                    w.member("bytes", e.tunnelTotals.bytes); w.member("packets", e.tunnelTotals.packets); w.endObject()
+                    w.member("rekeyed_from", e.predecessor.map { SAIdentity.hex($0.spi) })
+                    w.key("health"); w.beginArray(); for c in e.health.codes { w.string(c) }; w.endArray()
+                }
+                w.endObject()
+            }
+            writer.newline()
+            Output.write(writer.bytes)
+        } else {
+            Output.write(EventText.line(msg, time: time) + (kernelEntry?.peer.map { "  [peer \($0)]" } ?? "") + "\n")
+        }
+        printed += 1
+        // Entries the same message caused besides its own (rekey links, resync completion) follow it.
+        for e in entries where e.kind != .kernel && EventPrinter.streamed(e) { if timeline(e) { return true } }
+        if let l = limit, printed >= l { return true }
+        return false
+    }
+
+    /// Timeline kinds the event stream carries besides kernel events.
+    static func streamed(_ e: TimelineEvent) -> Bool { e.kind == .resync || e.kind == .rekey || e.kind == .action }
+
+    /// Prints a model timeline entry that is not a kernel event (RESYNC, REKEY, ...).
+    mutating func timeline(_ e: TimelineEvent) -> Bool {
+        if json {
+            writer.reset()
+            writer.beginObject()
+            writer.member("time", iso8601Milliseconds(e.time))
+            writer.member("epoch", double: e.time, decimals: 6)
+            writer.member("type", e.name)
+            writer.member("kind", e.kind.rawValue)
+            writer.member("summary", e.summary)
+            writer.member("peer", e.peer?.description)
+            writer.member("spi", e.sa.map { SAIdentity.hex($0.spi) })
+            writer.endObject()
+            writer.newline()
+            Output.write(writer.bytes)
+        } else {
+            Output.write("\(iso8601Milliseconds(e.time)) \(e.name) \(e.summary)\n")
+        }
+        printed += 1
+        if let l = limit, printed >= l { return true }
+        return false
+    }
 
     /// Prints every message of a datagram; returns true when the limit is reached.
     mutating func print(_ d: ReceivedDatagram) -> Bool {

@@ -72,6 +72,25 @@ final class LiveSource: ModelSource {
     var finished: Bool { false }
     /// Dumps that failed (shown in the timeline via the model).
     private(set) var lastError: String?
+    /// Called after each kernel message was applied, with the timeline entries it produced.
+    var eventHook: ((ReceivedDatagram, XFRMMessage, [TimelineEvent]) -> Void)?
+    /// Called with timeline entries that no kernel message produced (resyncs, reconciliations, rekey links, notes).
+    var timelineHook: (([TimelineEvent]) -> Void)?
+    private var timelineCursor: UInt64 = 0
+
+    /// Timeline entries recorded since the last call.
+    private func newTimelineEntries() -> [TimelineEvent] {
+        let fresh = model.timeline(after: timelineCursor)
+        if let last = fresh.last { timelineCursor = last.sequence }
+        return fresh
+    }
+
+    /// Hands timeline entries produced outside kernel events to `timelineHook`.
+    func flushTimeline() {
+        guard let hook = timelineHook else { return }
+        let fresh = newTimelineEntries()
+        if !fresh.isEmpty { hook(fresh) }
+    }
 
     init(configuration: ModelConfiguration, label: String, receiveBuffer: Int, recordTo: String?, captureKeepalives: Bool) throws {
         model = LiveModel(configuration: configuration)
@@ -99,6 +118,8 @@ final class LiveSource: ModelSource {
         dumpPolicies()
         readStat()
         drainEvents()
+        // What the initial sync recorded is not news for streaming consumers.
+        _ = newTimelineEntries()
     }
 
     var pollDescriptors: [Int32] { [events.fd] + (capture.map { [$0.fd] } ?? []) }
@@ -121,7 +142,11 @@ final class LiveSource: ModelSource {
                 for d in datagrams {
                     recorder?.write(.event(d))
                     for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
-                        if case .success(let msg) = m.body { perform(model.apply(.kernel(msg), at: d.time)) }
+                        guard case .success(let msg) = m.body else { continue }
+                        if eventHook != nil { flushTimeline() }
+                        let effects = model.apply(.kernel(msg), at: d.time)
+                        if let hook = eventHook { hook(d, msg, newTimelineEntries()) }
+                        perform(effects)
                     }
                     changed = true
                 }
@@ -213,6 +238,7 @@ final class LiveSource: ModelSource {
             dumpPolicies()
             changed = true
         }
+        flushTimeline()
         return changed
     }
 

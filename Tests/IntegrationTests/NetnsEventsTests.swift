@@ -96,4 +96,26 @@ final class NetnsEventsTests: XCTestCase {
         XCTAssertEqual(live, ["NEWPOLICY", "NEWPOLICY", "FLUSHPOLICY"])
         XCTAssertEqual(replayed, ["NEWPOLICY", "NEWPOLICY", "FLUSHPOLICY"])
     }
+
+    func testOverrunIsReportedAndResynced() throws {
+        try Harness.requireRoot("overrun")
+        let ns = try Netns()
+        var batch = ""
+        for i in 0..<3_000 { batch += "xfrm policy add src 192.0.2.\(i % 250 + 1)/32 dst 198.51.100.\(i / 250 + 1)/32 dir out\n" }
+        let file = NSTemporaryDirectory() + "ipsectop-overrun-\(getpid()).batch"
+        try batch.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        let bg = try startEvents(ns, ["--rcvbuf", "4096", "--duration", "30"])
+        try ns.ip("-batch \(file)")
+        XCTAssertTrue(bg.waitFor(timeout: 20) { $0.stdout.contains("\"RESYNCED\"") }, "no resync reported")
+        bg.process.interrupt()
+        _ = bg.finish()
+        let ev = bg.jsonLines
+        let resync = try XCTUnwrap(ev.first { $0["type"] as? String == "RESYNC" })
+        XCTAssertTrue((resync["summary"] as? String ?? "").contains("ENOBUFS"), "\(resync)")
+        XCTAssertEqual(resync["kind"] as? String, "resync")
+        XCTAssertLessThan(ev.filter { $0["type"] as? String == "NEWPOLICY" }.count, 3_000, "nothing was lost: the test proves nothing")
+        // The model's peer and direction ride along on SA events.
+        XCTAssertTrue(ev.filter { $0["type"] as? String == "NEWPOLICY" }.allSatisfy { $0["model"] is [String: Any] })
+    }
 }
