@@ -29,7 +29,7 @@ struct Snapshot: ParsableCommand {
     @Flag(name: .customLong("kernel-only"), help: "Only the kernel objects, without the model's derived fields.")
     var kernelOnly = false
 
-    @Option(help: "Keep following events and refreshing for S seconds before printing (0: until SIGINT/SIGTERM).")
+    @Option(help: "Keep following events and refreshing for S seconds before printing (0: until SIGINT/SIGTERM); SIGUSR1 prints a snapshot meanwhile.")
     var follow: Double?
 
     @Option(name: [.customShort("d"), .customLong("refresh")], help: "Counter refresh interval while following, in seconds.")
@@ -76,7 +76,16 @@ struct Snapshot: ParsableCommand {
                 try namespace.enter()
                 let live = try LiveSource(configuration: config, label: namespace.label ?? "(current)",
                                           receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: follow != nil)
-                if let f = follow { FollowLoop.run(live, seconds: f) }
+                if let f = follow {
+                    // SIGUSR1 prints the snapshot of that moment (one JSON document per line) and goes on.
+                    let context = { (now: Double) in
+                        ModelJSON.Context(host: host, netns: netns, kernel: kernel, now: now,
+                                          sad: try? live.command.sadInfo(), spd: try? live.command.spdInfo())
+                    }
+                    FollowLoop.run(live, seconds: f) {
+                        if json { ModelJSON.write(live.model, context: context(live.now())) { Output.write($0) } }
+                    }
+                }
                 sad = try live.command.sadInfo()
                 spd = try live.command.spdInfo()
                 source = live
@@ -101,14 +110,24 @@ struct Snapshot: ParsableCommand {
 /// Serves a live source for a while (or until SIGINT/SIGTERM) without a terminal.
 enum FollowLoop {
     nonisolated(unsafe) static var stop: sig_atomic_t = 0
+    nonisolated(unsafe) static var snapshotRequested: sig_atomic_t = 0
 
-    static func run(_ source: LiveSource, seconds: Double) {
+    /// `intermediate` runs on SIGUSR1 (print the state of that moment).
+    static func run(_ source: LiveSource, seconds: Double, intermediate: () -> Void = {}) {
         let handler: @convention(c) (Int32) -> Void = { _ in FollowLoop.stop = 1 }
+        let usr1: @convention(c) (Int32) -> Void = { _ in FollowLoop.snapshotRequested = 1 }
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
-        Output.error("ipsectop: following XFRM events" + (seconds > 0 ? " for \(seconds) s" : " until SIGINT/SIGTERM"))
+        signal(SIGUSR1, usr1)
+        Output.error("ipsectop: following XFRM events" + (seconds > 0 ? " for \(seconds) s" : " until SIGINT/SIGTERM")
+                     + "; SIGUSR1 prints a snapshot")
         let deadline = seconds > 0 ? wallClock() + seconds : Double.infinity
         while stop == 0 && wallClock() < deadline {
+            if snapshotRequested != 0 {
+                snapshotRequested = 0
+                source.drainEvents()
+                intermediate()
+            }
             var fds = source.pollDescriptors.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let timeout = min(source.secondsUntilNextDue(), deadline - wallClock(), 1)
             _ = poll(&fds, nfds_t(fds.count), Int32(max(0, timeout) * 1000))
@@ -120,6 +139,7 @@ enum FollowLoop {
         source.drainEvents()
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+        signal(SIGUSR1, SIG_DFL)
     }
 }
 
