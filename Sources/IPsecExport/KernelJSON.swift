@@ -144,6 +144,27 @@ public enum KernelJSON {
         }
     }
 
+    /// The `sad` and `spd` members of a snapshot (`null` when not read).
+    public static func counts(_ w: inout JSONWriter, sad: XFRMSADInfo?, spd: XFRMSPDInfo?) {
+        w.key("sad")
+        if let sad {
+            w.beginObject()
+            w.member("count", sad.count)
+            w.member("hash_buckets", sad.hashCount)
+            w.member("hash_max", sad.hashMax)
+            w.endObject()
+        } else { w.null() }
+        w.key("spd")
+        if let spd {
+            w.beginObject()
+            w.member("in", spd.inbound); w.member("out", spd.outbound); w.member("fwd", spd.forward)
+            w.member("in_socket", spd.inboundSocket); w.member("out_socket", spd.outboundSocket)
+            w.member("fwd_socket", spd.forwardSocket)
+            w.member("hash_buckets", spd.hashCount); w.member("hash_max", spd.hashMax)
+            w.endObject()
+        } else { w.null() }
+    }
+
     public static func sa(_ w: inout JSONWriter, _ s: XFRMState) {
         w.beginObject(); saMembers(&w, s); w.endObject()
     }

@@ -180,19 +180,7 @@ public enum ModelJSON {
             w.endObject()
         }
         w.endArray()
-        w.key("sad")
-        if let sad = c.sad {
-            w.beginObject(); w.member("count", sad.count); w.member("hash_buckets", sad.hashCount); w.member("hash_max", sad.hashMax); w.endObject()
-        } else { w.null() }
-        w.key("spd")
-        if let spd = c.spd {
-            w.beginObject()
-            w.member("in", spd.inbound); w.member("out", spd.outbound); w.member("fwd", spd.forward)
-            w.member("in_socket", spd.inboundSocket); w.member("out_socket", spd.outboundSocket)
-            w.member("fwd_socket", spd.forwardSocket)
-            w.member("hash_buckets", spd.hashCount); w.member("hash_max", spd.hashMax)
-            w.endObject()
-        } else { w.null() }
+        KernelJSON.counts(&w, sad: c.sad, spd: c.spd)
         w.key("xfrm_stat")
         w.beginObject()
         for counter in model.xfrmStat?.counters ?? [] { w.member(counter.name, counter.value) }

@@ -71,23 +71,7 @@ public enum SnapshotJSON {
         w.beginArray()
         for p in s.policies { KernelJSON.policy(&w, p) }
         w.endArray()
-        w.key("sad")
-        if let sad = s.sad {
-            w.beginObject()
-            w.member("count", sad.count)
-            w.member("hash_buckets", sad.hashCount)
-            w.member("hash_max", sad.hashMax)
-            w.endObject()
-        } else { w.null() }
-        w.key("spd")
-        if let spd = s.spd {
-            w.beginObject()
-            w.member("in", spd.inbound); w.member("out", spd.outbound); w.member("fwd", spd.forward)
-            w.member("in_socket", spd.inboundSocket); w.member("out_socket", spd.outboundSocket)
-            w.member("fwd_socket", spd.forwardSocket)
-            w.member("hash_buckets", spd.hashCount); w.member("hash_max", spd.hashMax)
-            w.endObject()
-        } else { w.null() }
+        KernelJSON.counts(&w, sad: s.sad, spd: s.spd)
         w.key("xfrm_stat")
         w.beginObject()
         for (k, v) in s.xfrmStat { w.member(k, v) }
