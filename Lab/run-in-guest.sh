@@ -87,7 +87,7 @@ else
     : > "$RUN/args"; [ $# -gt 0 ] && printf '%s\0' "$@" > "$RUN/args"
 fi
 {
-    printf 'LAB_GUEST_TIMEOUT=%q\nLAB_KERNEL=%q\nIPSECTOP=%q\n' "$((TMO > 40 ? TMO - 25 : TMO))" "$KREL" "$BIN"
+    printf 'LAB_GUEST_TIMEOUT=%q\nLAB_KERNEL=%q\nIPSECTOP=%q\n' "$((TMO > 50 ? TMO - 25 : TMO * 2 / 3))" "$KREL" "$BIN"
     for e in "${ENVS[@]}"; do printf 'export %q=%q\n' "${e%%=*}" "${e#*=}"; done
 } > "$RUN/env"
 

@@ -75,7 +75,7 @@ snapshot_check right ss-right-rebound --expect-sas 2 \
 
 say "6. event streams"
 bg_stop tcpdump-pub
-events_check left --min DELSA=2
+events_check left --min DELSA=2 --min REKEY=1
 events_check right --min MAPPING=1 --order "MAPPING<DELSA<NEWSA"
 ss_stop left right
 capture_stop
