@@ -246,7 +246,7 @@ def summary(out):
             if k + ".wall" in r:
                 lines.append(f"| {n} | {a} / {b} | {r[k + '.wall']} | {r[k + '.cpu']} |")
     lines += ["", "| N | figure | value |", "|---:|---|---:|"]
-    pick = [("refresh.kernel_dump_sys_ms", "kernel CPU for one GETSA dump (sys), ms"),
+    pick = [("refresh.kernel_dump_sys_ms", "system time of the GETSA dump inside the refresh (kernel + page faults), ms"),
             ("refresh.recv_decode_user_ms", "receive + decode of that dump (user), ms"),
             ("refresh.model_update_user_ms", "model update per refresh (user), ms"),
             ("refresh.ratio_vs_kernel", "decode + model update / that system time"),

@@ -72,7 +72,10 @@ if [ -n "${IPSECTOP_BIN:-}" ]; then
   BIN=$IPSECTOP_BIN
   echo "using IPSECTOP_BIN=$BIN"
 else
-  (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product ipsectop)
+  (cd "$ROOT" && swift build -c release --scratch-path .build-bench --product ipsectop) || {
+    echo "run.sh: the release build of ipsectop failed (see the compiler output above): not a benchmark failure" >&2
+    exit 1
+  }
   BIN=$ROOT/.build-bench/release/ipsectop
 fi
 (cd "$HERE" && swift build -c release --scratch-path .build-bench --product ipsectop-bench)
