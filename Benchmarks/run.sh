@@ -46,9 +46,12 @@ OUT=${OUT:-/tmp/ipsectop-bench-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 
 if [ "$(id -u)" != 0 ]; then echo "run.sh: needs root (network namespaces, XFRM dumps)" >&2; exit 1; fi
-for t in ip tmux python3 cc swift; do
+for t in ip tmux python3 swift; do
   command -v "$t" >/dev/null || { echo "run.sh: $t is missing" >&2; exit 1; }
 done
+# Any C compiler: cc, or the clang that ships with the Swift toolchain (CI has no gcc).
+CC=${CC:-$(command -v cc || command -v clang || true)}
+[ -n "$CC" ] || { echo "run.sh: no C compiler (cc or clang)" >&2; exit 1; }
 
 log() { printf '\n--- %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 MEASURE="python3 $HERE/measure.py"
@@ -80,8 +83,8 @@ else
 fi
 (cd "$HERE" && swift build -c release --scratch-path .build-bench --product ipsectop-bench)
 BENCH=$HERE/.build-bench/release/ipsectop-bench
-cc -O2 -Wall -Werror -o "$OUT/dumpfloor" "$HERE/dumpfloor.c"
-cc -O2 -Wall -Werror -o "$OUT/runstat" "$HERE/runstat.c"
+"$CC" -O2 -Wall -Werror -o "$OUT/dumpfloor" "$HERE/dumpfloor.c"
+"$CC" -O2 -Wall -Werror -o "$OUT/runstat" "$HERE/runstat.c"
 export RUNSTAT=$OUT/runstat
 FLOOR=$OUT/dumpfloor
 echo "build_seconds $(( $(date +%s) - T0 ))" > "$OUT/build.kv"
