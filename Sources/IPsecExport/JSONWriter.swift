@@ -79,9 +79,12 @@ public struct JSONWriter {
             }
             return
         }
+        // Huge magnitudes in exponent form (valid JSON) so the text always fits the buffer.
         var buf = [CChar](repeating: 0, count: 64)
-        let n = withVaList([decimals, v]) { vsnprintf(&buf, 64, "%.*f", $0) }
-        bytes.append(contentsOf: buf[0..<Int(n)].map { UInt8(bitPattern: $0) })
+        let n = abs(v) < 1e15
+            ? withVaList([min(decimals, 17), v]) { vsnprintf(&buf, 64, "%.*f", $0) }
+            : withVaList([v]) { vsnprintf(&buf, 64, "%.17g", $0) }
+        bytes.append(contentsOf: buf[0..<max(0, min(Int(n), 63))].map { UInt8(bitPattern: $0) })
     }
 
     private static let nullBytes: [UInt8] = Array("null".utf8)

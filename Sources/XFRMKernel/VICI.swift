@@ -1,3 +1,4 @@
+import CMNL
 import Glibc
 
 /// A VICI message element tree (strongSwan's versatile IKE control interface).

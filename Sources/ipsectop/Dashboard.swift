@@ -114,6 +114,8 @@ struct Dashboard: ParsableCommand {
             let timeout = Int32(max(0, min(source.secondsUntilNextDue(), dirty ? 0.25 : 1.0)) * 1000)
             let r = poll(&fds, nfds_t(fds.count), timeout)
             if r < 0 && errno != EINTR { break }
+            // The terminal went away (hang-up, closed): quit instead of spinning on a dead descriptor.
+            if fds[0].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 { break }
             var readable = Set<Int32>()
             for f in fds where f.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readable.insert(f.fd) }
             if readable.contains(Terminal.inputFileDescriptor) || r < 0 {

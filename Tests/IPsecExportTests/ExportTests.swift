@@ -102,6 +102,18 @@ final class JSONExportTests: XCTestCase {
         XCTAssertEqual((doc["sync"] as? [String: Any])?["state"] as? String, "in sync")
     }
 
+    func testHugeAndOddNumbersStayValidJSON() throws {
+        var w = JSONWriter()
+        w.beginArray()
+        for v in [1e63, -1.7976931348623157e308, 123.456, .nan, .infinity] { w.double(v, decimals: 3) }
+        w.endArray()
+        let a = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [Any])
+        XCTAssertEqual((a[0] as? NSNumber)?.doubleValue ?? 0, 1e63, accuracy: 1e57)
+        XCTAssertEqual((a[2] as? NSNumber)?.doubleValue ?? 0, 123.456, accuracy: 1e-9)
+        XCTAssertTrue(a[3] is NSNull)
+        XCTAssertTrue(a[4] is NSNull)
+    }
+
     func testXFRMStatParsing() {
         let parsed = parseXFRMStat("XfrmInError             \t0\nXfrmInNoStates          \t17\nbogus line\n")
         XCTAssertEqual(parsed.map(\.name), ["XfrmInError", "XfrmInNoStates"])
