@@ -297,7 +297,7 @@ def cmd_record(a):
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
-    ev = Xfrm(groups=0xFF)                 # groups 1..8 (ACQUIRE .. MAPPING)
+    ev = Xfrm(groups=0xEF)                 # groups 1..8 (ACQUIRE .. MAPPING) but not 5 (AEVENTS), like ipsectop
     cmd = Xfrm()
     out = open(a.file, "w")
 

@@ -109,7 +109,9 @@ lab_check_prereqs() {
         if ! lab_kernel "$k" >/dev/null 2>&1; then
             case $k in
                 6.12*) LAB_MISSING+=(linux-image-6.12-amd64) ;;
-                *)     LAB_MISSING+=(linux-image-amd64) ;;
+                6.1|6.1.*|default) LAB_MISSING+=(linux-image-amd64) ;;
+                *) lab_log "kernel '$k': not installed and no package known for it (installed: $(lab_kernels | tr '\n' ' '))"
+                   LAB_MISSING+=("linux-image-$k-amd64") ;;
             esac
         fi
     done
