@@ -102,8 +102,25 @@ extension LiveModel {
     }
 
     mutating func inferLocalAddresses() {
+        if policyLocalVersion != policyVersion {
+            policyLocal = localAddressesFromPolicies()
+            policyLocalVersion = policyVersion
+        }
+        var local = policyLocal
+        for i in entries.indices where entries[i].alive {
+            switch entries[i].directionAttribute {
+            case .outbound?: local.insert(entries[i].source)
+            case .inbound?: local.insert(entries[i].destination)
+            case nil: break
+            }
+        }
+        if local != inferredLocal { inferredLocal = local }
+    }
+
+    /// The policy part of `inferLocalAddresses` (depends on the policy table only).
+    func localAddressesFromPolicies() -> Set<IPAddress> {
         var local = Set<IPAddress>()
-        for (_, p) in policyTable {
+        for p in policyTable.values {
             let pol = p.policy
             for t in pol.attributes.templates {
                 switch pol.direction {
@@ -123,14 +140,7 @@ extension LiveModel {
                 }
             }
         }
-        for i in entries.indices where entries[i].alive {
-            switch entries[i].directionAttribute {
-            case .outbound?: local.insert(entries[i].source)
-            case .inbound?: local.insert(entries[i].destination)
-            case nil: break
-            }
-        }
-        inferredLocal = local
+        return local
     }
 
     func isHostPrefix(_ len: UInt8, _ family: AddressFamily) -> Bool {
@@ -196,6 +206,7 @@ extension LiveModel {
 
         // Health (all but one-way), then peers.
         var builders: [PeerKey: PeerBuilder] = [:]
+        builders.reserveCapacity(peerCache.count)
         for i in entries.indices where entries[i].alive {
             entries[i].health = healthFlags(of: entries[i], at: now)
             let e = entries[i]
@@ -260,7 +271,11 @@ extension LiveModel {
                 byAddresses[AddressPair(local: key.local, remote: key.remote), default: []].append(key)
             }
         }
-        for idx in policyTable.indices {
+        // A manual index walk: `policyTable.indices` would hold a reference to the table, and the
+        // first write below would then copy the whole dictionary.
+        var idx = policyTable.startIndex
+        while idx != policyTable.endIndex {
+            defer { policyTable.formIndex(after: &idx) }
             let pol = policyTable.values[idx].policy
             var attached: [PeerKey] = []
             for t in pol.attributes.templates {
@@ -274,7 +289,7 @@ extension LiveModel {
                 for c in candidates where !attached.contains(c) { attached.append(c) }
             }
             attached.sort()
-            policyTable.values[idx].peers = attached
+            if policyTable.values[idx].peers != attached { policyTable.values[idx].peers = attached }
             for peer in attached { builders[peer]?.policies.append(pol.identity) }
         }
 

@@ -139,6 +139,7 @@ extension LiveModel {
                     if policyTable.values[idx].policy != p {
                         policyTable.values[idx].policy = p
                         policyTable.values[idx].lastChanged = now
+                        policyVersion &+= 1
                     }
                 } else {
                     policyTable.values[idx].policy.lifetimeCurrent = p.lifetimeCurrent

@@ -334,6 +334,7 @@ extension LiveModel {
         if let idx = policyTable.index(forKey: id) {
             policyTable.values[idx].policy = p
             policyTable.values[idx].lastChanged = now
+            policyVersion &+= 1
         } else {
             // The same index under another selector/mark means the policy was replaced in place.
             if p.index != 0, let old = policyIndex[PolicyIndexKey(index: p.index, direction: p.direction.rawValue)] {
@@ -347,6 +348,7 @@ extension LiveModel {
     mutating func putPolicy(_ e: PolicyEntry) {
         let id = e.identity
         policyTable[id] = e
+        policyVersion &+= 1
         if id.index != 0 { policyIndex[PolicyIndexKey(index: id.index, direction: id.direction.rawValue)] = id }
     }
 
@@ -354,6 +356,7 @@ extension LiveModel {
     @discardableResult
     mutating func dropPolicy(_ id: PolicyIdentity) -> Bool {
         guard policyTable.removeValue(forKey: id) != nil else { return false }
+        policyVersion &+= 1
         let k = PolicyIndexKey(index: id.index, direction: id.direction.rawValue)
         if policyIndex[k] == id { policyIndex[k] = nil }
         return true

@@ -57,6 +57,12 @@ public struct LiveModel: Sendable {
     var carries: [Int32: TrafficTotals] = [:]
     var liveCount = 0
     var policyTable: [PolicyIdentity: PolicyEntry] = [:]
+    /// Bumped whenever a policy is added, removed or replaced (not for counters, peers, soft expiry):
+    /// what `derive` computes from policies alone is cached against it.
+    var policyVersion: UInt64 = 1
+    /// Local addresses inferred from policies (`inferLocalAddresses`), valid for `policyLocalVersion`.
+    var policyLocal: Set<IPAddress> = []
+    var policyLocalVersion: UInt64 = 0
     /// (index, direction) -> policy: the kernel's index is unique per policy.
     var policyIndex: [PolicyIndexKey: PolicyIdentity] = [:]
     var peerStates: [PeerKey: PeerState] = [:]
