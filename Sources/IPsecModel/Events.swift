@@ -21,15 +21,12 @@ extension LiveModel {
         case .newSA(let st), .updateSA(let st):
             let existed = lookup(st.identity) != nil
             upsertFromEvent(st, at: now)
-            do {
-                let verb = existed ? "updated" : "added"
-                recordSA(message.kindName, st, verb, at: now)
-            }
+            recordSA(message.kindName, st, added: !existed, at: now)
         case .deleteSA(let id, _, let st):
             let peer = entry(id)?.peer
             removeSA(id, final: st, at: now)
             do {
-                record(TimelineEvent(time: now, kind: .kernel, name: "DELSA", summary: "deleted \(id)", sa: id,
+                record(TimelineEvent(time: now, kind: .kernel, name: "DELSA", text: .saRemoved(.deleted, id), sa: id,
                                      peer: peer))
             }
         case .expire(let st, let hard):
@@ -38,8 +35,8 @@ extension LiveModel {
                 let peer = entry(id)?.peer
                 removeSA(id, final: st, at: now)
                 do {
-                    let what = st.isLarval ? "larval SA timed out" : "hard lifetime reached: deleted"
-                    record(TimelineEvent(time: now, kind: .kernel, name: "EXPIRE", summary: "\(what) \(id)",
+                    let what: TimelineText.SARemoval = st.isLarval ? .larvalTimedOut : .hardLifetime
+                    record(TimelineEvent(time: now, kind: .kernel, name: "EXPIRE", text: .saRemoved(what, id),
                                          sa: id, peer: peer))
                 }
             } else {
@@ -127,11 +124,12 @@ extension LiveModel {
         }
     }
 
-    mutating func recordSA(_ name: String, _ st: XFRMState, _ verb: String, at now: ModelTime) {
+    mutating func recordSA(_ name: String, _ st: XFRMState, added: Bool, at now: ModelTime) {
         let id = st.identity
-        var s = "\(verb) \(st.proto) \(SAIdentity.hex(st.spi)) \(st.source) -> \(st.destination) reqid \(st.reqid)"
-        if let e = st.attributes.encapsulation { s += " udp \(e.sourcePort)->\(e.destinationPort)" }
-        record(TimelineEvent(time: now, kind: .kernel, name: name, summary: s, sa: id, peer: entry(id)?.peer))
+        let udp = st.attributes.encapsulation.map { ($0.sourcePort, $0.destinationPort) }
+        let text = TimelineText.saChange(added: added, proto: st.proto, spi: st.spi, source: st.source,
+                                         destination: st.destination, reqid: st.reqid, udp: udp)
+        record(TimelineEvent(time: now, kind: .kernel, name: name, text: text, sa: id, peer: entry(id)?.peer))
     }
 
     // MARK: - SA table

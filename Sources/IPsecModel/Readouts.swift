@@ -263,7 +263,12 @@ public struct TimelineEvent: Sendable, Hashable {
     /// Short name: the kernel message kind ("NEWSA"), the action kind, "RESYNC"...
     public var name: String
     /// One line of text (no key material: only identities, addresses and counts).
-    public var summary: String
+    /// Formatted when read: the model stores what it needs to format it (`TimelineText`).
+    public var summary: String {
+        get { text.string }
+        set { text = .string(newValue) }
+    }
+    var text: TimelineText
     public var sa: SAIdentity?
     public var peer: PeerKey?
     /// For actions: whether they succeeded.
@@ -272,8 +277,59 @@ public struct TimelineEvent: Sendable, Hashable {
     public var sequence: UInt64 = 0
     public init(time: ModelTime, kind: TimelineKind, name: String, summary: String, sa: SAIdentity? = nil,
                 peer: PeerKey? = nil, succeeded: Bool? = nil) {
-        self.time = time; self.kind = kind; self.name = name; self.summary = summary; self.sa = sa
+        self.init(time: time, kind: kind, name: name, text: .string(summary), sa: sa, peer: peer, succeeded: succeeded)
+    }
+
+    init(time: ModelTime, kind: TimelineKind, name: String, text: TimelineText, sa: SAIdentity? = nil,
+         peer: PeerKey? = nil, succeeded: Bool? = nil) {
+        self.time = time; self.kind = kind; self.name = name; self.text = text; self.sa = sa
         self.peer = peer; self.succeeded = succeeded
+    }
+
+    /// Equal when every field reads the same (the summary compared as text, however it is stored).
+    public static func == (a: TimelineEvent, b: TimelineEvent) -> Bool {
+        a.time == b.time && a.kind == b.kind && a.name == b.name && a.sa == b.sa && a.peer == b.peer
+            && a.succeeded == b.succeeded && a.sequence == b.sequence && a.summary == b.summary
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(time); hasher.combine(kind); hasher.combine(name); hasher.combine(summary)
+        hasher.combine(sa); hasher.combine(peer); hasher.combine(succeeded); hasher.combine(sequence)
+    }
+}
+
+/// Internal: a timeline summary as stored; the text of the frequent per-SA events is formatted on
+/// read (an event storm records thousands per second, few of which are ever displayed).
+enum TimelineText: Sendable {
+    case string(String)
+    /// NEWSA/UPDSA: "added|updated PROTO SPI SRC -> DST reqid R[ udp SPORT->DPORT]".
+    case saChange(added: Bool, proto: IPsecProtocol, spi: UInt32, source: IPAddress, destination: IPAddress,
+                  reqid: UInt32, udp: (UInt16, UInt16)?)
+    /// DELSA / hard EXPIRE: "PREFIX ID".
+    case saRemoved(SARemoval, SAIdentity)
+
+    enum SARemoval: Sendable {
+        case deleted, larvalTimedOut, hardLifetime
+        var text: String {
+            switch self {
+            case .deleted: return "deleted"
+            case .larvalTimedOut: return "larval SA timed out"
+            case .hardLifetime: return "hard lifetime reached: deleted"
+            }
+        }
+    }
+
+    var string: String {
+        switch self {
+        case .string(let s):
+            return s
+        case let .saChange(added, proto, spi, source, destination, reqid, udp):
+            var s = "\(added ? "added" : "updated") \(proto) \(SAIdentity.hex(spi)) \(source) -> \(destination) reqid \(reqid)"
+            if let (sp, dp) = udp { s += " udp \(sp)->\(dp)" }
+            return s
+        case let .saRemoved(what, id):
+            return "\(what.text) \(id)"
+        }
     }
 }
 
