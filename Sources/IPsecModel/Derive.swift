@@ -17,7 +17,10 @@ struct PeerCache: Sendable {
     init() {}
 
     init(_ records: [PeerRecord]) {
-        values = records.sorted { $0.key < $1.key }
+        // Sort positions, not records: moving large records during the sort costs far more than
+        // comparing keys (keys are unique, so the order is the same as sorting the records).
+        let order = records.indices.sorted { records[$0].key < records[$1].key }
+        values = order.map { records[$0] }
         positions.reserveCapacity(values.count)
         for (i, r) in values.enumerated() { positions[r.key] = Int32(i) }
     }
@@ -264,6 +267,8 @@ extension LiveModel {
         var byReqid: [UInt32: [PeerKey]] = [:]
         var byAddresses: [AddressPair: [PeerKey]] = [:]
         if !policyTable.isEmpty {
+            byReqid.reserveCapacity(builders.count)
+            byAddresses.reserveCapacity(builders.count)
             for (key, b) in builders {
                 for r in Set(b.pairIn.keys).union(b.pairOut.keys).union(b.otherReqids) {
                     byReqid[r, default: []].append(key)

@@ -53,6 +53,9 @@ public struct LiveModel: Sendable {
     /// Shared attribute sets and selectors.
     var boxes: [XFRMAttributes: AttributeBox] = [:]
     var selectors: [XFRMSelector: SelectorBox] = [:]
+    /// Table sizes right after the last `pruneBoxes` that rebuilt them.
+    var boxesAfterPrune = 0
+    var selectorsAfterPrune = 0
     /// Traffic of retired predecessors since their last sample, added to the heir's next sample (by entry slot).
     var carries: [Int32: TrafficTotals] = [:]
     var liveCount = 0

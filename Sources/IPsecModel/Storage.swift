@@ -79,22 +79,29 @@ extension LiveModel {
     }
 
     /// Forgets attribute sets no SA uses any more (when there are many).
+    /// A table is pruned again only once it has grown by a quarter (at least 1,024) since its last
+    /// pruning: when every SA has its own selector, the table is legitimately larger than the
+    /// threshold and rebuilding it on every refresh would find nothing to forget.
     mutating func pruneBoxes() {
-        if boxes.count > 1024 && boxes.count > liveCount / 4 {
+        if boxes.count > 1024 && boxes.count > liveCount / 4
+            && boxes.count >= boxesAfterPrune + max(1024, boxesAfterPrune / 4) {
             var keep: [XFRMAttributes: AttributeBox] = [:]
             for i in entries.indices where entries[i].alive {
                 let b = entries[i].box
                 keep[b.attributes] = b
             }
             boxes = keep
+            boxesAfterPrune = keep.count
         }
-        if selectors.count > 1024 && selectors.count > liveCount / 2 {
+        if selectors.count > 1024 && selectors.count > liveCount / 2
+            && selectors.count >= selectorsAfterPrune + max(1024, selectorsAfterPrune / 4) {
             var keep: [XFRMSelector: SelectorBox] = [:]
             for i in entries.indices where entries[i].alive {
                 let b = entries[i].selectorBox
                 keep[b.selector] = b
             }
             selectors = keep
+            selectorsAfterPrune = keep.count
         }
     }
 
