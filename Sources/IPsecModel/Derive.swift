@@ -185,11 +185,12 @@ extension LiveModel {
             if entries[i].hasSuccessor && lookupSibling(of: entries[i], spi: entries[i].successorSPI) != nil { continue }
             var total = entries[i].inherited + entries[i].totals
             var chain: [Int32] = []
-            var cur = entries[i]
-            while cur.hasPredecessor, chain.count < 8, let p = lookupSibling(of: cur, spi: cur.predecessorSPI) {
+            var cur = i // read in place: entries are large
+            while entries[cur].hasPredecessor, chain.count < 8,
+                  let p = lookupSibling(of: entries[cur], spi: entries[cur].predecessorSPI) {
                 chain.append(p)
-                cur = entries[Int(p)]
-                total = total + cur.totals
+                cur = Int(p)
+                total = total + entries[cur].totals
             }
             entries[i].tunnelTotals = total
             for p in chain { entries[Int(p)].tunnelTotals = total }
@@ -212,33 +213,37 @@ extension LiveModel {
         builders.reserveCapacity(peerCache.count)
         for i in entries.indices where entries[i].alive {
             entries[i].health = healthFlags(of: entries[i], at: now)
-            let e = entries[i]
-            let peer = e.peer
-            let add = e.lifetimeCurrent.addTime
-            let pairable = !e.hasParent && !e.isLarval
-            let totals = e.totals
-            let rates = e.rates
-            switch e.direction {
+            // Fields read in place (a copy of the whole entry per SA cost more than the grouping).
+            let peer = entries[i].peer
+            let add = entries[i].lifetimeCurrent.addTime
+            let pairable = !entries[i].hasParent && !entries[i].isLarval
+            let totals = entries[i].totals
+            let rates = entries[i].rates
+            let direction = entries[i].direction
+            switch direction {
             case .inbound?:
                 builders[peer, default: PeerBuilder()].addInbound(Int32(i), rates: rates, totals: totals,
-                                                                   encap: e.encapsulation, lastUsed: e.lastUsedTime,
-                                                                   reqid: e.reqid, add: add, pairable: pairable)
+                                                                   encap: entries[i].encapsulation,
+                                                                   lastUsed: entries[i].lastUsedTime,
+                                                                   reqid: entries[i].reqid, add: add, pairable: pairable)
             case .outbound?:
                 builders[peer, default: PeerBuilder()].addOutbound(Int32(i), rates: rates, totals: totals,
-                                                                    encap: e.encapsulation, lastUsed: e.lastUsedTime,
-                                                                    keepalive: e.keepaliveInterval,
-                                                                    reqid: e.reqid, add: add, pairable: pairable)
+                                                                    encap: entries[i].encapsulation,
+                                                                    lastUsed: entries[i].lastUsedTime,
+                                                                    keepalive: entries[i].keepaliveInterval,
+                                                                    reqid: entries[i].reqid, add: add, pairable: pairable)
             case nil:
                 builders[peer, default: PeerBuilder()].addUndetermined(Int32(i), rates: rates, totals: totals,
-                                                                        encap: e.encapsulation)
+                                                                        encap: entries[i].encapsulation)
             }
-            if !e.inherited.isZero {
+            if !entries[i].inherited.isZero {
                 // Retired SAs of the tunnel count for the peer (once: on the tunnel's newest SA).
-                if !(e.hasSuccessor && lookupSibling(of: e, spi: e.successorSPI) != nil) {
-                    if e.direction == .inbound {
-                        builders[peer]!.inTotals = builders[peer]!.inTotals + e.inherited
+                if !(entries[i].hasSuccessor && lookupSibling(of: entries[i], spi: entries[i].successorSPI) != nil) {
+                    let inherited = entries[i].inherited
+                    if direction == .inbound {
+                        builders[peer]!.inTotals = builders[peer]!.inTotals + inherited
                     } else {
-                        builders[peer]!.outTotals = builders[peer]!.outTotals + e.inherited
+                        builders[peer]!.outTotals = builders[peer]!.outTotals + inherited
                     }
                 }
             }
@@ -361,9 +366,9 @@ extension LiveModel {
         peerCache = PeerCache()
         cache.update { r in
             var health: HealthFlags = []
-            for s in r.inbound + r.outbound + r.undetermined where entries[Int(s)].alive {
-                health.formUnion(entries[Int(s)].health)
-            }
+            for s in r.inbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
+            for s in r.outbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
+            for s in r.undetermined where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
             r.health = health
             let track = keepaliveByPeer[r.key] ?? keepaliveByAddresses[AddressPair(local: r.key.local, remote: r.key.remote)]
             r.keepalive = LiveModel.keepaliveVerdict(

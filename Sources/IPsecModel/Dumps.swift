@@ -130,6 +130,7 @@ extension LiveModel {
         policyDumpCount += 1
         var diff = ReconcileDiff()
         var seen = Set<PolicyIdentity>(minimumCapacity: policies.count)
+        if policyTable.capacity < policies.count { policyTable.reserveCapacity(policies.count) }
         for p in policies {
             let id = p.identity
             if window.removedPolicies.contains(id) { continue }

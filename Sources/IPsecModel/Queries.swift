@@ -152,13 +152,17 @@ extension LiveModel {
     public func keepaliveStatus(for key: PeerKey, at now: ModelTime) -> KeepaliveStatus? {
         guard let p = peerCache[key] else { return nil }
         var kernel: UInt32?, inUsed: ModelTime?, outUsed: ModelTime?
-        for e in sas(of: key) {
-            let used = e.lastUsedTime
-            if e.direction == .inbound {
-                if let u = used { inUsed = max(inUsed ?? u, u) }
-            } else {
-                if let k = e.keepaliveInterval, k > 0 { kernel = k }
-                if let u = used { outUsed = max(outUsed ?? u, u) }
+        // The SAs of `sas(of:)`, in the same order, read in place (no entry copies).
+        for slots in [p.inbound, p.outbound, p.undetermined] {
+            for s in slots where entries[Int(s)].alive && entries[Int(s)].peer == key {
+                let i = Int(s)
+                let used = entries[i].lastUsedTime
+                if entries[i].direction == .inbound {
+                    if let u = used { inUsed = max(inUsed ?? u, u) }
+                } else {
+                    if let k = entries[i].keepaliveInterval, k > 0 { kernel = k }
+                    if let u = used { outUsed = max(outUsed ?? u, u) }
+                }
             }
         }
         let track = keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
@@ -173,6 +177,7 @@ extension LiveModel {
 
     /// Rekey links of one peer's SAs.
     public func rekeyLinks(of key: PeerKey) -> [RekeyLink] {
+        if links.isEmpty { return [] }
         let mine = Set(sas(of: key).map(\.identity))
         return links.filter { mine.contains($0.new) || mine.contains($0.old) }
     }
@@ -187,12 +192,17 @@ extension LiveModel {
 
     /// Policies sorted by direction, priority, index.
     public var policies: [PolicyEntry] {
-        policyTable.values.sorted {
-            let a = $0.policy, b = $1.policy
-            if a.direction.rawValue != b.direction.rawValue { return a.direction.rawValue < b.direction.rawValue }
+        // Sort small keys by position, then gather: moving large entries during the sort costs far
+        // more. Ties keep the table's order, as the stable sort of the entries did.
+        let values = Array(policyTable.values)
+        let keys = values.map { (direction: $0.policy.direction.rawValue, priority: $0.policy.priority, index: $0.policy.index) }
+        let order = keys.indices.sorted {
+            let a = keys[$0], b = keys[$1]
+            if a.direction != b.direction { return a.direction < b.direction }
             if a.priority != b.priority { return a.priority < b.priority }
             return a.index < b.index
         }
+        return order.map { values[$0] }
     }
 
     public func policy(_ id: PolicyIdentity) -> PolicyEntry? { policyTable[id] }
