@@ -7,7 +7,7 @@
 # Options: --sizes "N ..." (fixture sizes), --runs R (whole-process runs per command),
 # --steady S (seconds of dashboard CPU sampling), --out DIR (results; default a new /tmp dir).
 # Environment: IPSECTOP_BIN=path uses that ipsectop binary instead of building one
-# (IPSECTOP_COMMIT labels it in the results).
+# (IPSECTOP_COMMIT labels it in the results); IPSECTOP_BENCH_BIN=path the same for ipsectop-bench.
 #
 # For every N it builds one network namespace fixture (reused by every measurement), then:
 # whole-process snapshot (model and --kernel-only) vs `ip -s xfrm state` vs the raw dump
@@ -81,8 +81,13 @@ else
   }
   BIN=$ROOT/.build-bench/release/ipsectop
 fi
-(cd "$HERE" && swift build -c release --scratch-path .build-bench --product ipsectop-bench)
-BENCH=$HERE/.build-bench/release/ipsectop-bench
+if [ -n "${IPSECTOP_BENCH_BIN:-}" ]; then
+  BENCH=$IPSECTOP_BENCH_BIN
+  echo "using IPSECTOP_BENCH_BIN=$BENCH"
+else
+  (cd "$HERE" && swift build -c release --scratch-path .build-bench --product ipsectop-bench)
+  BENCH=$HERE/.build-bench/release/ipsectop-bench
+fi
 "$CC" -O2 -Wall -Werror -o "$OUT/dumpfloor" "$HERE/dumpfloor.c"
 "$CC" -O2 -Wall -Werror -o "$OUT/runstat" "$HERE/runstat.c"
 export RUNSTAT=$OUT/runstat
