@@ -213,7 +213,11 @@ extension LiveModel {
         } else {
             if let o = orphans[key] {
                 orphans[key] = nil
-                if now - o.time <= configuration.tunnelRetention {
+                if now - o.time <= configuration.tunnelRetention && o.lastSPI == e.spi {
+                    // The same SA deleted and added again (an IKE daemon moving it to a new NAT
+                    // mapping): the tunnel goes on, but it is no rekey and no SA precedes itself.
+                    e.inherited = o.totals
+                } else if now - o.time <= configuration.tunnelRetention {
                     e.inherited = o.totals
                     e.hasPredecessor = true
                     e.predecessorSPI = o.lastSPI
