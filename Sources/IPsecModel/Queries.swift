@@ -191,18 +191,29 @@ extension LiveModel {
     public var policyCount: Int { policyTable.count }
 
     /// Policies sorted by direction, priority, index.
-    public var policies: [PolicyEntry] {
-        // Sort small keys by position, then gather: moving large entries during the sort costs far
-        // more. Ties keep the table's order, as the stable sort of the entries did.
-        let values = Array(policyTable.values)
-        let keys = values.map { (direction: $0.policy.direction.rawValue, priority: $0.policy.priority, index: $0.policy.index) }
+    public var policies: [PolicyEntry] { mapPoliciesSorted { $0 } }
+
+    /// `policies.map(transform)` without copying the entries into an intermediate array.
+    public func mapPoliciesSorted<T>(_ transform: (PolicyEntry) throws -> T) rethrows -> [T] {
+        // Sort small keys by position, then visit the entries in that order: moving large entries
+        // during the sort costs far more. Ties keep the table's order, as the stable sort of the
+        // entries did.
+        typealias Key = (direction: UInt8, priority: UInt32, index: UInt32, at: Dictionary<PolicyIdentity, PolicyEntry>.Index)
+        var keys: [Key] = []
+        keys.reserveCapacity(policyTable.count)
+        var i = policyTable.startIndex
+        while i != policyTable.endIndex {
+            let p = policyTable.values[i].policy
+            keys.append((p.direction.rawValue, p.priority, p.index, i))
+            policyTable.formIndex(after: &i)
+        }
         let order = keys.indices.sorted {
             let a = keys[$0], b = keys[$1]
             if a.direction != b.direction { return a.direction < b.direction }
             if a.priority != b.priority { return a.priority < b.priority }
             return a.index < b.index
         }
-        return order.map { values[$0] }
+        return try order.map { try transform(policyTable.values[keys[$0].at]) }
     }
 
     public func policy(_ id: PolicyIdentity) -> PolicyEntry? { policyTable[id] }

@@ -56,17 +56,17 @@ extension DashboardData {
     ///
     /// Cost is linear in the number of SAs (one `SARow` each); call it once per refresh, not per frame.
     public init(model: LiveModel, now: Double, host: HostInfo) {
+        let peers = model.peers
         var peerRows: [PeerRow] = []
-        var peerEncap: [PeerKey: Bool] = [:]
-        var peerKeepalive: [PeerKey: KeepaliveInfo] = [:]
-        var peerIDs: [PeerKey: String] = [:]
-        for p in model.peers {
+        peerRows.reserveCapacity(peers.count)
+        // Per peer: its row id and keepalive info (one table: one hash per lookup).
+        var peerInfo: [PeerKey: (id: String, keepalive: KeepaliveInfo)] = [:]
+        peerInfo.reserveCapacity(peers.count)
+        for p in peers {
             let id = p.key.description
-            peerIDs[p.key] = id
             let encapsulated = p.nat != nil
-            peerEncap[p.key] = encapsulated
             let ka = KeepaliveInfo(model.keepaliveStatus(for: p.key, at: now) ?? p.keepalive, encapsulated: encapsulated)
-            peerKeepalive[p.key] = ka
+            peerInfo[p.key] = (id, ka)
             let hist = model.history(of: p.key)
             let encap = p.nat.map {
                 XFRMEncapsulation(type: $0.encapsulation.type, sourcePort: $0.localPort, destinationPort: $0.remotePort,
@@ -99,15 +99,18 @@ extension DashboardData {
             let e = entries[i]
             let state = e.state // a computed property in the model: read it once
             let encapsulated = state.attributes.encapsulation != nil
-            let ka: KeepaliveInfo = encapsulated ? (peerKeepalive[e.peer] ?? .notApplicable) : .notApplicable
+            let peer = e.peer
+            let info = peerInfo[peer]
+            let ka: KeepaliveInfo = encapsulated ? (info?.keepalive ?? .notApplicable) : .notApplicable
             let r = e.rates.last2s
-            saRows.append(SARow(state: state, direction: e.direction, byteRate: r.bytesPerSecond,
-                                packetRate: r.packetsPerSecond, keepalive: ka,
-                                health: HealthFlag.from(e.health) { model.healthIssues(for: ids[i], at: now) },
-                                peerID: peerIDs[e.peer] ?? e.peer.description, rekeyedFrom: e.predecessor?.spi)
-                .with(directionSource: DashboardData.words(e.directionSource)))
+            var row = SARow(state: state, direction: e.direction, byteRate: r.bytesPerSecond,
+                            packetRate: r.packetsPerSecond, keepalive: ka,
+                            health: HealthFlag.from(e.health) { model.healthIssues(for: ids[i], at: now) },
+                            peerID: info?.id ?? peer.description, rekeyedFrom: e.predecessor?.spi)
+            row.directionSource = DashboardData.words(e.directionSource)
+            saRows.append(row)
         }
-        let policyRows = model.policies.map { PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description) }
+        let policyRows = model.mapPoliciesSorted { PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description) }
         var peerOfSA: [SAIdentity: String] = [:]
         let timeline = model.timeline.map { ev -> TimelineEntry in
             var level: StatusLevel = .none
