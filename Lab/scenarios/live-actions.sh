@@ -161,9 +161,22 @@ check "exactly $victim left ip xfrm state" [ "$(echo $before | tr ' ' '\n' | gre
 ip netns add mk
 ip -n mk link set lo up
 K=0x0123456789abcdef0123456789abcdef01234567
+# Every output mode watches the SAs being added with a known key.
+bg_start ev-mk "$IPSECTOP" events --json --netns mk --record $W/mk-events.xfrmrec
 for m in 0x10 0x20; do
     ip -n mk xfrm state add src 192.0.2.2 dst 203.0.113.2 proto esp spi 0xc010 reqid $((m)) mode tunnel \
         mark $m mask 0xff aead 'rfc4106(gcm(aes))' $K 128
+done
+sleep 1
+bg_stop ev-mk
+"$IPSECTOP" snapshot --netns mk > $W/mk-snapshot.txt 2>&1
+"$IPSECTOP" snapshot --json --netns mk --record $W/mk-snapshot.xfrmrec > $W/mk-snapshot.json 2>&1
+"$IPSECTOP" snapshot --json --kernel-only --netns mk > $W/mk-kernel-only.json 2>&1
+check "the SAs with the known key are in every output" bash -c "grep -q 0x0000c010 $W/mk-snapshot.txt && grep -q c010 $W/ev-mk.out && grep -c '\"spi\":\"0x0000c010\"' $W/mk-snapshot.json | grep -q 1"
+key=${K#0x}
+for f in $W/mk-snapshot.txt $W/mk-snapshot.json $W/mk-kernel-only.json $W/ev-mk.out $W/mk-events.xfrmrec $W/mk-snapshot.xfrmrec; do
+    check "no key material in $(basename $f) (text, hex or any 8-byte run of the key)" \
+        python3 -c "import sys; k=bytes.fromhex('$key'); d=open('$f','rb').read(); h=d.lower(); sys.exit(any(k[i:i+8].hex().encode() in h or k[i:i+8] in d for i in range(len(k)-7)))"
 done
 bg_start mon-mk ip -n mk xfrm monitor
 sleep 0.5
