@@ -95,6 +95,7 @@ extension LiveModel {
         }
         e.lastDeltaBytes = UInt32(truncatingIfNeeded: min(db, UInt64(UInt32.max)))
         e.lastDeltaPackets = UInt32(truncatingIfNeeded: min(dp, UInt64(UInt32.max)))
+        if dp > 0 { e.trafficSeen = now }
         if (db > 0 || dp > 0) && e.slot < 0 { e.slot = rates.allocate() }
         if e.slot >= 0 { rates.write(e.slot, bytes: db, packets: dp) }
 

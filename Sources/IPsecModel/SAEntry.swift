@@ -61,6 +61,8 @@ public struct SAEntry: Sendable {
     var replay: XFRMReplayState?
     var replayESN: XFRMReplayStateESN?
     var lastUsed: UInt64?
+    /// When a dump last showed the counters rising (kernels that send no XFRMA_LASTUSED, e.g. 6.1).
+    var trafficSeen: ModelTime?
     var keepaliveInterval: UInt32?
     var perCPU: UInt32?
     var directionAttribute: SADirection?
@@ -206,8 +208,12 @@ public struct SAEntry: Sendable {
         return max(0, now - Double(last))
     }
 
-    /// XFRMA_LASTUSED as model time.
-    var lastUsedTime: ModelTime? { lastUsed.flatMap { $0 > 0 ? Double($0) : nil } }
+    /// Last sign of traffic: XFRMA_LASTUSED, or the dump that saw the counters rise, whichever is later.
+    var lastUsedTime: ModelTime? {
+        let kernel = lastUsed.flatMap { $0 > 0 ? Double($0) : nil }
+        guard let seen = trafficSeen else { return kernel }
+        return max(kernel ?? seen, seen)
+    }
 
     /// The outbound sequence number (legacy or ESN replay state), when known.
     public var outboundSequence: UInt64? {
