@@ -97,7 +97,16 @@ extension LiveModel {
     }
 
     func direction(attribute: SADirection?, source: IPAddress, destination: IPAddress) -> (SADirection?, DirectionSource) {
+        LiveModel.direction(attribute: attribute, source: source, destination: destination,
+                            interfaceLocal: interfaceLocal, inferredLocal: inferredLocal)
+    }
+
+    /// `direction(attribute:source:destination:)` with the local address sets passed in: loops of a
+    /// mutating method call this one (a method call on the model there copies the whole model).
+    static func direction(attribute: SADirection?, source: IPAddress, destination: IPAddress,
+                          interfaceLocal: Set<IPAddress>, inferredLocal: Set<IPAddress>) -> (SADirection?, DirectionSource) {
         if let d = attribute { return (d, .attribute) }
+        func isLocal(_ a: IPAddress) -> Bool { interfaceLocal.contains(a) || inferredLocal.contains(a) }
         let dl = isLocal(destination), sl = isLocal(source)
         if dl && !sl { return (.inbound, .localDestination) }
         if sl && !dl { return (.outbound, .localSource) }
@@ -157,9 +166,11 @@ extension LiveModel {
 
         // Directions: rules 1-2, then pairing (rule 3) only if some are still unknown.
         var unknown = 0
+        let ifLocal = interfaceLocal, infLocal = inferredLocal
         for i in entries.indices where entries[i].alive {
-            let (d, source) = direction(attribute: entries[i].directionAttribute, source: entries[i].source,
-                                        destination: entries[i].destination)
+            let (d, source) = LiveModel.direction(attribute: entries[i].directionAttribute, source: entries[i].source,
+                                                  destination: entries[i].destination,
+                                                  interfaceLocal: ifLocal, inferredLocal: infLocal)
             entries[i].direction = d
             entries[i].directionSource = source
             if d == nil { unknown += 1 }
@@ -182,12 +193,16 @@ extension LiveModel {
 
         // Tunnel totals: the newest SA's inherited totals plus every live SA of the chain.
         for i in entries.indices where entries[i].alive {
-            if entries[i].hasSuccessor && lookupSibling(of: entries[i], spi: entries[i].successorSPI) != nil { continue }
+            if entries[i].hasSuccessor
+                && LiveModel.lookup(entries[i].sibling(entries[i].successorSPI), entries: entries, index: saIndex) != nil {
+                continue
+            }
             var total = entries[i].inherited + entries[i].totals
             var chain: [Int32] = []
             var cur = i // read in place: entries are large
             while entries[cur].hasPredecessor, chain.count < 8,
-                  let p = lookupSibling(of: entries[cur], spi: entries[cur].predecessorSPI) {
+                  let p = LiveModel.lookup(entries[cur].sibling(entries[cur].predecessorSPI), entries: entries,
+                                           index: saIndex) {
                 chain.append(p)
                 cur = Int(p)
                 total = total + entries[cur].totals

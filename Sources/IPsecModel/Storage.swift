@@ -3,8 +3,12 @@ import XFRMWire
 /// SA table primitives: entries in a flat array, found through `SlotIndex`es.
 extension LiveModel {
     /// The entry slot of an SA.
-    func lookup(_ id: SAIdentity) -> Int32? {
-        saIndex.find(hash: id.hashValue) { v in
+    func lookup(_ id: SAIdentity) -> Int32? { LiveModel.lookup(id, entries: entries, index: saIndex) }
+
+    /// `lookup(_:)` with the tables passed in: loops of a mutating method call this one (a method
+    /// call on the model there copies the whole model).
+    static func lookup(_ id: SAIdentity, entries: ContiguousArray<SAEntry>, index: SlotIndex) -> Int32? {
+        index.find(hash: id.hashValue) { v in
             let i = Int(v)
             return entries[i].spi == id.spi && entries[i].destination == id.destination && entries[i].proto == id.proto
                 && entries[i].mark == id.mark && entries[i].family == id.family
