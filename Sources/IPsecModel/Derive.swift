@@ -227,7 +227,8 @@ extension LiveModel {
         var builders: [PeerKey: PeerBuilder] = [:]
         builders.reserveCapacity(peerCache.count)
         for i in entries.indices where entries[i].alive {
-            entries[i].health = healthFlags(of: entries[i], at: now)
+            entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
+                                                      index: saIndex)
             // Fields read in place (a copy of the whole entry per SA cost more than the grouping).
             let peer = entries[i].peer
             let add = entries[i].lifetimeCurrent.addTime
@@ -375,7 +376,8 @@ extension LiveModel {
     mutating func reevaluate(at now: ModelTime) {
         for i in entries.indices where entries[i].alive {
             let oneWay = entries[i].health.intersection(.oneWayTraffic)
-            entries[i].health = healthFlags(of: entries[i], at: now).union(oneWay)
+            entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
+                                                      index: saIndex).union(oneWay)
         }
         var cache = peerCache
         peerCache = PeerCache()

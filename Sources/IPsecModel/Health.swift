@@ -9,11 +9,22 @@ extension LiveModel {
     /// Health flags of one SA except `.oneWayTraffic` (a property of the pair, set by `derive`).
     /// Same conditions as `healthIssues(of:at:)`, without building reason strings (runs for every SA).
     func healthFlags(of e: SAEntry, at now: ModelTime) -> HealthFlags {
+        LiveModel.healthFlags(of: e, at: now, pending: pending, entries: entries, index: saIndex)
+    }
+
+    /// `healthFlags(of:at:)` with the tables passed in: loops of a mutating method call this one (a
+    /// method call on the model there copies the whole model per SA).
+    static func healthFlags(of e: SAEntry, at now: ModelTime, pending: [PendingAcquire],
+                            entries: ContiguousArray<SAEntry>, index: SlotIndex) -> HealthFlags {
         var f: HealthFlags = []
         let larval = e.isLarval
         if larval {
             f.insert(.larval)
-            if !pending.isEmpty && acquirePending(for: e) { f.insert(.acquirePending) }
+            // acquirePending(for:)
+            if !pending.isEmpty
+                && pending.contains(where: { $0.source == e.source && $0.destination == e.destination && $0.proto == e.proto }) {
+                f.insert(.acquirePending)
+            }
         }
         if e.direction == .inbound && !larval && e.effectiveReplayWindow == 0 { f.insert(.antiReplayOff) }
         if e.replayRising { f.insert(.replayFailuresRising) }
@@ -24,8 +35,9 @@ extension LiveModel {
         let limited = e.lifetimeConfig.hardAddExpiresSeconds > 0 || e.lifetimeConfig.hardUseExpiresSeconds > 0
             || e.lifetimeConfig.hardByteLimit != .max || e.lifetimeConfig.hardPacketLimit != .max
         if (limited && !larval) || e.rekeyRequestedAt != nil {
-            let succeeded = hasLiveSuccessor(e)
-            if limited && !larval && !succeeded && nearHardLifetime(e.lifetimeConfig, e.lifetimeCurrent, at: now) != nil {
+            // hasLiveSuccessor(e)
+            let succeeded = e.hasSuccessor && lookup(e.sibling(e.successorSPI), entries: entries, index: index) != nil
+            if limited && !larval && !succeeded && hardLifetimeNote(e.lifetimeConfig, e.lifetimeCurrent, at: now) != nil {
                 f.insert(.nearHardLifetime)
             }
             if e.rekeyRequestedAt != nil && !succeeded { f.insert(.rekeyRequested) }
@@ -82,6 +94,10 @@ extension LiveModel {
 
     /// "within 10% of the hard time limit (90 s of 100 s)" when a hard limit is 90% used.
     func nearHardLifetime(_ cfg: XFRMLifetimeConfig, _ cur: XFRMLifetimeCurrent, at now: ModelTime) -> String? {
+        LiveModel.hardLifetimeNote(cfg, cur, at: now)
+    }
+
+    static func hardLifetimeNote(_ cfg: XFRMLifetimeConfig, _ cur: XFRMLifetimeCurrent, at now: ModelTime) -> String? {
         if cfg.hardAddExpiresSeconds > 0, cur.addTime > 0 {
             let used = now - Double(cur.addTime)
             if used >= 0.9 * Double(cfg.hardAddExpiresSeconds) {
