@@ -13,8 +13,8 @@
 #     within 5 s, old ones gone after charon deletes them, pings flow
 #  7. ipsectop delete: exactly that SA leaves; a marked SA is rekeyed and
 #     deleted by mark; --dry-run sends nothing
-#  8. the dashboard: r (rekey) and d (delete) with confirmation; --read-only
-#     offers neither
+#  8. the dashboard: r (rekey, through VICI) and d (delete) with confirmation;
+#     --read-only offers neither; no output mode ever holds key material
 . "$(dirname "$0")/lib.sh"
 
 say "kernel $(uname -r), ipsectop=${IPSECTOP:-none}"
@@ -172,7 +172,7 @@ bg_stop ev-mk
 "$IPSECTOP" snapshot --netns mk > $W/mk-snapshot.txt 2>&1
 "$IPSECTOP" snapshot --json --netns mk --record $W/mk-snapshot.xfrmrec > $W/mk-snapshot.json 2>&1
 "$IPSECTOP" snapshot --json --kernel-only --netns mk > $W/mk-kernel-only.json 2>&1
-check "the SAs with the known key are in every output" bash -c "grep -q 0x0000c010 $W/mk-snapshot.txt && grep -q c010 $W/ev-mk.out && grep -c '\"spi\":\"0x0000c010\"' $W/mk-snapshot.json | grep -q 1"
+check "the SAs with the known key are in every output" bash -c "grep -q 0x0000c010 $W/mk-snapshot.txt && grep -q c010 $W/ev-mk.out && grep -o '\"spi\":\"0x0000c010\"' $W/mk-snapshot.json | wc -l | grep -qx 2"
 key=${K#0x}
 for f in $W/mk-snapshot.txt $W/mk-snapshot.json $W/mk-kernel-only.json $W/ev-mk.out $W/mk-events.xfrmrec $W/mk-snapshot.xfrmrec; do
     check "no key material in $(basename $f) (text, hex or any 8-byte run of the key)" \
@@ -192,7 +192,7 @@ bg_stop mon-mk
 say "8. the dashboard"
 printf 'set -g remain-on-exit on\nset -g exit-empty off\n' > $W/tmux.conf
 tmx new-session -d -s act -x 160 -y 40 -e LANG=C.UTF-8 -e LC_ALL=C.UTF-8 -e TERM=tmux-256color \
-    "$IPSECTOP --netns left --no-capture -d 1 2> $W/tui.err; echo EXIT=\$?; sleep 60"
+    "$IPSECTOP --netns left --no-capture -d 1 --vici $(ss_dir left)/charon.vici 2> $W/tui.err; echo EXIT=\$?; sleep 60"
 target=$(ip -n left xfrm state | awk -v d="$R_OUT" '$1 == "src" && $4 == d {getline; print $4; exit}')
 hex=${target#0x}
 wait_for 20 bash -c "tmux -L lab -f $W/tmux.conf capture-pane -p -t act | grep -q '$target'"; r=$?
@@ -209,9 +209,16 @@ t0=$(date +%s.%N)
 for i in $(seq 1 25); do [ -n "$(new_spis left "$s0")" ] && break; sleep 0.2; done
 took=$(elapsed $t0)
 check "r + y in the dashboard: new SPIs within 5 s (took $took s)" awk -v t="$took" -v n="$(new_spis left "$s0" | wc -l)" 'BEGIN { exit !(n > 0 && t <= 5) }'
+tmx send-keys -t act 6
+sleep 1
+tmx capture-pane -p -t act > $ART/tui-actions-log.txt
+check "the dashboard's action log says the rekey went through VICI" grep -q "vici-rekey" $ART/tui-actions-log.txt
+tmx send-keys -t act 1
 
 tmx send-keys -t act Escape Escape
 wait_for 30 bash -c "! ip -n left xfrm state | grep -q 'spi $target '"
+# ... and its partner: charon removes both old SAs of the rekeyed child.
+wait_for 30 bash -c "[ \$(ip -n left xfrm state | grep -c 'proto esp') = 2 ]"
 victim=$(ip -n left xfrm state | awk '/proto esp spi/ {print $4; exit}')
 before=$(esp_spis left)
 tmx send-keys -t act / ; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do tmx send-keys -t act BSpace; done
