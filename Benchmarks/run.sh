@@ -211,5 +211,8 @@ for N in $SIZES; do
   ip netns del "$NS"
 done
 
+log "decode throughput: 100,000 SAs cloned from the real NEWSA records of a lab fixture (no root needed)"
+"$BENCH" decode "$ROOT/Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec" 100000 | tee "$OUT/decode.kv"
+
 log "results ($OUT)"
 $MEASURE summary "$OUT" | tee "$OUT/summary.md"

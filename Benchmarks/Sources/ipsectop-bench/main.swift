@@ -6,6 +6,8 @@
 //   ipsectop-bench frame    NETNS [FRAMES]   first frame (dump -> model -> view data -> frame), frame
 //                                            build p50/p99 sorted by rate and filtered, resident bytes per SA
 //   ipsectop-bench ingest   NETNS [ROUNDS]   replayed events (NEWSA, UPDSA, hard EXPIRE) through decode + model
+//   ipsectop-bench decode   FIXTURE [N]      a dump of N SAs (default 100,000) cloned from the real NEWSA
+//                                            records of a lab recording: decode SAs/s, bytes retained per SA
 import Glibc
 import IPsecModel
 import IPsecViews
@@ -322,16 +324,83 @@ func ingest(netns: String, rounds: Int) {
     emit("ingest.decode_plus_model_max_events_per_s", fmt(Double(stream.count) / (full.min() ?? .nan), 0))
 }
 
+// MARK: - decode throughput on real fixtures
+
+/// Builds an N-SA GETSA dump from the NEWSA records of a lab recording (SPIs rewritten so every
+/// SA is distinct), packed into 32 KiB datagrams like the kernel's, and times the decoder.
+func decode(fixture: String, count n: Int) {
+    guard let rec = try? Recording(path: fixture) else { die("cannot read \(fixture)") }
+    var templates: [[UInt8]] = []
+    for item in rec.items {
+        guard case .dump(let what, let d) = item, what == "sa" else { continue }
+        var off = 0
+        let b = d.bytes
+        while off + 16 <= b.count {
+            let len = Int(b[off]) | Int(b[off + 1]) << 8 | Int(b[off + 2]) << 16 | Int(b[off + 3]) << 24
+            let type = Int(b[off + 4]) | Int(b[off + 5]) << 8
+            guard len >= 16, off + len <= b.count else { break }
+            if type == 0x10 { templates.append(Array(b[off..<(off + len)])) }
+            off += (len + 3) & ~3
+        }
+    }
+    guard !templates.isEmpty else { die("no NEWSA dump records in \(fixture)") }
+    // xfrm_usersa_info: the SPI (big-endian) sits after the 56-byte selector and the 16-byte daddr.
+    let spiOffset = 16 + 56 + 16
+    var datagrams: [[UInt8]] = []
+    var current: [UInt8] = []
+    var bytesTotal = 0
+    for i in 0..<n {
+        var m = templates[i % templates.count]
+        let spi = UInt32(0x1000_0000 + i)
+        m[spiOffset] = UInt8(spi >> 24); m[spiOffset + 1] = UInt8(spi >> 16 & 0xff)
+        m[spiOffset + 2] = UInt8(spi >> 8 & 0xff); m[spiOffset + 3] = UInt8(spi & 0xff)
+        while m.count % 4 != 0 { m.append(0) }
+        if current.count + m.count > 32 * 1024 { datagrams.append(current); current = [] }
+        current += m
+        bytesTotal += m.count
+    }
+    datagrams.append(current + [20, 0, 0, 0, 3, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    emit("decode.fixture", fixture.split(separator: "/").last.map(String.init) ?? fixture)
+    emit("decode.template_records", String(templates.count))
+    emit("decode.sas", String(n))
+    emit("decode.dump_bytes", String(bytesTotal))
+    var times: [Double] = []
+    var kept: [XFRMState] = []
+    for round in 0..<5 {
+        let before = residentBytes()
+        let t0 = monotonic()
+        var states: [XFRMState] = []
+        states.reserveCapacity(n)
+        for d in datagrams {
+            for msg in XFRMDecoder.decodeDatagram(d).messages {
+                if case .success(.newSA(let st)) = msg.body { states.append(st) }
+            }
+        }
+        times.append(monotonic() - t0)
+        if states.count != n { die("decoded \(states.count) of \(n) SAs") }
+        if round == 0 {
+            kept = states
+            emit("decode.retained_bytes_per_sa", fmt(Double(residentBytes() - before) / Double(n), 0))
+            emit("decode.inline_bytes_per_sa", String(MemoryLayout<XFRMState>.stride))
+        }
+    }
+    emit("decode.sas_per_s_median", fmt(Double(n) / median(times), 0))
+    emit("decode.sas_per_s_best", fmt(Double(n) / (times.min() ?? .nan), 0))
+    emit("decode.mb_per_s_median", fmt(Double(bytesTotal) / median(times) / 1e6, 1))
+    _ = kept.count
+}
+
 // MARK: - main
 
 let args = CommandLine.arguments
 guard args.count >= 3 else {
-    die("usage: ipsectop-bench refresh|frame|ingest NETNS [COUNT]")
+    die("usage: ipsectop-bench refresh|frame|ingest NETNS [COUNT] | decode FIXTURE [N]")
 }
 let count = args.count > 3 ? Int(args[3]) : nil
 switch args[1] {
 case "refresh": refresh(netns: args[2], rounds: count ?? 10)
 case "frame": frame(netns: args[2], frames: count ?? 300)
 case "ingest": ingest(netns: args[2], rounds: count ?? 5)
+case "decode": decode(fixture: args[2], count: count ?? 100_000)
 default: die("unknown benchmark \(args[1])")
 }
