@@ -99,6 +99,27 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(outcome, "ENOENT")
     }
 
+    func testDumpFiltersByAddressAndProtocol() throws {
+        sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x810 max 0x810")
+        sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.3 proto esp min 0x811 max 0x811")
+        sh("ip -n \(netns) xfrm state allocspi src 198.51.100.1 dst 203.0.113.3 proto ah min 0x812 max 0x812")
+        let (byDst, byProto, bySrc) = try inNamespace { () throws -> ([UInt32], [UInt32], [UInt32]) in
+            let c = try XFRMCommandChannel()
+            func run(_ f: XFRMRequest.DumpFilter) throws -> [UInt32] {
+                try c.dump({ XFRMRequest.dumpSAs(sequence: $0, filter: f) }, operation: "filtered dump") {
+                    if case .newSA(let s) = $0 { return s.spi }
+                    return nil
+                }.records.sorted()
+            }
+            return (try run(.init(destination: (IPAddress("203.0.113.3")!, 32))),
+                    try run(.init(proto: .ah)),
+                    try run(.init(source: (IPAddress("203.0.113.0")!, 24))))
+        }
+        XCTAssertEqual(byDst, [0x811, 0x812])
+        XCTAssertEqual(byProto, [0x812])
+        XCTAssertEqual(bySrc, [0x810, 0x811])
+    }
+
     func testSADAndSPDInfo() throws {
         sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x800 max 0x800")
         sh("ip -n \(netns) xfrm policy add src 192.0.2.0/24 dst 198.51.100.0/24 dir in")
