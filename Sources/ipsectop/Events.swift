@@ -138,10 +138,9 @@ struct EventPrinter {
         } else {
             Output.write(EventText.line(msg, time: time) + (kernelEntry?.peer.map { "  [peer \($0)]" } ?? "") + "\n")
         }
-        printed += 1
+        if counted() { return true }
         // Entries the same message caused besides its own (rekey links, resync completion) follow it.
         for e in entries where e.kind != .kernel && EventPrinter.streamed(e) { if timeline(e) { return true } }
-        if let l = limit, printed >= l { return true }
         return false
     }
 
@@ -150,22 +149,35 @@ struct EventPrinter {
 
     /// Prints a model timeline entry that is not a kernel event (RESYNC, REKEY, ...).
     mutating func timeline(_ e: TimelineEvent) -> Bool {
-        if json {
-            writer.reset()
-            writer.beginObject()
-            writer.member("time", iso8601Milliseconds(e.time))
-            writer.member("epoch", double: e.time, decimals: 6)
-            writer.member("type", e.name)
-            writer.member("kind", e.kind.rawValue)
-            writer.member("summary", e.summary)
-            writer.member("peer", e.peer?.description)
-            writer.member("spi", e.sa.map { SAIdentity.hex($0.spi) })
-            writer.endObject()
-            writer.newline()
-            Output.write(writer.bytes)
-        } else {
-            Output.write("\(iso8601Milliseconds(e.time)) \(e.name) \(e.summary)\n")
+        line(time: e.time, type: e.name, text: e.summary) { w in
+            w.member("kind", e.kind.rawValue)
+            w.member("summary", e.summary)
+            w.member("peer", e.peer?.description)
+            w.member("spi", e.sa.map { SAIdentity.hex($0.spi) })
         }
+        return counted()
+    }
+
+    /// Writes one line that is not a kernel message: an NDJSON object with `time`, `epoch`,
+    /// `type` and the members `body` adds, or the text `time type text`.
+    mutating func line(time: Double, type: String, text: String, _ body: (inout JSONWriter) -> Void) {
+        guard json else {
+            Output.write("\(iso8601Milliseconds(time)) \(type) \(text)\n")
+            return
+        }
+        writer.reset()
+        writer.beginObject()
+        writer.member("time", iso8601Milliseconds(time))
+        writer.member("epoch", double: time, decimals: 6)
+        writer.member("type", type)
+        body(&writer)
+        writer.endObject()
+        writer.newline()
+        Output.write(writer.bytes)
+    }
+
+    /// Counts a printed line; true when `--count` is reached.
+    mutating func counted() -> Bool {
         printed += 1
         if let l = limit, printed >= l { return true }
         return false
@@ -188,48 +200,25 @@ struct EventPrinter {
             case .failure(let e):
                 malformed(e.description, type: m.header.type, time: d.time)
             }
-            printed += 1
-            if let l = limit, printed >= l { return true }
+            if counted() { return true }
         }
         if let fe = decoded.framingError { malformed(fe.description, type: nil, time: d.time) }
         return false
     }
 
     mutating func malformed(_ text: String, type: UInt16?, time: Double) {
-        if json {
-            writer.reset()
-            writer.beginObject()
-            writer.member("time", iso8601Milliseconds(time))
-            writer.member("epoch", double: time, decimals: 6)
-            writer.member("type", "MALFORMED")
-            writer.member("raw_type", type)
-            writer.member("error", text)
-            writer.endObject()
-            writer.newline()
-            Output.write(writer.bytes)
-        } else {
-            Output.write("\(iso8601Milliseconds(time)) MALFORMED \(text)\n")
+        line(time: time, type: "MALFORMED", text: text) { w in
+            w.member("raw_type", type)
+            w.member("error", text)
         }
     }
 
     /// Reports lost events (ENOBUFS); returns true when the limit is reached.
     mutating func overrun(at t: Double) -> Bool {
-        if json {
-            writer.reset()
-            writer.beginObject()
-            writer.member("time", iso8601Milliseconds(t))
-            writer.member("epoch", double: t, decimals: 6)
-            writer.member("type", "ENOBUFS")
-            writer.member("message", "the kernel dropped events: re-run snapshot to resynchronise")
-            writer.endObject()
-            writer.newline()
-            Output.write(writer.bytes)
-        } else {
-            Output.write("\(iso8601Milliseconds(t)) ENOBUFS events were lost (receive buffer overrun); resync needed\n")
+        line(time: t, type: "ENOBUFS", text: "events were lost (receive buffer overrun); resync needed") { w in
+            w.member("message", "the kernel dropped events: re-run snapshot to resynchronise")
         }
-        printed += 1
-        if let l = limit, printed >= l { return true }
-        return false
+        return counted()
     }
 }
 
