@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import IPsecActions
 import IPsecModel
@@ -56,11 +57,11 @@ struct Dashboard: ParsableCommand {
     }
 
     func run() throws {
-        let env = ProcessInfoLite.environment
+        let env = ProcessInfo.processInfo.environment
         let session: DashboardSession
         do {
             session = try DashboardSession(themeName: theme, readOnly: readOnly || replay != nil, refreshInterval: refresh,
-                                           environment: env, executablePath: ProcessInfoLite.executablePath,
+                                           environment: env, executablePath: Bundle.main.executablePath,
                                            utcOffset: localUTCOffset())
         } catch {
             Output.error("ipsectop: \(error)")
@@ -189,24 +190,4 @@ func localUTCOffset() -> Int {
     var tmv = tm()
     localtime_r(&t, &tmv)
     return tmv.tm_gmtoff
-}
-
-/// Environment and executable path without Foundation.
-enum ProcessInfoLite {
-    static var environment: [String: String] {
-        var out: [String: String] = [:]
-        var p = environ
-        while let e = p.pointee {
-            let s = String(cString: e)
-            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
-        }
-        return out
-    }
-    static var executablePath: String? {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, 4095)
-        guard n > 0 else { return nil }
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
 }

@@ -7,7 +7,7 @@ import XFRMWire
 /// runs only with `IPSECTOP_BENCH=1`).
 final class AdapterBenchmark: XCTestCase {
     func testDashboardDataFromModelWith100kSAs() throws {
-        guard ProcessInfoLite.environment["IPSECTOP_BENCH"] == "1" else { throw XCTSkip("set IPSECTOP_BENCH=1") }
+        guard ProcessInfo.processInfo.environment["IPSECTOP_BENCH"] == "1" else { throw XCTSkip("set IPSECTOP_BENCH=1") }
         let rows = Fixtures.data(extraSAs: 100_000 - 6).sas
         var m = LiveModel()
         m.apply(.localAddresses([Fixtures.local, Fixtures.local6]), at: Fixtures.now - 1)

@@ -11,7 +11,7 @@ extension Snapshotting where Value == ScreenBuffer, Format == String {
 /// Re-record with `IPSECTOP_RECORD_SNAPSHOTS=1` (or swift-snapshot-testing's `SNAPSHOT_TESTING_RECORD=all`).
 class SnapshotTestCase: XCTestCase {
     override func invokeTest() {
-        let record = ProcessInfoLite.environment["IPSECTOP_RECORD_SNAPSHOTS"].map { !$0.isEmpty && $0 != "0" } ?? false
+        let record = ProcessInfo.processInfo.environment["IPSECTOP_RECORD_SNAPSHOTS"].map { !$0.isEmpty && $0 != "0" } ?? false
         if record {
             withSnapshotTesting(record: .all) { super.invokeTest() }
         } else {
@@ -72,18 +72,4 @@ final class SnapshotTests: SnapshotTestCase {
     }
     func testTooSmall() { check([], sizes: [(59, 15), (80, 14)]) }
     func testEmpty() { check([], data: DashboardData(), sizes: [(80, 24)]) }
-}
-
-/// Environment access without Foundation.
-enum ProcessInfoLite {
-    static var environment: [String: String] {
-        var out: [String: String] = [:]
-        var p = environ
-        while let e = p.pointee {
-            let s = String(cString: e)
-            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
-        }
-        return out
-    }
 }
