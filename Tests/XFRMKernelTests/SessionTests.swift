@@ -22,15 +22,6 @@ final class SessionTests: XCTestCase {
         if !netns.isEmpty { _ = sh("ip netns delete \(netns)") }
     }
 
-    @discardableResult
-    func sh(_ s: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", s]
-        try? p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
 
     /// Runs `body` on a thread inside the namespace and returns its result.
     func inNamespace<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
@@ -156,6 +147,17 @@ final class SessionTests: XCTestCase {
     }
 }
 
+/// Runs a shell command and returns its exit status.
+@discardableResult
+func sh(_ s: String) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", s]
+    try? p.run()
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
 final class ResultBox<T: Sendable>: @unchecked Sendable {
     private let cond = NSCondition()
     private var value: Result<T, Error>?
@@ -169,14 +171,6 @@ final class ResultBox<T: Sendable>: @unchecked Sendable {
 
 /// The AF_PACKET keepalive capture on real packets between two namespaces.
 final class KeepaliveCaptureTests: XCTestCase {
-    func sh(_ s: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", s]
-        try? p.run()
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
 
     func testCapturesOnlyOneByteFFDatagramsBothWays() throws {
         guard getuid() == 0 else {
