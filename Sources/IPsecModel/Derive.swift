@@ -11,7 +11,8 @@ struct PairKey: Hashable, Sendable {
 /// The peers of the last derivation, sorted by key, in an array (a dictionary of large records
 /// would be mostly empty buckets) with a key -> position index.
 struct PeerCache: Sendable {
-    private(set) var values: [PeerRecord] = []
+    /// Records in key order; `deriveCounters` updates them in place (keys unchanged).
+    var values: [PeerRecord] = []
     private var positions: [PeerKey: Int32] = [:]
 
     init() {}
@@ -27,11 +28,6 @@ struct PeerCache: Sendable {
 
     subscript(key: PeerKey) -> PeerRecord? { positions[key].map { values[Int($0)] } }
     var count: Int { values.count }
-
-    /// Updates every record in place (keys unchanged).
-    mutating func update(_ body: (inout PeerRecord) -> Void) {
-        for i in values.indices { body(&values[i]) }
-    }
 }
 
 /// A peer as cached by `derive`: SAs by entry slot (4 bytes each); `PeerSummary` is built on read.
@@ -162,6 +158,13 @@ extension LiveModel {
     /// Recomputes everything derived: directions, peers, tunnel totals, health, keepalive status,
     /// policy attachment. O(SAs + policies).
     mutating func derive(at now: ModelTime, effects: inout [ModelEffect]) {
+        if !structureDirty {
+            deriveCounters(at: now)
+            counterOnlyDerives += 1
+            derivedDirty = false
+            return
+        }
+        structureDirty = false
         inferLocalAddresses()
 
         // Directions: rules 1-2, then pairing (rule 3) only if some are still unknown.
@@ -191,25 +194,7 @@ extension LiveModel {
             }
         }
 
-        // Tunnel totals: the newest SA's inherited totals plus every live SA of the chain.
-        for i in entries.indices where entries[i].alive {
-            if entries[i].hasSuccessor
-                && LiveModel.lookup(entries[i].sibling(entries[i].successorSPI), entries: entries, index: saIndex) != nil {
-                continue
-            }
-            var total = entries[i].inherited + entries[i].totals
-            var chain: [Int32] = []
-            var cur = i // read in place: entries are large
-            while entries[cur].hasPredecessor, chain.count < 8,
-                  let p = LiveModel.lookup(entries[cur].sibling(entries[cur].predecessorSPI), entries: entries,
-                                           index: saIndex) {
-                chain.append(p)
-                cur = Int(p)
-                total = total + entries[cur].totals
-            }
-            entries[i].tunnelTotals = total
-            for p in chain { entries[Int(p)].tunnelTotals = total }
-        }
+        updateTunnelTotals()
 
         // Per-CPU SAs: parent = the SA of the same tunnel without XFRMA_SA_PCPU.
         for i in entries.indices where entries[i].alive && entries[i].perCPU != nil {
@@ -341,20 +326,52 @@ extension LiveModel {
             for s in b.outbound { health.formUnion(entries[Int(s)].health) }
             for s in b.undetermined { health.formUnion(entries[Int(s)].health) }
             records.append(PeerRecord(key: key, inbound: b.inbound, outbound: b.outbound, undetermined: b.undetermined,
-                                    pairs: pairList, policies: b.policies, inboundRates: b.inRates,
+                                    pairs: pairList, policies: sortedPolicies(b.policies), inboundRates: b.inRates,
                                     outboundRates: b.outRates, inboundTotals: b.inTotals, outboundTotals: b.outTotals,
                                     nat: nat, keepalive: ka, health: health, kernelInterval: b.kernelInterval,
                                     inboundLastUsed: b.inboundLastUsed, outboundLastUsed: b.outboundLastUsed))
             if peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
-        let cache = PeerCache(records)
-        peerCache = cache
-        // Forget per-peer state of peers gone for longer than the retention.
+        peerCache = PeerCache(records)
+        forgetStalePeerState(at: now)
+        let sortedPorts = ports.filter { $0 != 0 }.sorted()
+        if sortedPorts != capturePorts {
+            capturePorts = sortedPorts
+            effects.append(.setKeepaliveCapturePorts(sortedPorts))
+        }
+        derivedDirty = false
+    }
+
+    /// Tunnel totals: the newest SA's inherited totals plus every live SA of the chain.
+    mutating func updateTunnelTotals() {
+        for i in entries.indices where entries[i].alive {
+            if entries[i].hasSuccessor
+                && LiveModel.lookup(entries[i].sibling(entries[i].successorSPI), entries: entries, index: saIndex) != nil {
+                continue
+            }
+            var total = entries[i].inherited + entries[i].totals
+            var chain: [Int32] = []
+            var cur = i // read in place: entries are large
+            while entries[cur].hasPredecessor, chain.count < 8,
+                  let p = LiveModel.lookup(entries[cur].sibling(entries[cur].predecessorSPI), entries: entries,
+                                           index: saIndex) {
+                chain.append(p)
+                cur = Int(p)
+                total = total + entries[cur].totals
+            }
+            entries[i].tunnelTotals = total
+            for p in chain { entries[Int(p)].tunnelTotals = total }
+        }
+    }
+
+    /// Per-peer state of peers gone for longer than the retention, and keepalives seen for no
+    /// current peer, are forgotten.
+    mutating func forgetStalePeerState(at now: ModelTime) {
+        let cache = peerCache
         if peerStates.count > cache.count {
             peerStates = peerStates.filter { cache[$0.key] != nil || now - $0.value.lastSeen <= configuration.tunnelRetention }
             historyRings = peerStates.values.reduce(0) { $0 + ($1.history == nil ? 0 : 1) }
         }
-        // Keepalives seen for no current peer are forgotten after the retention.
         if keepaliveByPeer.count > cache.count + 64 {
             keepaliveByPeer = keepaliveByPeer.filter { k, t in
                 cache[k] != nil || now - max(t.lastSent ?? -.infinity, t.lastReceived ?? -.infinity) <= configuration.tunnelRetention
@@ -363,12 +380,107 @@ extension LiveModel {
                 now - max(t.lastSent ?? -.infinity, t.lastReceived ?? -.infinity) <= configuration.tunnelRetention
             }
         }
-        let sortedPorts = ports.filter { $0 != 0 }.sorted()
-        if sortedPorts != capturePorts {
-            capturePorts = sortedPorts
-            effects.append(.setKeepaliveCapturePorts(sortedPorts))
+    }
+
+    /// `derive` when nothing it groups by changed since the last full one (`structureDirty` false:
+    /// the same SAs with the same configuration, directions, links and policies): the cached peers
+    /// keep their SAs, pairs, policies and NAT data; what counters and time change is recomputed
+    /// the same way `derive` computes it (tunnel totals, health with one-way traffic, per-peer rates,
+    /// totals, last use, keepalive verdict).
+    mutating func deriveCounters(at now: ModelTime) {
+        updateTunnelTotals()
+        for i in entries.indices where entries[i].alive {
+            entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
+                                                      index: saIndex)
         }
-        derivedDirty = false
+        if !orphans.isEmpty {
+            orphans = orphans.filter { now - $0.value.time <= configuration.tunnelRetention }
+        }
+        let oneWayWindow = rateStore.windowSpans[1] >= 5
+        // Plain loops over the cache's records (no closure, no model method: either made the
+        // compiler copy the model or entries per peer).
+        var cache = peerCache
+        peerCache = PeerCache()
+        for p in cache.values.indices {
+            var inRates = WindowedRates.zero, outRates = WindowedRates.zero
+            var inTotals = TrafficTotals.zero, outTotals = TrafficTotals.zero
+            var inLast: ModelTime?, outLast: ModelTime?
+            var health: HealthFlags = []
+            for s in cache.values[p].inbound {
+                let i = Int(s)
+                inRates = inRates + entries[i].rates
+                inTotals = inTotals + entries[i].totals
+                    + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
+                if let u = entries[i].lastUsedTime { inLast = max(inLast ?? u, u) }
+            }
+            for s in cache.values[p].outbound {
+                let i = Int(s)
+                outRates = outRates + entries[i].rates
+                outTotals = outTotals + entries[i].totals
+                    + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
+                if let u = entries[i].lastUsedTime { outLast = max(outLast ?? u, u) }
+            }
+            for s in cache.values[p].undetermined {
+                let i = Int(s)
+                outRates = outRates + entries[i].rates
+                outTotals = outTotals + entries[i].totals
+                    + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
+            }
+            if oneWayWindow {
+                for (_, si, so) in cache.values[p].pairs where si >= 0 && so >= 0 {
+                    let inMoved = entries[Int(si)].r10p > 0
+                    let outMoved = entries[Int(so)].r10p > 0
+                    let oldEnough = now - max(entries[Int(si)].firstSeen, entries[Int(so)].firstSeen) >= 5
+                    if inMoved != outMoved && oldEnough {
+                        entries[Int(si)].health.insert(.oneWayTraffic)
+                        entries[Int(so)].health.insert(.oneWayTraffic)
+                    }
+                }
+            }
+            for s in cache.values[p].inbound { health.formUnion(entries[Int(s)].health) }
+            for s in cache.values[p].outbound { health.formUnion(entries[Int(s)].health) }
+            for s in cache.values[p].undetermined { health.formUnion(entries[Int(s)].health) }
+            let key = cache.values[p].key
+            let track = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty ? nil
+                : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
+            let keepalive = LiveModel.keepaliveVerdict(
+                encapsulation: cache.values[p].nat?.encapsulation.type, peer: key,
+                kernelInterval: cache.values[p].kernelInterval, track: track,
+                inboundLastUsed: inLast, outboundLastUsed: outLast, capture: captureState,
+                captureSince: captureSince, configuration: configuration, now: now)
+            cache.values[p].inboundRates = inRates; cache.values[p].outboundRates = outRates
+            cache.values[p].inboundTotals = inTotals; cache.values[p].outboundTotals = outTotals
+            cache.values[p].inboundLastUsed = inLast; cache.values[p].outboundLastUsed = outLast
+            cache.values[p].health = health
+            cache.values[p].keepalive = keepalive
+            if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
+        }
+        peerCache = cache
+        forgetStalePeerState(at: now)
+    }
+
+    /// A peer's policies in the order of `policies` (direction, priority, index): the table's
+    /// iteration order is not stable between runs.
+    func sortedPolicies(_ ids: [PolicyIdentity]) -> [PolicyIdentity] {
+        guard ids.count > 1 else { return ids }
+        return ids.map { id -> (UInt8, UInt32, UInt32, PolicyIdentity) in
+            (id.direction.rawValue, policyTable[id]?.policy.priority ?? 0, id.index, id)
+        }.sorted { a, b in
+            if a.0 != b.0 { return a.0 < b.0 }
+            if a.1 != b.1 { return a.1 < b.1 }
+            return a.2 < b.2
+        }.map(\.3)
+    }
+
+    /// The retired SAs' totals an entry brings to its peer: counted once, on the tunnel's newest SA.
+    static func inheritedShare(_ i: Int, entries: ContiguousArray<SAEntry>, index: SlotIndex) -> TrafficTotals {
+        let inherited = entries[i].inherited
+        if inherited.isZero { return .zero }
+        if entries[i].hasSuccessor
+            && LiveModel.lookup(entries[i].sibling(entries[i].successorSPI), entries: entries, index: index) != nil {
+            return .zero
+        }
+        return inherited
     }
 
     /// `.tick` when no table changed since the last `derive`: only what depends on time (health
@@ -381,17 +493,20 @@ extension LiveModel {
         }
         var cache = peerCache
         peerCache = PeerCache()
-        cache.update { r in
+        for p in cache.values.indices {
             var health: HealthFlags = []
-            for s in r.inbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
-            for s in r.outbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
-            for s in r.undetermined where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
-            r.health = health
-            let track = keepaliveByPeer[r.key] ?? keepaliveByAddresses[AddressPair(local: r.key.local, remote: r.key.remote)]
-            r.keepalive = LiveModel.keepaliveVerdict(
-                encapsulation: r.nat?.encapsulation.type, peer: r.key, kernelInterval: r.kernelInterval, track: track,
-                inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, capture: captureState,
-                captureSince: captureSince, configuration: configuration, now: now)
+            for s in cache.values[p].inbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
+            for s in cache.values[p].outbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
+            for s in cache.values[p].undetermined where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
+            cache.values[p].health = health
+            let key = cache.values[p].key
+            let track = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty ? nil
+                : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
+            cache.values[p].keepalive = LiveModel.keepaliveVerdict(
+                encapsulation: cache.values[p].nat?.encapsulation.type, peer: key,
+                kernelInterval: cache.values[p].kernelInterval, track: track,
+                inboundLastUsed: cache.values[p].inboundLastUsed, outboundLastUsed: cache.values[p].outboundLastUsed,
+                capture: captureState, captureSince: captureSince, configuration: configuration, now: now)
         }
         peerCache = cache
     }

@@ -1,8 +1,16 @@
 import XFRMWire
 
 extension LiveModel {
+    /// One record of a GETSA dump: a decoded state, or the raw payload of a NEWSA message.
+    enum SADumpRecord {
+        case state(XFRMState)
+        case raw(UnsafeRawBufferPointer)
+    }
+
     /// A complete GETSA dump: refreshes counters, samples rates, and reconciles the table. O(n).
-    mutating func applySADump(_ states: [XFRMState], at now: ModelTime) {
+    /// `records` calls its argument once per record, in dump order. A raw record whose
+    /// configuration hash matches the entry's is applied as counters only, without decoding it.
+    mutating func applySADump(count: Int, at now: ModelTime, records: ((SADumpRecord) -> Void) -> Void) {
         let window = saDumpQueue ?? DumpQueue(began: now)
         saDumpQueue = nil
         let initial = saDumpCount == 0
@@ -12,34 +20,36 @@ extension LiveModel {
         rateStore.beginDump(at: now)
         lastRefreshTime = now
         var diff = ReconcileDiff()
-        if entries.capacity < states.count { entries.reserveCapacity(states.count + states.count / 32) }
-        saIndex.reserve(states.count)
-        tunnelIndex.reserve(states.count)
+        if entries.capacity < count { entries.reserveCapacity(count + count / 32) }
+        saIndex.reserve(count)
+        tunnelIndex.reserve(count)
+        let checkRemoved = !window.removedSAs.isEmpty
 
-        for st in states {
-            let id = st.identity
-            if !window.removedSAs.isEmpty && window.removedSAs.contains(id) { continue }
-            if let slot = lookup(id) {
-                let fromEvent = entries[Int(slot)].lastEventAt >= window.began
-                let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
-                let before = entries[Int(slot)].encapsulation
-                let oldEndpoint = before == nil ? nil : LiveModel.remoteEndpoint(
-                    source: entries[Int(slot)].source, destination: entries[Int(slot)].destination,
-                    encapsulation: before, direction: entries[Int(slot)].direction)
-                let resolve = LiveModel.refresh(&entries[Int(slot)], with: st, at: now, keepConfiguration: fromEvent,
-                                                carry: carry, generation: gen, rates: &rateStore, boxes: &boxes,
-                                                selectors: &selectors)
-                if resolve { resolveAcquires(for: st) }
-                if oldEndpoint != nil && entries[Int(slot)].encapsulation != before {
-                    noteEndpointMove(entries[Int(slot)], from: oldEndpoint, at: now, how: "dump")
+        records { record in
+            switch record {
+            case .state(let st):
+                applyDumpedState(st, hash: 0, window: window, initial: initial, generation: gen, diff: &diff, at: now)
+            case .raw(let payload):
+                guard let scan = SAScan(payload: payload) else {
+                    // Malformed for the scan: the decoder decides (nil: skipped, as a dump skips
+                    // records it cannot decode).
+                    if let st = XFRMDecoder.decodeState(payload: payload) {
+                        applyDumpedState(st, hash: 0, window: window, initial: initial, generation: gen, diff: &diff, at: now)
+                    }
+                    return
                 }
-            } else {
-                // Missed NEWSA (or the first dump): counters so far are the baseline, no burst.
-                var e = makeEntry(st, now: now)
-                e.seenGeneration = gen
-                classify(&e)
-                insertNew(e, at: now, recordLink: !initial)
-                if !initial { diff.addedSAs += 1 }
+                if checkRemoved && window.removedSAs.contains(scan.identity) { return }
+                if let slot = LiveModel.lookup(scan.identity, entries: entries, index: saIndex),
+                   entries[Int(slot)].configHash == scan.configurationHash {
+                    let fromEvent = entries[Int(slot)].lastEventAt >= window.began
+                    let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
+                    LiveModel.refreshCounters(&entries[Int(slot)], with: scan.counters, at: now, fromEvent: fromEvent,
+                                              carry: carry, generation: gen, rates: &rateStore)
+                    counterOnlyRefreshes += 1
+                } else if let st = XFRMDecoder.decodeState(payload: payload) {
+                    applyDumpedState(st, hash: scan.configurationHash, window: window, initial: initial, generation: gen,
+                                     diff: &diff, at: now)
+                }
             }
         }
 
@@ -51,6 +61,7 @@ extension LiveModel {
         }
         for id in stale { removeSA(id, final: nil, at: now) }
         diff.staleSAs = stale.count
+        if !stale.isEmpty { structureDirty = true }
 
         // Rates: one pass, no allocation per SA.
         for i in entries.indices where entries[i].alive && entries[i].slot >= 0 {
@@ -69,13 +80,94 @@ extension LiveModel {
         finishDump(.sa, diff: diff, initial: initial, began: window.began, at: now)
     }
 
+    /// One decoded dump record: refreshes a known SA (configuration and counters) or adds a missed
+    /// one. `hash` is the record's configuration hash (0 when unknown); it is kept only when the
+    /// entry's configuration is now the record's.
+    mutating func applyDumpedState(_ st: XFRMState, hash: UInt64, window: DumpQueue, initial: Bool, generation gen: UInt32,
+                                   diff: inout ReconcileDiff, at now: ModelTime) {
+        let id = st.identity
+        if !window.removedSAs.isEmpty && window.removedSAs.contains(id) { return }
+        if let slot = lookup(id) {
+            let fromEvent = entries[Int(slot)].lastEventAt >= window.began
+            let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
+            let before = entries[Int(slot)].encapsulation
+            let oldEndpoint = before == nil ? nil : LiveModel.remoteEndpoint(
+                source: entries[Int(slot)].source, destination: entries[Int(slot)].destination,
+                encapsulation: before, direction: entries[Int(slot)].direction)
+            let previousHash = entries[Int(slot)].configHash
+            let resolve = LiveModel.refresh(&entries[Int(slot)], with: st, at: now, keepConfiguration: fromEvent,
+                                            carry: carry, generation: gen, rates: &rateStore, boxes: &boxes,
+                                            selectors: &selectors)
+            if !fromEvent {
+                // The configuration is now the record's (`assign` cleared the hash).
+                entries[Int(slot)].configHash = hash
+                if hash == 0 || hash != previousHash { structureDirty = true }
+            }
+            if resolve { resolveAcquires(for: st) }
+            if oldEndpoint != nil && entries[Int(slot)].encapsulation != before {
+                noteEndpointMove(entries[Int(slot)], from: oldEndpoint, at: now, how: "dump")
+            }
+        } else {
+            // Missed NEWSA (or the first dump): counters so far are the baseline, no burst.
+            var e = makeEntry(st, now: now)
+            e.seenGeneration = gen
+            e.configHash = hash
+            classify(&e)
+            insertNew(e, at: now, recordLink: !initial)
+            if !initial { diff.addedSAs += 1 }
+            structureDirty = true
+        }
+    }
+
     /// Updates one known SA from its dump record; returns whether it stopped being larval.
     /// The previous sample is `e.lifetimeCurrent` (events never change counters).
     static func refresh(_ e: inout SAEntry, with st: XFRMState, at now: ModelTime, keepConfiguration: Bool,
                         carry: TrafficTotals?, generation gen: UInt32, rates: inout RateStore,
                         boxes: inout [XFRMAttributes: AttributeBox],
                         selectors: inout [XFRMSelector: SelectorBox]) -> Bool {
-        let cur = st.lifetimeCurrent
+        var becameUsable = false
+        if keepConfiguration {
+            // An event changed it during the dump: keep the event's configuration, take the counters.
+            refreshCounters(&e, with: SACounters(st), at: now, fromEvent: true, carry: carry, generation: gen,
+                            rates: &rates)
+        } else {
+            sampleCounters(&e, st.lifetimeCurrent, st.stats, at: now, carry: carry, rates: &rates)
+            let wasLarval = e.isLarval
+            let box = intern(st.attributes, current: e.box, boxes: &boxes)
+            let sel = intern(st.selector, current: e.selectorBox, selectors: &selectors)
+            e.assign(st, box: box, selector: sel)
+            becameUsable = wasLarval && !e.isLarval
+            e.lastUpdated = now
+            e.seenGeneration = gen
+        }
+        return becameUsable
+    }
+
+    /// Takes a dump record's counters for an SA whose configuration stays as it is: unchanged
+    /// since the record it was taken from (`fromEvent` false: replay state and last use are the
+    /// record's), or set by an event during the dump (`fromEvent`: absent values keep the old ones).
+    static func refreshCounters(_ e: inout SAEntry, with c: SACounters, at now: ModelTime, fromEvent: Bool,
+                                carry: TrafficTotals?, generation gen: UInt32, rates: inout RateStore) {
+        sampleCounters(&e, c.lifetimeCurrent, c.stats, at: now, carry: carry, rates: &rates)
+        e.lifetimeCurrent = c.lifetimeCurrent
+        e.stats = c.stats
+        if fromEvent {
+            e.replay = c.replay ?? e.replay
+            e.replayESN = c.replayESN ?? e.replayESN
+            e.lastUsed = c.lastUsed ?? e.lastUsed
+        } else {
+            e.replay = c.replay
+            e.replayESN = c.replayESN
+            e.lastUsed = c.lastUsed
+        }
+        e.lastUpdated = now
+        e.seenGeneration = gen
+    }
+
+    /// Traffic since the previous sample (`e.lifetimeCurrent`), counter resets, rate sample and
+    /// rising failure counters. Does not store the new counters.
+    static func sampleCounters(_ e: inout SAEntry, _ cur: XFRMLifetimeCurrent, _ stats: XFRMStats, at now: ModelTime,
+                               carry: TrafficTotals?, rates: inout RateStore) {
         let prev = e.lifetimeCurrent
         var db: UInt64, dp: UInt64
         if cur.bytes >= prev.bytes && cur.packets >= prev.packets {
@@ -100,27 +192,8 @@ extension LiveModel {
         if e.slot >= 0 { rates.write(e.slot, bytes: db, packets: dp) }
 
         // Failure counters: rising since the previous dump?
-        e.replayRising = st.stats.replay > e.stats.replay
-        e.integrityRising = st.stats.integrityFailed > e.stats.integrityFailed
-
-        var becameUsable = false
-        if keepConfiguration {
-            // An event changed it during the dump: keep the event's configuration, take the counters.
-            e.lifetimeCurrent = cur
-            e.stats = st.stats
-            e.replay = st.attributes.replay ?? e.replay
-            e.replayESN = st.attributes.replayESN ?? e.replayESN
-            e.lastUsed = st.attributes.lastUsed ?? e.lastUsed
-        } else {
-            let wasLarval = e.isLarval
-            let box = intern(st.attributes, current: e.box, boxes: &boxes)
-            let sel = intern(st.selector, current: e.selectorBox, selectors: &selectors)
-            e.assign(st, box: box, selector: sel)
-            becameUsable = wasLarval && !e.isLarval
-        }
-        e.lastUpdated = now
-        e.seenGeneration = gen
-        return becameUsable
+        e.replayRising = stats.replay > e.stats.replay
+        e.integrityRising = stats.integrityFailed > e.stats.integrityFailed
     }
 
     /// A complete GETPOLICY dump: reconciles the policy table.
@@ -130,6 +203,7 @@ extension LiveModel {
         let initial = policyDumpCount == 0
         policyDumpCount += 1
         var diff = ReconcileDiff()
+        let versionBefore = policyVersion, countBefore = policyTable.count
         var seen = Set<PolicyIdentity>(minimumCapacity: policies.count)
         if policyTable.capacity < policies.count { policyTable.reserveCapacity(policies.count) }
         for p in policies {
@@ -139,9 +213,16 @@ extension LiveModel {
             if let idx = policyTable.index(forKey: id) {
                 if policyTable.values[idx].lastChanged < window.began {
                     if policyTable.values[idx].policy != p {
-                        policyTable.values[idx].policy = p
-                        policyTable.values[idx].lastChanged = now
-                        policyVersion &+= 1
+                        // Counters alone (use time, bytes) are not a change of the policy.
+                        var counters = policyTable.values[idx].policy
+                        counters.lifetimeCurrent = p.lifetimeCurrent
+                        if counters == p {
+                            policyTable.values[idx].policy.lifetimeCurrent = p.lifetimeCurrent
+                        } else {
+                            policyTable.values[idx].policy = p
+                            policyTable.values[idx].lastChanged = now
+                            policyVersion &+= 1
+                        }
                     }
                 } else {
                     policyTable.values[idx].policy.lifetimeCurrent = p.lifetimeCurrent
@@ -154,6 +235,7 @@ extension LiveModel {
         let stale = policyTable.filter { !seen.contains($0.key) && $0.value.lastChanged < window.began }.map(\.key)
         for k in stale { dropPolicy(k) }
         diff.stalePolicies = stale.count
+        if policyVersion != versionBefore || policyTable.count != countBefore { structureDirty = true }
         finishDump(.policy, diff: diff, initial: initial, began: window.began, at: now)
     }
 

@@ -102,6 +102,10 @@ public enum ModelInput: Sendable {
     /// A complete GETSA dump (every NEWSA record up to NLMSG_DONE). The first initialises the table;
     /// later ones refresh counters and reconcile (stale SAs removed, missing ones added).
     case saDump([XFRMState])
+    /// A complete GETSA dump as received, not yet decoded: same meaning as `saDump`, but the model
+    /// decodes only the records whose configuration changed since the previous dump (the others
+    /// cost a hash and a lookup: see `SAScan`).
+    case saDumpRaw(RawSADump)
     /// A complete GETPOLICY dump; reconciles the policy table the same way.
     case policyDump([XFRMPolicy])
     /// A dump ended in error (NLMSG_ERROR / DONE with errno); the dump is abandoned.

@@ -74,6 +74,14 @@ public struct LiveModel: Sendable {
     var peerCache = PeerCache()
     /// Something changed the tables since the last `derive` (a `.tick` then regroups fully).
     var derivedDirty = true
+    /// Something that `derive` groups by may have changed since the last full `derive`: an SA added,
+    /// removed or given a new configuration, a policy or local address changed, any kernel event.
+    /// While it is false, `derive` only re-aggregates counters, rates and status per cached peer.
+    var structureDirty = true
+    /// Dumped SAs applied as counters only (configuration hash unchanged), and `derive` calls that
+    /// only re-aggregated: statistics for tests and benchmarks.
+    var counterOnlyRefreshes = 0
+    var counterOnlyDerives = 0
     var timelineRing: Deque<TimelineEvent> = []
     var timelineSequence: UInt64 = 0
     var rateStore: RateStore
@@ -123,6 +131,7 @@ public struct LiveModel: Sendable {
         case .kernel(let message):
             applyKernel(message, at: now)
             derivedDirty = true
+            structureDirty = true
         case .dumpBegan(let kind):
             // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {
@@ -130,7 +139,15 @@ public struct LiveModel: Sendable {
             case .policy: policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
             }
         case .saDump(let states):
-            applySADump(states, at: now)
+            applySADump(count: states.count, at: now) { each in
+                for st in states { each(.state(st)) }
+            }
+            derive(at: now, effects: &effects)
+            recordHistory(at: now)
+        case .saDumpRaw(let dump):
+            applySADump(count: dump.count, at: now) { each in
+                dump.forEachPayload { each(.raw($0)) }
+            }
             derive(at: now, effects: &effects)
             recordHistory(at: now)
         case .policyDump(let policies):
@@ -159,6 +176,7 @@ public struct LiveModel: Sendable {
         case .capture(let availability):
             if availability != captureState {
                 derivedDirty = true
+                structureDirty = true
                 captureState = availability
                 switch availability {
                 case .active:
@@ -174,8 +192,10 @@ public struct LiveModel: Sendable {
             }
         case .action(let result):
             applyAction(result, at: now)
+            structureDirty = true
         case .localAddresses(let addresses):
             interfaceLocal = configuration.localAddresses.union(addresses)
+            structureDirty = true
             derive(at: now, effects: &effects)
         case .setRefreshInterval(let interval):
             configuration.refreshInterval = max(0.05, interval)
@@ -184,6 +204,7 @@ public struct LiveModel: Sendable {
         case .tick:
             let acquires = pending.count
             expireAcquires(at: now)
+            if pending.count != acquires { structureDirty = true }
             if derivedDirty || pending.count != acquires {
                 derive(at: now, effects: &effects)
             } else {

@@ -105,6 +105,9 @@ public struct SAEntry: Sendable {
     var lastEventAt: ModelTime = -.infinity
     var replayRising = false
     var integrityRising = false
+    /// `SAScan.configurationHash` of the dump record the configuration was last taken from;
+    /// 0 when it came from an event or a decoded state (the next dump then decodes it fully).
+    var configHash: UInt64 = 0
     var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
 
     init(state st: XFRMState, box: AttributeBox, selector: SelectorBox, now: ModelTime) {
@@ -131,6 +134,7 @@ public struct SAEntry: Sendable {
         encapsulation = a.encapsulation; replay = a.replay; replayESN = a.replayESN; lastUsed = a.lastUsed
         keepaliveInterval = a.natKeepaliveInterval; perCPU = a.perCPU; directionAttribute = a.direction
         box = newBox
+        configHash = 0
     }
 
     /// The full kernel state, rebuilt.

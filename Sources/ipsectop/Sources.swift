@@ -162,9 +162,9 @@ final class LiveSource: ModelSource {
         let t = now()
         perform(model.apply(.dumpBegan(.sa), at: t))
         do {
-            let r = try command.dumpSAs()
+            let r = try command.dumpSAsRaw()
             if let rec = recorder { for d in r.datagrams { rec.write(.dump(what: "sa", d)) } }
-            perform(model.apply(.saDump(r.records), at: now()))
+            perform(model.apply(.saDumpRaw(r.dump), at: now()))
         } catch {
             perform(model.apply(.dumpFailed(.sa, errno: errnoOf(error)), at: now()))
         }
@@ -272,7 +272,7 @@ final class ReplaySource: ModelSource {
     let label: String
     private let startRecorded: Double
     private let startWall: Double
-    private var pendingDump: (what: String, states: [XFRMState], policies: [XFRMPolicy])?
+    private var pendingDump: (what: String, states: RawSADump, policies: [XFRMPolicy])?
     var refreshInterval: Double {
         didSet { _ = model.apply(.setRefreshInterval(refreshInterval), at: now()) }
     }
@@ -334,20 +334,27 @@ final class ReplaySource: ModelSource {
             }
         case .dump(let what, let d):
             if pendingDump == nil || pendingDump?.what != what {
-                pendingDump = (what, [], [])
+                pendingDump = (what, RawSADump(), [])
                 _ = model.apply(.dumpBegan(what == "policy" ? .policy : .sa), at: d.time)
             }
             var done = false
-            for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
-                switch m.body {
-                case .success(.newSA(let s)): pendingDump?.states.append(s)
-                case .success(.newPolicy(let p)): pendingDump?.policies.append(p)
-                case .success(.done): done = true
-                default: break
+            if what == "policy" {
+                for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
+                    switch m.body {
+                    case .success(.newPolicy(let p)): pendingDump?.policies.append(p)
+                    case .success(.done): done = true
+                    default: break
+                    }
+                }
+            } else {
+                // SA dumps as the live source applies them: raw, decoded only where changed.
+                for range in pendingDump?.states.append(d.bytes) ?? [] {
+                    let decoded = d.bytes.withUnsafeBytes { XFRMDecoder.decodeDatagram(UnsafeRawBufferPointer(rebasing: $0[range])) }
+                    for m in decoded.messages { if case .success(.done) = m.body { done = true } }
                 }
             }
             if done, let p = pendingDump {
-                _ = model.apply(p.what == "policy" ? .policyDump(p.policies) : .saDump(p.states), at: d.time)
+                _ = model.apply(p.what == "policy" ? .policyDump(p.policies) : .saDumpRaw(p.states), at: d.time)
                 pendingDump = nil
             }
         case .reply: break
