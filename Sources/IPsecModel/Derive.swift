@@ -158,6 +158,8 @@ extension LiveModel {
     /// Recomputes everything derived: directions, peers, tunnel totals, health, keepalive status,
     /// policy attachment. O(SAs + policies).
     mutating func derive(at now: ModelTime, effects: inout [ModelEffect]) {
+        lastDeriveAt = now
+        inputSinceDerive = false
         if !structureDirty {
             deriveCounters(at: now)
             counterOnlyDerives += 1
@@ -210,7 +212,8 @@ extension LiveModel {
 
         // Health (all but one-way), then peers.
         var builders: [PeerKey: PeerBuilder] = [:]
-        builders.reserveCapacity(peerCache.count)
+        // At most one peer per SA; the previous derivation's count is the usual size.
+        builders.reserveCapacity(peerCache.count > 0 ? peerCache.count : liveCount / 2)
         for i in entries.indices where entries[i].alive {
             entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
                                                       index: saIndex)
@@ -344,10 +347,14 @@ extension LiveModel {
 
     /// Tunnel totals: the newest SA's inherited totals plus every live SA of the chain.
     mutating func updateTunnelTotals() {
-        for i in entries.indices where entries[i].alive {
+        for i in entries.indices where entries[i].alive { updateTunnelTotals(i) }
+    }
+
+    /// `updateTunnelTotals()` for one live entry: the newest SA of a chain sets the chain's totals.
+    mutating func updateTunnelTotals(_ i: Int) {
             if entries[i].hasSuccessor
                 && LiveModel.lookup(entries[i].sibling(entries[i].successorSPI), entries: entries, index: saIndex) != nil {
-                continue
+                return
             }
             var total = entries[i].inherited + entries[i].totals
             var chain: [Int32] = []
@@ -361,7 +368,6 @@ extension LiveModel {
             }
             entries[i].tunnelTotals = total
             for p in chain { entries[Int(p)].tunnelTotals = total }
-        }
     }
 
     /// Per-peer state of peers gone for longer than the retention, and keepalives seen for no
@@ -388,8 +394,9 @@ extension LiveModel {
     /// the same way `derive` computes it (tunnel totals, health with one-way traffic, per-peer rates,
     /// totals, last use, keepalive verdict).
     mutating func deriveCounters(at now: ModelTime) {
-        updateTunnelTotals()
+        // One pass: tunnel totals and health (health reads no tunnel totals).
         for i in entries.indices where entries[i].alive {
+            updateTunnelTotals(i)
             entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
                                                       index: saIndex)
         }

@@ -53,31 +53,54 @@ extension LiveModel {
             }
         }
 
-        // Stale: not in the dump and not touched by an event while the dump ran.
+        // One pass: stale SAs (not in the dump and not touched by an event while the dump ran),
+        // rates of the others, and the SAs that moved (for the history).
         var stale: [SAIdentity] = []
-        for i in entries.indices where entries[i].alive && entries[i].seenGeneration != gen
-            && entries[i].lastEventAt < window.began {
-            stale.append(entries[i].identity)
-        }
-        for id in stale { removeSA(id, final: nil, at: now) }
-        diff.staleSAs = stale.count
-        if !stale.isEmpty { structureDirty = true }
-
-        // Rates: one pass, no allocation per SA.
-        for i in entries.indices where entries[i].alive && entries[i].slot >= 0 {
-            let slot = entries[i].slot
+        movedInDump.removeAll(keepingCapacity: true)
+        for i in entries.indices where entries[i].alive {
             if entries[i].seenGeneration != gen {
-                rateStore.write(slot, bytes: 0, packets: 0)
-                entries[i].lastDeltaBytes = 0
-                entries[i].lastDeltaPackets = 0
+                if entries[i].lastEventAt < window.began {
+                    stale.append(entries[i].identity)
+                    continue
+                }
+            } else if entries[i].lastDeltaBytes > 0 || entries[i].lastDeltaPackets > 0 {
+                movedInDump.append(Int32(i))
             }
-            let r = rateStore.rates(slot)
-            entries[i].r2b = r.0; entries[i].r2p = r.1
-            entries[i].r10b = r.2; entries[i].r10p = r.3
-            entries[i].r40b = r.4; entries[i].r40p = r.5
+            LiveModel.sampleRates(&entries[i], generation: gen, rates: &rateStore)
         }
-        pruneBoxes()
+        diff.staleSAs = stale.count
+        if !stale.isEmpty {
+            for id in stale { removeSA(id, final: nil, at: now) }
+            structureDirty = true
+            // A removed SA's rate window moved to its heir: sample again.
+            for i in entries.indices where entries[i].alive {
+                LiveModel.sampleRates(&entries[i], generation: gen, rates: &rateStore)
+            }
+        }
+        if initial {
+            // The first dump interned exactly what its SAs use: nothing to forget, and the tables'
+            // sizes are the baseline for the next pruning.
+            boxesAfterPrune = boxes.count
+            selectorsAfterPrune = selectors.count
+        } else {
+            pruneBoxes()
+        }
         finishDump(.sa, diff: diff, initial: initial, began: window.began, at: now)
+    }
+
+    /// The SA's rates after a dump (no allocation): zero traffic for an SA the dump did not show.
+    static func sampleRates(_ e: inout SAEntry, generation gen: UInt32, rates: inout RateStore) {
+        let slot = e.slot
+        guard slot >= 0 else { return }
+        if e.seenGeneration != gen {
+            rates.write(slot, bytes: 0, packets: 0)
+            e.lastDeltaBytes = 0
+            e.lastDeltaPackets = 0
+        }
+        let r = rates.rates(slot)
+        e.r2b = r.0; e.r2p = r.1
+        e.r10b = r.2; e.r10p = r.3
+        e.r40b = r.4; e.r40p = r.5
     }
 
     /// One decoded dump record: refreshes a known SA (configuration and counters) or adds a missed

@@ -16,8 +16,10 @@ extension LiveModel {
         let interval = now - rateStore.times[(d - 1) % rateStore.columns]
         var perPeer: [PeerKey: (TrafficTotals, TrafficTotals)] = [:]
         var totalIn = TrafficTotals.zero, totalOut = TrafficTotals.zero
-        for i in entries.indices where entries[i].alive && entries[i].seenGeneration == generation
-            && (entries[i].lastDeltaBytes > 0 || entries[i].lastDeltaPackets > 0) {
+        for s in movedInDump {
+            let i = Int(s)
+            guard entries[i].alive && entries[i].seenGeneration == generation
+                    && (entries[i].lastDeltaBytes > 0 || entries[i].lastDeltaPackets > 0) else { continue }
             let t = TrafficTotals(bytes: UInt64(entries[i].lastDeltaBytes), packets: UInt64(entries[i].lastDeltaPackets))
             let peer = entries[i].peer
             if entries[i].direction == .inbound {

@@ -81,6 +81,12 @@ public struct LiveModel: Sendable {
     /// Dumped SAs applied as counters only (configuration hash unchanged), and `derive` calls that
     /// only re-aggregated: statistics for tests and benchmarks.
     var counterOnlyRefreshes = 0
+    /// Entries whose counters moved in the last SA dump (read by `recordHistory`).
+    var movedInDump: [Int32] = []
+    /// When `derive` last ran, and whether an input that status depends on came after it: a `.tick`
+    /// right after a `derive` (the live source ticks after every dump) has nothing to re-evaluate.
+    var lastDeriveAt: ModelTime = -.infinity
+    var inputSinceDerive = true
     var counterOnlyDerives = 0
     var timelineRing: Deque<TimelineEvent> = []
     var timelineSequence: UInt64 = 0
@@ -109,6 +115,10 @@ public struct LiveModel: Sendable {
     var lastInputTime: ModelTime = 0
     var lastResyncDiff: ReconcileDiff?
 
+    /// A `.tick` less than this long after a `derive`, with no input in between, re-evaluates
+    /// nothing: every status was computed then, and no threshold of the model is that fine.
+    static let reevaluateAfter: ModelTime = 0.1
+
     public init(configuration: ModelConfiguration = ModelConfiguration()) {
         self.configuration = configuration
         rateStore = RateStore(refreshInterval: configuration.refreshInterval)
@@ -127,6 +137,10 @@ public struct LiveModel: Sendable {
     public mutating func apply(_ input: ModelInput, at now: ModelTime) -> [ModelEffect] {
         lastInputTime = max(lastInputTime, now)
         var effects: [ModelEffect] = []
+        switch input {
+        case .tick, .xfrmStat, .dumpBegan, .setPaused, .setRefreshInterval: break
+        default: inputSinceDerive = true
+        }
         switch input {
         case .kernel(let message):
             applyKernel(message, at: now)
@@ -207,7 +221,7 @@ public struct LiveModel: Sendable {
             if pending.count != acquires { structureDirty = true }
             if derivedDirty || pending.count != acquires {
                 derive(at: now, effects: &effects)
-            } else {
+            } else if inputSinceDerive || now - lastDeriveAt >= LiveModel.reevaluateAfter || now < lastDeriveAt {
                 reevaluate(at: now)
             }
         }

@@ -86,7 +86,8 @@ struct Dashboard: ParsableCommand {
             } else {
                 try namespace.enter()
                 let live = try LiveSource(configuration: config, label: namespace.label ?? "(current)",
-                                          receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: !noCapture)
+                                          receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: !noCapture,
+                                          deferPolicies: true)
                 source = live
                 if !readOnly { executor = ActionExecutor(command: live.command, viciPath: vici, rekeyPath: .auto) }
             }

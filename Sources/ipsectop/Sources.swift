@@ -92,7 +92,11 @@ final class LiveSource: ModelSource {
         if !fresh.isEmpty { hook(fresh) }
     }
 
-    init(configuration: ModelConfiguration, label: String, receiveBuffer: Int, recordTo: String?, captureKeepalives: Bool) throws {
+    /// `deferPolicies`: the policy dump waits for the first `service()`, so that a dashboard can draw
+    /// its first frame (SAs) before the policies are read (the header shows the model initialising
+    /// until they are).
+    init(configuration: ModelConfiguration, label: String, receiveBuffer: Int, recordTo: String?, captureKeepalives: Bool,
+         deferPolicies: Bool = false) throws {
         model = LiveModel(configuration: configuration)
         refreshInterval = configuration.refreshInterval
         self.label = label
@@ -115,7 +119,7 @@ final class LiveSource: ModelSource {
         }
         drainEvents()
         dumpSAs()
-        dumpPolicies()
+        if deferPolicies { nextPolicyDump = 0 } else { dumpPolicies() }
         readStat()
         drainEvents()
         // What the initial sync recorded is not news for streaming consumers.
