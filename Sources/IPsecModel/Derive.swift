@@ -215,8 +215,7 @@ extension LiveModel {
         // At most one peer per SA; the previous derivation's count is the usual size.
         builders.reserveCapacity(peerCache.count > 0 ? peerCache.count : liveCount / 2)
         for i in entries.indices where entries[i].alive {
-            entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
-                                                      index: saIndex)
+            entries[i].health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
             // Fields read in place (a copy of the whole entry per SA cost more than the grouping).
             let peer = entries[i].peer
             let add = entries[i].lifetimeCurrent.addTime
@@ -397,8 +396,7 @@ extension LiveModel {
         // One pass: tunnel totals and health (health reads no tunnel totals).
         for i in entries.indices where entries[i].alive {
             updateTunnelTotals(i)
-            entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
-                                                      index: saIndex)
+            entries[i].health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
         }
         if !orphans.isEmpty {
             orphans = orphans.filter { now - $0.value.time <= configuration.tunnelRetention }
@@ -495,8 +493,7 @@ extension LiveModel {
     mutating func reevaluate(at now: ModelTime) {
         for i in entries.indices where entries[i].alive {
             let oneWay = entries[i].health.intersection(.oneWayTraffic)
-            entries[i].health = LiveModel.healthFlags(of: entries[i], at: now, pending: pending, entries: entries,
-                                                      index: saIndex).union(oneWay)
+            entries[i].health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex).union(oneWay)
         }
         var cache = peerCache
         peerCache = PeerCache()

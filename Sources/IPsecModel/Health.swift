@@ -16,6 +16,21 @@ extension LiveModel {
     /// method call on the model there copies the whole model per SA).
     static func healthFlags(of e: SAEntry, at now: ModelTime, pending: [PendingAcquire],
                             entries: ContiguousArray<SAEntry>, index: SlotIndex) -> HealthFlags {
+        healthFlags(of: e, at: now, pending: pending, lookup: { lookup($0, entries: entries, index: index) })
+    }
+
+    /// `healthFlags` of the entry at position `i`, read in place (passing `entries[i]` by value
+    /// copied the whole entry per SA in the refresh loops).
+    static func healthFlags(at i: Int, now: ModelTime, pending: [PendingAcquire],
+                            entries: ContiguousArray<SAEntry>, index: SlotIndex) -> HealthFlags {
+        entries.withUnsafeBufferPointer { b in
+            healthFlags(of: b[i], at: now, pending: pending, lookup: { lookup($0, entries: entries, index: index) })
+        }
+    }
+
+    @inline(__always)
+    static func healthFlags(of e: borrowing SAEntry, at now: ModelTime, pending: [PendingAcquire],
+                            lookup: (SAIdentity) -> Int32?) -> HealthFlags {
         var f: HealthFlags = []
         let larval = e.isLarval
         if larval {
@@ -36,7 +51,7 @@ extension LiveModel {
             || e.lifetimeConfig.hardByteLimit != .max || e.lifetimeConfig.hardPacketLimit != .max
         if (limited && !larval) || e.rekeyRequestedAt != nil {
             // hasLiveSuccessor(e)
-            let succeeded = e.hasSuccessor && lookup(e.sibling(e.successorSPI), entries: entries, index: index) != nil
+            let succeeded = e.hasSuccessor && lookup(e.sibling(e.successorSPI)) != nil
             if limited && !larval && !succeeded && hardLifetimeNote(e.lifetimeConfig, e.lifetimeCurrent, at: now) != nil {
                 f.insert(.nearHardLifetime)
             }
