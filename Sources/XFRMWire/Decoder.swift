@@ -9,13 +9,13 @@ public enum XFRMDecoder {
         out.reserveCapacity(messageCount(bytes))
         var context = XFRMDecoder.Context()
         let framingError = forEachMessage(in: bytes) { header, payload in
-            let body: Result<XFRMMessage, WireError>
+            // Appended where decoded: no intermediate copy of the (large) message.
             do throws(WireError) {
-                body = .success(try decodeBody(type: header.type, flags: header.flags, payload: payload, context: &context))
+                out.append(DecodedMessage(header: header, body: .success(
+                    try decodeBody(type: header.type, flags: header.flags, payload: payload, context: &context))))
             } catch {
-                body = .failure(error)
+                out.append(DecodedMessage(header: header, body: .failure(error)))
             }
-            out.append(DecodedMessage(header: header, body: body))
         }
         return DecodedDatagram(messages: out, framingError: framingError)
     }
@@ -331,9 +331,13 @@ public enum XFRMDecoder {
     struct AttributeBuilder {
         var attrs = XFRMAttributes()
         var algorithms = XFRMAlgorithmSet()
-        var rare = XFRMRareAttributes()
         var hasAlgorithms = false
-        var hasRare = false
+        /// Made on the first rare attribute only (most messages have none).
+        var rareValues: XFRMRareAttributes?
+        var rare: XFRMRareAttributes {
+            get { rareValues ?? XFRMRareAttributes() }
+            set { rareValues = newValue }
+        }
 
         /// The final value: the algorithm box is shared with the previous message when equal.
         mutating func finish(_ context: inout XFRMDecoder.Context) -> XFRMAttributes {
@@ -346,7 +350,7 @@ public enum XFRMDecoder {
                     attrs.algorithmBox = box
                 }
             }
-            if hasRare && !rare.isEmpty { attrs.rareBox = XFRMAttributeBox(rare) }
+            if let r = rareValues, !r.isEmpty { attrs.rareBox = XFRMAttributeBox(r) }
             return attrs
         }
     }
@@ -354,7 +358,6 @@ public enum XFRMDecoder {
     static func applyAttribute(_ t: UInt16, _ a: UnsafeRawBufferPointer, to b: inout AttributeBuilder,
                                context: inout XFRMDecoder.Context) throws(WireError) {
         guard let kind = XFRMAttributeType(rawValue: t) else {
-            b.hasRare = true
             b.rare.unknown.append(XFRMUnknownAttribute(type: t, payload: Array(a)))
             return
         }
@@ -392,19 +395,17 @@ public enum XFRMDecoder {
             }
         case .sa, .policy:
             // Only meaningful inside DELSA/DELPOLICY, which handle them; keep elsewhere.
-            b.hasRare = true
             b.rare.unknown.append(XFRMUnknownAttribute(type: t, payload: []))
         case .securityContext:
             let hdr = Int(ipsectop_sizeof_user_sec_ctx())
             guard a.count >= hdr else { throw .truncatedAttribute(type: t, needed: hdr, available: a.count) }
             let c = a.loadUnaligned(as: xfrm_user_sec_ctx.self)
             let len = min(Int(c.ctx_len), a.count - hdr)
-            b.hasRare = true
             b.rare.securityContext = XFRMSecurityContext(
                 doi: c.ctx_doi, algorithm: c.ctx_alg,
                 context: cString(UnsafeRawBufferPointer(rebasing: a[hdr..<(hdr + len)]), max: len))
         case .lifetimeValue:
-            b.rare.lifetimeValue = lifetimeCurrent(try attrStruct(xfrm_lifetime_cur.self, a, type: t)); b.hasRare = true
+            b.rare.lifetimeValue = lifetimeCurrent(try attrStruct(xfrm_lifetime_cur.self, a, type: t))
         case .replayValue:
             let r = try attrStruct(xfrm_replay_state.self, a, type: t)
             b.attrs.replay = XFRMReplayState(outboundSequence: r.oseq, inboundSequence: r.seq, bitmap: r.bitmap)
@@ -417,48 +418,48 @@ public enum XFRMDecoder {
             b.attrs.replayESN = XFRMReplayStateESN(bitmapLength: r.bmp_len, outboundSequence: r.oseq,
                                                    inboundSequence: r.seq, outboundSequenceHigh: r.oseq_hi,
                                                    inboundSequenceHigh: r.seq_hi, replayWindow: r.replay_window)
-        case .replayThreshold: b.rare.replayThreshold = try attrStruct(UInt32.self, a, type: t); b.hasRare = true
-        case .etimerThreshold: b.rare.etimerThreshold = try attrStruct(UInt32.self, a, type: t); b.hasRare = true
-        case .sourceAddress: b.rare.sourceAddress = try rawAddress(a, type: t); b.hasRare = true
-        case .careOfAddress: b.rare.careOfAddress = try rawAddress(a, type: t); b.hasRare = true
+        case .replayThreshold: b.rare.replayThreshold = try attrStruct(UInt32.self, a, type: t)
+        case .etimerThreshold: b.rare.etimerThreshold = try attrStruct(UInt32.self, a, type: t)
+        case .sourceAddress: b.rare.sourceAddress = try rawAddress(a, type: t)
+        case .careOfAddress: b.rare.careOfAddress = try rawAddress(a, type: t)
         case .lastUsed: b.attrs.lastUsed = try attrStruct(UInt64.self, a, type: t)
         case .policyType: b.attrs.policyType = try attrStruct(xfrm_userpolicy_type.self, a, type: t).type
         case .mark:
             let m = try attrStruct(xfrm_mark.self, a, type: t)
             b.attrs.mark = XFRMMark(value: m.v, mask: m.m)
-        case .tfcPad: b.rare.tfcPad = try attrStruct(UInt32.self, a, type: t); b.hasRare = true
+        case .tfcPad: b.rare.tfcPad = try attrStruct(UInt32.self, a, type: t)
         case .saExtraFlags: b.attrs.extraFlags = try attrStruct(UInt32.self, a, type: t)
         case .offloadDevice:
             let o = try attrStruct(xfrm_user_offload.self, a, type: t)
-            b.rare.offload = XFRMOffload(ifindex: o.ifindex, flags: o.flags); b.hasRare = true
-        case .setMark: b.rare.setMark = try attrStruct(UInt32.self, a, type: t); b.hasRare = true
-        case .setMarkMask: b.rare.setMarkMask = try attrStruct(UInt32.self, a, type: t); b.hasRare = true
+            b.rare.offload = XFRMOffload(ifindex: o.ifindex, flags: o.flags)
+        case .setMark: b.rare.setMark = try attrStruct(UInt32.self, a, type: t)
+        case .setMarkMask: b.rare.setMarkMask = try attrStruct(UInt32.self, a, type: t)
         case .ifID: b.attrs.ifID = try attrStruct(UInt32.self, a, type: t)
-        case .mtimerThreshold: b.rare.mtimerThreshold = try attrStruct(UInt32.self, a, type: t); b.hasRare = true
+        case .mtimerThreshold: b.rare.mtimerThreshold = try attrStruct(UInt32.self, a, type: t)
         case .saDirection:
             let v = try attrStruct(UInt8.self, a, type: t)
             b.attrs.direction = SADirection(rawValue: v)
-            if b.attrs.direction == nil { b.rare.rawDirection = v; b.hasRare = true }
+            if b.attrs.direction == nil { b.rare.rawDirection = v }
         case .natKeepaliveInterval: b.attrs.natKeepaliveInterval = try attrStruct(UInt32.self, a, type: t)
-        case .saPerCPU: b.rare.perCPU = try attrStruct(UInt32.self, a, type: t); b.hasRare = true
+        case .saPerCPU: b.rare.perCPU = try attrStruct(UInt32.self, a, type: t)
         case .iptfsDropTime:
             var i = b.rare.iptfs ?? XFRMIPTFS(); i.dropTimeMicroseconds = try attrStruct(UInt32.self, a, type: t)
-            b.rare.iptfs = i; b.hasRare = true
+            b.rare.iptfs = i
         case .iptfsReorderWindow:
             var i = b.rare.iptfs ?? XFRMIPTFS(); i.reorderWindow = try attrStruct(UInt16.self, a, type: t)
-            b.rare.iptfs = i; b.hasRare = true
+            b.rare.iptfs = i
         case .iptfsDontFragment:
             var i = b.rare.iptfs ?? XFRMIPTFS(); i.dontFragment = true
-            b.rare.iptfs = i; b.hasRare = true
+            b.rare.iptfs = i
         case .iptfsInitialDelay:
             var i = b.rare.iptfs ?? XFRMIPTFS(); i.initialDelayMicroseconds = try attrStruct(UInt32.self, a, type: t)
-            b.rare.iptfs = i; b.hasRare = true
+            b.rare.iptfs = i
         case .iptfsMaxQueueSize:
             var i = b.rare.iptfs ?? XFRMIPTFS(); i.maxQueueSize = try attrStruct(UInt32.self, a, type: t)
-            b.rare.iptfs = i; b.hasRare = true
+            b.rare.iptfs = i
         case .iptfsPacketSize:
             var i = b.rare.iptfs ?? XFRMIPTFS(); i.packetSize = try attrStruct(UInt32.self, a, type: t)
-            b.rare.iptfs = i; b.hasRare = true
+            b.rare.iptfs = i
         case .migrate:
             let size = MemoryLayout<xfrm_user_migrate>.size
             var i = 0
@@ -470,15 +471,13 @@ public enum XFRMDecoder {
                     newDestination: address(m.new_daddr, nf), newSource: address(m.new_saddr, nf),
                     proto: IPsecProtocol(rawValue: m.proto), mode: XFRMMode(rawValue: m.mode), reqid: m.reqid,
                     oldFamily: of, newFamily: nf))
-                b.hasRare = true
-                i += size
+                    i += size
             }
             if i != a.count { throw .truncatedAttribute(type: t, needed: size, available: a.count - i) }
         case .kmAddress:
             let k = try attrStruct(xfrm_user_kmaddress.self, a, type: t)
             let f = AddressFamily(kernel: k.family)
             b.rare.kmAddress = XFRMKMAddress(local: address(k.local, f), remote: address(k.remote, f), family: f)
-            b.hasRare = true
         case .proto, .addressFilter, .pad:
             break
         }
