@@ -49,51 +49,94 @@ public final class XFRMCommandChannel {
         return sequence
     }
 
+    /// Records of the previous dump of each kind: the next one reserves room for as many.
+    private var previousRecordCount: [UInt16: Int] = [:]
+
     /// Runs a dump and decodes its records with `extract`.
     public func dump<R>(_ request: (UInt32) -> [UInt8], operation: String,
                         extract: (XFRMMessage) -> R?) throws(KernelError) -> DumpResult<R> {
+        try dump(request, operation: operation, recordType: nil,
+                 record: { (_, _) throws(WireError) -> R? in nil }, extract: extract)
+    }
+
+    /// Runs a dump. Messages of `recordType` are decoded by `record` straight into the result (no
+    /// `XFRMMessage` in between); every other message is decoded in full and offered to `extract`.
+    /// One decoding context serves the whole dump, so its SAs share their algorithm data.
+    func dump<R>(_ request: (UInt32) -> [UInt8], operation: String, recordType: UInt16?,
+                 record: (UnsafeRawBufferPointer, inout XFRMDecoder.Context) throws(WireError) -> R?,
+                 extract: (XFRMMessage) -> R?) throws(KernelError) -> DumpResult<R> {
         let seq = nextSequence()
         try socket.send(request(seq))
         var out = DumpResult<R>(records: [], datagrams: [], malformed: [])
+        if let t = recordType, let n = previousRecordCount[t] { out.records.reserveCapacity(n + n / 16) }
+        var context = XFRMDecoder.Context()
+        var failures: [WireError] = []
         while true {
             guard case .datagram(let d) = try socket.receive(wait: true) else { continue }
             out.datagrams.append(d)
-            let decoded = XFRMDecoder.decodeDatagram(d.bytes)
-            if let fe = decoded.framingError { out.malformed.append(fe) }
             var finished = false
-            for m in decoded.messages where m.header.sequence == seq {
-                switch m.body {
-                case .success(.done(let e)):
-                    if e != 0 { throw .rejected(operation: operation, errno: Errno(e), message: nil) }
-                    finished = true
-                case .success(.error(let e)):
-                    if e.isAck { finished = true; continue }
-                    if e.errno == EPERM { throw .missingPrivilege(operation: operation, errno: Errno(e.errno)) }
-                    throw .rejected(operation: operation, errno: Errno(e.errno), message: e.message)
-                case .success(let msg):
-                    if let r = extract(msg) { out.records.append(r) }
-                case .failure(let w):
-                    out.malformed.append(w)
+            failures.removeAll(keepingCapacity: true)
+            let walk: Result<WireError?, KernelError> = d.bytes.withUnsafeBytes { bytes in
+                do throws(KernelError) {
+                    return .success(try XFRMDecoder.forEachMessage(in: bytes) { (header, payload) throws(KernelError) in
+                        guard header.sequence == seq else { return }
+                        if header.type == recordType {
+                            do throws(WireError) {
+                                if let r = try record(payload, &context) { out.records.append(r) }
+                            } catch {
+                                failures.append(error)
+                            }
+                            return
+                        }
+                        let body: Result<XFRMMessage, WireError>
+                        do throws(WireError) {
+                            body = .success(try XFRMDecoder.decodeBody(type: header.type, flags: header.flags,
+                                                                       payload: payload, context: &context))
+                        } catch {
+                            body = .failure(error)
+                        }
+                        switch body {
+                        case .success(.done(let e)):
+                            if e != 0 { throw .rejected(operation: operation, errno: Errno(e), message: nil) }
+                            finished = true
+                        case .success(.error(let e)):
+                            if e.isAck { finished = true; return }
+                            if e.errno == EPERM { throw .missingPrivilege(operation: operation, errno: Errno(e.errno)) }
+                            throw .rejected(operation: operation, errno: Errno(e.errno), message: e.message)
+                        case .success(let msg):
+                            if let r = extract(msg) { out.records.append(r) }
+                        case .failure(let w):
+                            failures.append(w)
+                        }
+                    })
+                } catch {
+                    return .failure(error)
                 }
             }
-            if finished { return out }
+            // As before: the datagram's framing error first, then its undecodable messages.
+            if let fe = try walk.get() { out.malformed.append(fe) }
+            out.malformed += failures
+            if finished {
+                if let t = recordType { previousRecordCount[t] = out.records.count }
+                return out
+            }
         }
     }
 
     /// All SAs. Equivalent to `ip -s xfrm state`.
     public func dumpSAs() throws(KernelError) -> DumpResult<XFRMState> {
-        try dump({ XFRMRequest.dumpSAs(sequence: $0) }, operation: "dumping SAs") {
-            if case .newSA(let s) = $0 { return s }
-            return nil
-        }
+        try dump({ XFRMRequest.dumpSAs(sequence: $0) }, operation: "dumping SAs",
+                 recordType: XFRMMessageType.newSA.rawValue,
+                 record: { (p, c) throws(WireError) in try XFRMDecoder.decodeState(payload: p, context: &c) },
+                 extract: { _ in nil })
     }
 
     /// All policies. Equivalent to `ip xfrm policy`.
     public func dumpPolicies() throws(KernelError) -> DumpResult<XFRMPolicy> {
-        try dump({ XFRMRequest.dumpPolicies(sequence: $0) }, operation: "dumping policies") {
-            if case .newPolicy(let p) = $0 { return p }
-            return nil
-        }
+        try dump({ XFRMRequest.dumpPolicies(sequence: $0) }, operation: "dumping policies",
+                 recordType: XFRMMessageType.newPolicy.rawValue,
+                 record: { (p, c) throws(WireError) in try XFRMDecoder.decodePolicy(payload: p, context: &c) },
+                 extract: { _ in nil })
     }
 
     /// Sends one request and waits for its answer: the reply messages (if any) and the ACK.

@@ -40,17 +40,22 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Builds an address from the 16 raw bytes of an `xfrm_address_t`.
     public init(xfrmBytes raw: UnsafeRawBufferPointer, family: AddressFamily) {
         precondition(raw.count >= 16)
-        switch family {
-        case .inet:
-            var v: UInt64 = 0
-            for i in 0..<4 { v = v << 8 | UInt64(raw[i]) }
-            self.init(family: .inet, high: 0, low: v)
-        default:
-            var h: UInt64 = 0, l: UInt64 = 0
-            for i in 0..<8 { h = h << 8 | UInt64(raw[i]) }
-            for i in 8..<16 { l = l << 8 | UInt64(raw[i]) }
-            self.init(family: family, high: h, low: l)
+        // Two unaligned big-endian loads instead of sixteen byte reads.
+        let h = UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self))
+        if family == .inet {
+            self.init(family: .inet, high: 0, low: h >> 32)
+        } else {
+            self.init(family: family, high: h, low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         }
+    }
+
+    /// The same 16 raw bytes read with another family (no byte array in between).
+    func reinterpreted(as family: AddressFamily) -> IPAddress {
+        // Raw bytes 0-7 and 8-15 as big-endian numbers.
+        let rawHigh = self.family == .inet ? low << 32 : high
+        let rawLow = self.family == .inet ? 0 : low
+        if family == .inet { return IPAddress(family: .inet, high: 0, low: rawHigh >> 32) }
+        return IPAddress(family: family, high: rawHigh, low: rawLow)
     }
 
     /// Parses textual IPv4 or IPv6 notation.

@@ -1,39 +1,60 @@
 import CXFRM
+import Glibc
 
 /// Decodes NETLINK_XFRM datagrams into typed messages. Pure: no I/O, no traps.
 public enum XFRMDecoder {
     /// Walks every message in a datagram (a dump datagram may end with NLMSG_DONE).
     public static func decodeDatagram(_ bytes: UnsafeRawBufferPointer) -> DecodedDatagram {
         var out: [DecodedMessage] = []
+        out.reserveCapacity(messageCount(bytes))
+        var context = XFRMDecoder.Context()
+        let framingError = forEachMessage(in: bytes) { header, payload in
+            // Appended where decoded: no intermediate copy of the (large) message.
+            do throws(WireError) {
+                out.append(DecodedMessage(header: header, body: .success(
+                    try decodeBody(type: header.type, flags: header.flags, payload: payload, context: &context))))
+            } catch {
+                out.append(DecodedMessage(header: header, body: .failure(error)))
+            }
+        }
+        return DecodedDatagram(messages: out, framingError: framingError)
+    }
+
+    /// Frames the messages of a datagram: `body` receives each header and payload, in order.
+    /// Returns the framing error that stopped the walk, if any (the messages before it were delivered).
+    @inline(__always)
+    public static func forEachMessage<E: Error>(in bytes: UnsafeRawBufferPointer,
+                                                _ body: (NetlinkHeader, UnsafeRawBufferPointer) throws(E) -> Void) throws(E) -> WireError? {
         var offset = 0
         while offset < bytes.count {
             let left = bytes.count - offset
-            guard left >= NetlinkHeader.size else {
-                return DecodedDatagram(messages: out, framingError: .truncatedHeader(available: left))
-            }
+            guard left >= NetlinkHeader.size else { return .truncatedHeader(available: left) }
             let header = NetlinkHeader(
                 length: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self),
                 type: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self),
                 flags: bytes.loadUnaligned(fromByteOffset: offset + 6, as: UInt16.self),
                 sequence: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self),
                 portID: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-            guard header.length >= UInt32(NetlinkHeader.size) else {
-                return DecodedDatagram(messages: out, framingError: .truncatedHeader(available: Int(header.length)))
-            }
+            guard header.length >= UInt32(NetlinkHeader.size) else { return .truncatedHeader(available: Int(header.length)) }
             guard Int(header.length) <= left else {
-                return DecodedDatagram(messages: out,
-                                       framingError: .messageLengthPastEnd(declared: header.length, available: left))
+                return .messageLengthPastEnd(declared: header.length, available: left)
             }
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[(offset + NetlinkHeader.size)..<(offset + Int(header.length))])
-            let body: Result<XFRMMessage, WireError>
-            do { body = .success(try decodeBody(type: header.type, flags: header.flags, payload: payload)) } catch {
-                body = .failure(error)
-            }
-            out.append(DecodedMessage(header: header, body: body))
-            let advance = Int(ipsectop_nlmsg_align(header.length))
-            offset += advance
+            try body(header, UnsafeRawBufferPointer(rebasing: bytes[(offset + NetlinkHeader.size)..<(offset + Int(header.length))]))
+            offset += Int(ipsectop_nlmsg_align(header.length))
         }
-        return DecodedDatagram(messages: out, framingError: nil)
+        return nil
+    }
+
+    /// Number of messages `forEachMessage` will deliver (a framing pass without decoding).
+    static func messageCount(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var n = 0, offset = 0
+        while bytes.count - offset >= NetlinkHeader.size {
+            let length = bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)
+            guard length >= UInt32(NetlinkHeader.size), Int(length) <= bytes.count - offset else { break }
+            n += 1
+            offset += Int(ipsectop_nlmsg_align(length))
+        }
+        return n
     }
 
     /// Convenience for byte arrays.
@@ -54,41 +75,48 @@ public enum XFRMDecoder {
         return UnsafeRawBufferPointer(rebasing: p[start...])
     }
 
-    static func decodeBody(type: UInt16, flags: UInt16, payload p: UnsafeRawBufferPointer) throws(WireError) -> XFRMMessage {
+    /// Decodes one message body (what `decodeDatagram` does for each message).
+    public static func decodeBody(type: UInt16, flags: UInt16, payload p: UnsafeRawBufferPointer) throws(WireError) -> XFRMMessage {
+        var context = XFRMDecoder.Context()
+        return try decodeBody(type: type, flags: flags, payload: p, context: &context)
+    }
+
+    /// Decodes one message body, sharing `context` with the other messages of a run.
+    public static func decodeBody(type: UInt16, flags: UInt16, payload p: UnsafeRawBufferPointer,
+                                  context: inout Context) throws(WireError) -> XFRMMessage {
         guard let kind = XFRMMessageType(rawValue: type) else {
             return .unknown(type: type, payload: Array(p))
         }
         switch kind {
         case .newSA, .updSA:
-            let info = try need(xfrm_usersa_info.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_usersa_info>.size))
-            let st = state(info, attrs)
+            let st = try decodeState(payload: p, type: type, context: &context)
             return kind == .newSA ? .newSA(st) : .updateSA(st)
         case .delSA:
             let id = try need(xfrm_usersa_id.self, p, type: type)
             let family = AddressFamily(kernel: id.family)
             let r = rest(p, after: MemoryLayout<xfrm_usersa_id>.size)
             var full: XFRMState?
-            var attrs = XFRMAttributes()
+            var builder = AttributeBuilder()
             var saBody: xfrm_usersa_info?
             try walkAttributes(r) { (t, a) throws(WireError) in
                 if t == XFRMAttributeType.sa.rawValue {
                     saBody = try attrStruct(xfrm_usersa_info.self, a, type: t)
                 } else {
-                    try applyAttribute(t, a, to: &attrs)
+                    try applyAttribute(t, a, to: &builder, context: &context)
                 }
             }
+            let attrs = builder.finish(&context)
             if let info = saBody { full = state(info, attrs) }
             let ident = SAIdentity(family: family, destination: address(id.daddr, family), spi: UInt32(bigEndian: id.spi),
                                    proto: IPsecProtocol(rawValue: id.proto), mark: attrs.mark ?? full?.attributes.mark)
             return .deleteSA(ident, source: attrs.sourceAddress ?? full?.source, state: full)
         case .expire:
             let ue = try need(xfrm_user_expire.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_expire>.size))
+            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_expire>.size), context: &context)
             return .expire(state(ue.state, attrs), hard: ue.hard != 0)
         case .acquire:
             let a = try need(xfrm_user_acquire.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_acquire>.size))
+            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_acquire>.size), context: &context)
             let fam = AddressFamily(kernel: a.policy.sel.family)
             let sel = selector(a.sel)
             let pol = policy(a.policy, XFRMAttributes())
@@ -99,36 +127,35 @@ public enum XFRMDecoder {
                                         encryptionAlgorithms: a.ealgos, compressionAlgorithms: a.calgos, seq: a.seq,
                                         attributes: attrs))
         case .newPolicy, .updPolicy:
-            let info = try need(xfrm_userpolicy_info.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_userpolicy_info>.size))
-            let pol = policy(info, attrs)
+            let pol = try decodePolicy(payload: p, type: type, context: &context)
             return kind == .newPolicy ? .newPolicy(pol) : .updatePolicy(pol)
         case .delPolicy:
             let id = try need(xfrm_userpolicy_id.self, p, type: type)
-            var attrs = XFRMAttributes()
+            var builder = AttributeBuilder()
             var body: xfrm_userpolicy_info?
             try walkAttributes(rest(p, after: MemoryLayout<xfrm_userpolicy_id>.size)) { (t, a) throws(WireError) in
                 if t == XFRMAttributeType.policy.rawValue {
                     body = try attrStruct(xfrm_userpolicy_info.self, a, type: t)
                 } else {
-                    try applyAttribute(t, a, to: &attrs)
+                    try applyAttribute(t, a, to: &builder, context: &context)
                 }
             }
+            let attrs = builder.finish(&context)
             let pid = XFRMPolicyID(selector: selector(id.sel), index: id.index, direction: PolicyDirection(rawValue: id.dir))
             return .deletePolicy(pid, policy: body.map { policy($0, attrs) }, attributes: attrs)
         case .polExpire:
             let pe = try need(xfrm_user_polexpire.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_polexpire>.size))
+            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_polexpire>.size), context: &context)
             return .policyExpire(policy(pe.pol, attrs), hard: pe.hard != 0)
         case .flushSA:
             let f = try need(xfrm_usersa_flush.self, p, type: type)
             return .flushSA(IPsecProtocol(rawValue: f.proto))
         case .flushPolicy:
-            let attrs = try parseAttributes(p)
+            let attrs = try parseAttributes(p, context: &context)
             return .flushPolicy(type: attrs.policyType)
         case .newAE, .getAE:
             let ae = try need(xfrm_aevent_id.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_aevent_id>.size))
+            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_aevent_id>.size), context: &context)
             let fam = AddressFamily(kernel: ae.sa_id.family)
             let ident = SAIdentity(family: fam, destination: address(ae.sa_id.daddr, fam),
                                    spi: UInt32(bigEndian: ae.sa_id.spi), proto: IPsecProtocol(rawValue: ae.sa_id.proto),
@@ -137,12 +164,12 @@ public enum XFRMDecoder {
                                               reqid: ae.reqid, attributes: attrs))
         case .report:
             let r = try need(xfrm_user_report.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_report>.size))
+            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_report>.size), context: &context)
             return .report(proto: IPsecProtocol(rawValue: r.proto), selector: selector(r.sel),
                            careOfAddress: attrs.careOfAddress)
         case .mapping:
             let m = try need(xfrm_user_mapping.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_mapping>.size))
+            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_user_mapping>.size), context: &context)
             let fam = AddressFamily(kernel: m.id.family)
             let ident = SAIdentity(family: fam, destination: address(m.id.daddr, fam), spi: UInt32(bigEndian: m.id.spi),
                                    proto: IPsecProtocol(rawValue: m.id.proto), mark: attrs.mark)
@@ -151,7 +178,7 @@ public enum XFRMDecoder {
                                         newSourcePort: UInt16(bigEndian: m.new_sport)))
         case .migrate:
             let id = try need(xfrm_userpolicy_id.self, p, type: type)
-            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_userpolicy_id>.size))
+            let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_userpolicy_id>.size), context: &context)
             return .migrate(XFRMPolicyID(selector: selector(id.sel), index: id.index,
                                          direction: PolicyDirection(rawValue: id.dir)), attributes: attrs)
         case .newSADInfo:
@@ -264,38 +291,102 @@ public enum XFRMDecoder {
 
     /// Parses all attributes of a message into an `XFRMAttributes`.
     public static func parseAttributes(_ p: UnsafeRawBufferPointer) throws(WireError) -> XFRMAttributes {
-        var attrs = XFRMAttributes()
-        try walkAttributes(p) { (t, a) throws(WireError) in try applyAttribute(t, a, to: &attrs) }
-        return attrs
+        var context = XFRMDecoder.Context()
+        return try parseAttributes(p, context: &context)
     }
 
-    static func applyAttribute(_ t: UInt16, _ a: UnsafeRawBufferPointer, to attrs: inout XFRMAttributes) throws(WireError) {
+    static func parseAttributes(_ p: UnsafeRawBufferPointer, context: inout XFRMDecoder.Context) throws(WireError) -> XFRMAttributes {
+        var builder = AttributeBuilder()
+        try walkAttributes(p) { (t, a) throws(WireError) in try applyAttribute(t, a, to: &builder, context: &context) }
+        return builder.finish(&context)
+    }
+
+    /// Decodes a NEWSA/UPDSA body (`xfrm_usersa_info` and attributes) straight into an `XFRMState`,
+    /// as `decodeBody` does for those types (dumps use it to skip the `XFRMMessage` wrapping).
+    public static func decodeState(payload p: UnsafeRawBufferPointer, context: inout Context) throws(WireError) -> XFRMState {
+        try decodeState(payload: p, type: XFRMMessageType.newSA.rawValue, context: &context)
+    }
+
+    /// Decodes a NEWPOLICY/UPDPOLICY body straight into an `XFRMPolicy`, as `decodeBody` does for those types.
+    public static func decodePolicy(payload p: UnsafeRawBufferPointer, context: inout Context) throws(WireError) -> XFRMPolicy {
+        try decodePolicy(payload: p, type: XFRMMessageType.newPolicy.rawValue, context: &context)
+    }
+
+    static func decodeState(payload p: UnsafeRawBufferPointer, type: UInt16,
+                            context: inout XFRMDecoder.Context) throws(WireError) -> XFRMState {
+        let info = try need(xfrm_usersa_info.self, p, type: type)
+        let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_usersa_info>.size), context: &context)
+        return state(info, attrs)
+    }
+
+    /// Decodes a NEWPOLICY/UPDPOLICY body (`xfrm_userpolicy_info` and attributes).
+    static func decodePolicy(payload p: UnsafeRawBufferPointer, type: UInt16,
+                             context: inout XFRMDecoder.Context) throws(WireError) -> XFRMPolicy {
+        let info = try need(xfrm_userpolicy_info.self, p, type: type)
+        let attrs = try parseAttributes(rest(p, after: MemoryLayout<xfrm_userpolicy_info>.size), context: &context)
+        return policy(info, attrs)
+    }
+
+    /// What the attributes of one message decode to, before the boxes are made.
+    struct AttributeBuilder {
+        var attrs = XFRMAttributes()
+        var algorithms = XFRMAlgorithmSet()
+        var hasAlgorithms = false
+        /// Made on the first rare attribute only (most messages have none).
+        var rareValues: XFRMRareAttributes?
+        var rare: XFRMRareAttributes {
+            get { rareValues ?? XFRMRareAttributes() }
+            set { rareValues = newValue }
+        }
+
+        /// The final value: the algorithm box is shared with the previous message when equal.
+        mutating func finish(_ context: inout XFRMDecoder.Context) -> XFRMAttributes {
+            if hasAlgorithms {
+                if let last = context.lastAlgorithms, last.value == algorithms {
+                    attrs.algorithmBox = last
+                } else {
+                    let box = XFRMAttributeBox(algorithms)
+                    context.lastAlgorithms = box
+                    attrs.algorithmBox = box
+                }
+            }
+            if let r = rareValues, !r.isEmpty { attrs.rareBox = XFRMAttributeBox(r) }
+            return attrs
+        }
+    }
+
+    static func applyAttribute(_ t: UInt16, _ a: UnsafeRawBufferPointer, to b: inout AttributeBuilder,
+                               context: inout XFRMDecoder.Context) throws(WireError) {
         guard let kind = XFRMAttributeType(rawValue: t) else {
-            attrs.unknown.append(XFRMUnknownAttribute(type: t, payload: Array(a)))
+            b.rare.unknown.append(XFRMUnknownAttribute(type: t, payload: Array(a)))
             return
         }
         switch kind {
-        case .algAuth: attrs.auth = try algorithm(a, type: t, extra: false)
-        case .algCrypt: attrs.crypt = try algorithm(a, type: t, extra: false)
-        case .algComp: attrs.comp = try algorithm(a, type: t, extra: false)
-        case .algAEAD: attrs.aead = try algorithm(a, type: t, extra: true)
-        case .algAuthTrunc: attrs.authTrunc = try algorithm(a, type: t, extra: true)
+        case .algAuth:
+            b.algorithms.auth = try algorithm(a, type: t, extra: false, context: &context); b.hasAlgorithms = true
+        case .algCrypt:
+            b.algorithms.crypt = try algorithm(a, type: t, extra: false, context: &context); b.hasAlgorithms = true
+        case .algComp:
+            b.algorithms.comp = try algorithm(a, type: t, extra: false, context: &context); b.hasAlgorithms = true
+        case .algAEAD:
+            b.algorithms.aead = try algorithm(a, type: t, extra: true, context: &context); b.hasAlgorithms = true
+        case .algAuthTrunc:
+            b.algorithms.authTrunc = try algorithm(a, type: t, extra: true, context: &context); b.hasAlgorithms = true
         case .encap:
             let e = try attrStruct(xfrm_encap_tmpl.self, a, type: t)
             // The original address carries no family of its own: IPv4 when the upper 12 bytes are zero.
-            let oaBytes = withUnsafeBytes(of: e.encap_oa) { Array($0) }
-            let v4 = oaBytes[4...].allSatisfy { $0 == 0 }
-            attrs.encapsulation = XFRMEncapsulation(
+            b.attrs.encapsulation = XFRMEncapsulation(
                 type: EncapsulationType(rawValue: e.encap_type), sourcePort: UInt16(bigEndian: e.encap_sport),
-                destinationPort: UInt16(bigEndian: e.encap_dport), originalAddress: address(e.encap_oa, v4 ? .inet : .inet6))
+                destinationPort: UInt16(bigEndian: e.encap_dport), originalAddress: guessedAddress(e.encap_oa))
         case .template:
             let size = MemoryLayout<xfrm_user_tmpl>.size
             guard a.count % size == 0 else { throw .truncatedAttribute(type: t, needed: size, available: a.count % size) }
+            b.attrs.templates.reserveCapacity(b.attrs.templates.count + a.count / size)
             var i = 0
             while i + size <= a.count {
                 let tm = a.loadUnaligned(fromByteOffset: i, as: xfrm_user_tmpl.self)
                 let fam = AddressFamily(kernel: tm.family)
-                attrs.templates.append(XFRMTemplate(
+                b.attrs.templates.append(XFRMTemplate(
                     destination: address(tm.id.daddr, fam), spi: UInt32(bigEndian: tm.id.spi),
                     proto: IPsecProtocol(rawValue: tm.id.proto), family: fam, source: address(tm.saddr, fam),
                     reqid: tm.reqid, mode: XFRMMode(rawValue: tm.mode), share: tm.share, optional: tm.optional != 0,
@@ -304,117 +395,137 @@ public enum XFRMDecoder {
             }
         case .sa, .policy:
             // Only meaningful inside DELSA/DELPOLICY, which handle them; keep elsewhere.
-            attrs.unknown.append(XFRMUnknownAttribute(type: t, payload: []))
+            b.rare.unknown.append(XFRMUnknownAttribute(type: t, payload: []))
         case .securityContext:
             let hdr = Int(ipsectop_sizeof_user_sec_ctx())
             guard a.count >= hdr else { throw .truncatedAttribute(type: t, needed: hdr, available: a.count) }
             let c = a.loadUnaligned(as: xfrm_user_sec_ctx.self)
             let len = min(Int(c.ctx_len), a.count - hdr)
-            attrs.securityContext = XFRMSecurityContext(
+            b.rare.securityContext = XFRMSecurityContext(
                 doi: c.ctx_doi, algorithm: c.ctx_alg,
                 context: cString(UnsafeRawBufferPointer(rebasing: a[hdr..<(hdr + len)]), max: len))
         case .lifetimeValue:
-            attrs.lifetimeValue = lifetimeCurrent(try attrStruct(xfrm_lifetime_cur.self, a, type: t))
+            b.rare.lifetimeValue = lifetimeCurrent(try attrStruct(xfrm_lifetime_cur.self, a, type: t))
         case .replayValue:
             let r = try attrStruct(xfrm_replay_state.self, a, type: t)
-            attrs.replay = XFRMReplayState(outboundSequence: r.oseq, inboundSequence: r.seq, bitmap: r.bitmap)
+            b.attrs.replay = XFRMReplayState(outboundSequence: r.oseq, inboundSequence: r.seq, bitmap: r.bitmap)
         case .replayESNValue:
             let r = try attrStruct(xfrm_replay_state_esn.self, a, type: t)
             let need = Int(ipsectop_sizeof_replay_esn()) + 4 * Int(min(r.bmp_len, 4096))
             guard a.count >= need, r.bmp_len <= 4096 else {
                 throw .truncatedAttribute(type: t, needed: need, available: a.count)
             }
-            attrs.replayESN = XFRMReplayStateESN(bitmapLength: r.bmp_len, outboundSequence: r.oseq,
-                                                 inboundSequence: r.seq, outboundSequenceHigh: r.oseq_hi,
-                                                 inboundSequenceHigh: r.seq_hi, replayWindow: r.replay_window)
-        case .replayThreshold: attrs.replayThreshold = try attrStruct(UInt32.self, a, type: t)
-        case .etimerThreshold: attrs.etimerThreshold = try attrStruct(UInt32.self, a, type: t)
-        case .sourceAddress: attrs.sourceAddress = try rawAddress(a, type: t)
-        case .careOfAddress: attrs.careOfAddress = try rawAddress(a, type: t)
-        case .lastUsed: attrs.lastUsed = try attrStruct(UInt64.self, a, type: t)
-        case .policyType: attrs.policyType = try attrStruct(xfrm_userpolicy_type.self, a, type: t).type
+            b.attrs.replayESN = XFRMReplayStateESN(bitmapLength: r.bmp_len, outboundSequence: r.oseq,
+                                                   inboundSequence: r.seq, outboundSequenceHigh: r.oseq_hi,
+                                                   inboundSequenceHigh: r.seq_hi, replayWindow: r.replay_window)
+        case .replayThreshold: b.rare.replayThreshold = try attrStruct(UInt32.self, a, type: t)
+        case .etimerThreshold: b.rare.etimerThreshold = try attrStruct(UInt32.self, a, type: t)
+        case .sourceAddress: b.rare.sourceAddress = try rawAddress(a, type: t)
+        case .careOfAddress: b.rare.careOfAddress = try rawAddress(a, type: t)
+        case .lastUsed: b.attrs.lastUsed = try attrStruct(UInt64.self, a, type: t)
+        case .policyType: b.attrs.policyType = try attrStruct(xfrm_userpolicy_type.self, a, type: t).type
         case .mark:
             let m = try attrStruct(xfrm_mark.self, a, type: t)
-            attrs.mark = XFRMMark(value: m.v, mask: m.m)
-        case .tfcPad: attrs.tfcPad = try attrStruct(UInt32.self, a, type: t)
-        case .saExtraFlags: attrs.extraFlags = try attrStruct(UInt32.self, a, type: t)
+            b.attrs.mark = XFRMMark(value: m.v, mask: m.m)
+        case .tfcPad: b.rare.tfcPad = try attrStruct(UInt32.self, a, type: t)
+        case .saExtraFlags: b.attrs.extraFlags = try attrStruct(UInt32.self, a, type: t)
         case .offloadDevice:
             let o = try attrStruct(xfrm_user_offload.self, a, type: t)
-            attrs.offload = XFRMOffload(ifindex: o.ifindex, flags: o.flags)
-        case .setMark: attrs.setMark = try attrStruct(UInt32.self, a, type: t)
-        case .setMarkMask: attrs.setMarkMask = try attrStruct(UInt32.self, a, type: t)
-        case .ifID: attrs.ifID = try attrStruct(UInt32.self, a, type: t)
-        case .mtimerThreshold: attrs.mtimerThreshold = try attrStruct(UInt32.self, a, type: t)
+            b.rare.offload = XFRMOffload(ifindex: o.ifindex, flags: o.flags)
+        case .setMark: b.rare.setMark = try attrStruct(UInt32.self, a, type: t)
+        case .setMarkMask: b.rare.setMarkMask = try attrStruct(UInt32.self, a, type: t)
+        case .ifID: b.attrs.ifID = try attrStruct(UInt32.self, a, type: t)
+        case .mtimerThreshold: b.rare.mtimerThreshold = try attrStruct(UInt32.self, a, type: t)
         case .saDirection:
             let v = try attrStruct(UInt8.self, a, type: t)
-            attrs.direction = SADirection(rawValue: v)
-            if attrs.direction == nil { attrs.rawDirection = v }
-        case .natKeepaliveInterval: attrs.natKeepaliveInterval = try attrStruct(UInt32.self, a, type: t)
-        case .saPerCPU: attrs.perCPU = try attrStruct(UInt32.self, a, type: t)
+            b.attrs.direction = SADirection(rawValue: v)
+            if b.attrs.direction == nil { b.rare.rawDirection = v }
+        case .natKeepaliveInterval: b.attrs.natKeepaliveInterval = try attrStruct(UInt32.self, a, type: t)
+        case .saPerCPU: b.rare.perCPU = try attrStruct(UInt32.self, a, type: t)
         case .iptfsDropTime:
-            var i = attrs.iptfs ?? XFRMIPTFS(); i.dropTimeMicroseconds = try attrStruct(UInt32.self, a, type: t); attrs.iptfs = i
+            var i = b.rare.iptfs ?? XFRMIPTFS(); i.dropTimeMicroseconds = try attrStruct(UInt32.self, a, type: t)
+            b.rare.iptfs = i
         case .iptfsReorderWindow:
-            var i = attrs.iptfs ?? XFRMIPTFS(); i.reorderWindow = try attrStruct(UInt16.self, a, type: t); attrs.iptfs = i
+            var i = b.rare.iptfs ?? XFRMIPTFS(); i.reorderWindow = try attrStruct(UInt16.self, a, type: t)
+            b.rare.iptfs = i
         case .iptfsDontFragment:
-            var i = attrs.iptfs ?? XFRMIPTFS(); i.dontFragment = true; attrs.iptfs = i
+            var i = b.rare.iptfs ?? XFRMIPTFS(); i.dontFragment = true
+            b.rare.iptfs = i
         case .iptfsInitialDelay:
-            var i = attrs.iptfs ?? XFRMIPTFS(); i.initialDelayMicroseconds = try attrStruct(UInt32.self, a, type: t); attrs.iptfs = i
+            var i = b.rare.iptfs ?? XFRMIPTFS(); i.initialDelayMicroseconds = try attrStruct(UInt32.self, a, type: t)
+            b.rare.iptfs = i
         case .iptfsMaxQueueSize:
-            var i = attrs.iptfs ?? XFRMIPTFS(); i.maxQueueSize = try attrStruct(UInt32.self, a, type: t); attrs.iptfs = i
+            var i = b.rare.iptfs ?? XFRMIPTFS(); i.maxQueueSize = try attrStruct(UInt32.self, a, type: t)
+            b.rare.iptfs = i
         case .iptfsPacketSize:
-            var i = attrs.iptfs ?? XFRMIPTFS(); i.packetSize = try attrStruct(UInt32.self, a, type: t); attrs.iptfs = i
+            var i = b.rare.iptfs ?? XFRMIPTFS(); i.packetSize = try attrStruct(UInt32.self, a, type: t)
+            b.rare.iptfs = i
         case .migrate:
             let size = MemoryLayout<xfrm_user_migrate>.size
             var i = 0
             while i + size <= a.count {
                 let m = a.loadUnaligned(fromByteOffset: i, as: xfrm_user_migrate.self)
                 let of = AddressFamily(kernel: m.old_family), nf = AddressFamily(kernel: m.new_family)
-                attrs.migrations.append(XFRMMigration(
+                b.rare.migrations.append(XFRMMigration(
                     oldDestination: address(m.old_daddr, of), oldSource: address(m.old_saddr, of),
                     newDestination: address(m.new_daddr, nf), newSource: address(m.new_saddr, nf),
                     proto: IPsecProtocol(rawValue: m.proto), mode: XFRMMode(rawValue: m.mode), reqid: m.reqid,
                     oldFamily: of, newFamily: nf))
-                i += size
+                    i += size
             }
             if i != a.count { throw .truncatedAttribute(type: t, needed: size, available: a.count - i) }
         case .kmAddress:
             let k = try attrStruct(xfrm_user_kmaddress.self, a, type: t)
             let f = AddressFamily(kernel: k.family)
-            attrs.kmAddress = XFRMKMAddress(local: address(k.local, f), remote: address(k.remote, f), family: f)
+            b.rare.kmAddress = XFRMKMAddress(local: address(k.local, f), remote: address(k.remote, f), family: f)
         case .proto, .addressFilter, .pad:
             break
         }
     }
 
     /// Reads name and lengths of an algorithm attribute; the key that follows is never read.
-    static func algorithm(_ a: UnsafeRawBufferPointer, type: UInt16, extra: Bool) throws(WireError) -> XFRMAlgorithm {
+    static func algorithm(_ a: UnsafeRawBufferPointer, type: UInt16, extra: Bool,
+                          context: inout XFRMDecoder.Context) throws(WireError) -> XFRMAlgorithm {
         let size = Int(extra ? ipsectop_sizeof_algo_aead() : ipsectop_sizeof_algo())
         guard a.count >= size else { throw .truncatedAttribute(type: type, needed: size, available: a.count) }
-        let nameField = 64
-        let name = cString(UnsafeRawBufferPointer(rebasing: a[0..<nameField]), max: nameField)
+        let name = context.algorithmName(UnsafeRawBufferPointer(rebasing: a[0..<64]))
+        // alg_key_len follows the 64-byte name; alg_icv_len (AEAD) / alg_trunc_len (AUTH_TRUNC) follows it.
+        let keyBits = a.loadUnaligned(fromByteOffset: 64, as: UInt32.self)
         if extra {
-            let v = a.loadUnaligned(as: xfrm_algo_aead.self)
-            return XFRMAlgorithm(name: name, keyBits: v.alg_key_len, icvBits: v.alg_icv_len)
+            return XFRMAlgorithm(name: name, keyBits: keyBits, icvBits: a.loadUnaligned(fromByteOffset: 68, as: UInt32.self))
         }
-        let v = a.loadUnaligned(as: xfrm_algo.self)
-        return XFRMAlgorithm(name: name, keyBits: v.alg_key_len)
+        return XFRMAlgorithm(name: name, keyBits: keyBits)
+    }
+
+    /// An address without a family: IPv4 when the upper 12 bytes are zero.
+    static func guessedAddress(_ x: xfrm_address_t) -> IPAddress {
+        withUnsafeBytes(of: x) { raw in
+            let v4 = raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self) == 0
+                && raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == 0
+            return IPAddress(xfrmBytes: raw, family: v4 ? .inet : .inet6)
+        }
     }
 
     static func rawAddress(_ a: UnsafeRawBufferPointer, type: UInt16) throws(WireError) -> IPAddress {
-        let x = try attrStruct(xfrm_address_t.self, a, type: type)
-        let b = withUnsafeBytes(of: x) { Array($0) }
-        return address(x, b[4...].allSatisfy { $0 == 0 } ? .inet : .inet6)
+        guessedAddress(try attrStruct(xfrm_address_t.self, a, type: type))
+    }
+
+    /// Length of the NUL-terminated string at the start of `a`, at most `max` bytes.
+    static func cStringLength(_ a: UnsafeRawBufferPointer, max: Int) -> Int {
+        let limit = min(max, a.count)
+        guard limit > 0, let base = a.baseAddress else { return 0 }
+        guard let nul = memchr(base, 0, limit) else { return limit }
+        return base.distance(to: UnsafeRawPointer(nul))
     }
 
     /// Reads a NUL-terminated string (lossy UTF-8) of at most `max` bytes.
     static func cString(_ a: UnsafeRawBufferPointer, max: Int) -> String {
-        var end = 0
-        while end < min(max, a.count) && a[end] != 0 { end += 1 }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: a[0..<end]), as: UTF8.self)
+        String(decoding: UnsafeRawBufferPointer(rebasing: a[0..<cStringLength(a, max: max)]), as: UTF8.self)
     }
 
     // MARK: - Struct conversion
 
+    @inline(__always)
     static func address(_ a: xfrm_address_t, _ family: AddressFamily) -> IPAddress {
         withUnsafeBytes(of: a) { IPAddress(xfrmBytes: $0, family: family) }
     }
@@ -443,12 +554,11 @@ public enum XFRMDecoder {
         XFRMLifetimeCurrent(bytes: c.bytes, packets: c.packets, addTime: c.add_time, useTime: c.use_time)
     }
 
-    static func state(_ i: xfrm_usersa_info, _ attrs: XFRMAttributes) -> XFRMState {
+    static func state(_ i: xfrm_usersa_info, _ attrs: consuming XFRMAttributes) -> XFRMState {
         let f = AddressFamily(kernel: i.family)
-        var attrs = attrs
         // The NAT original address has no family of its own: it is the SA's.
         if let oa = attrs.encapsulation?.originalAddress, oa.family != f, f != .unspecified {
-            attrs.encapsulation?.originalAddress = oa.xfrmBytes.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: f) }
+            attrs.encapsulation?.originalAddress = oa.reinterpreted(as: f)
         }
         return XFRMState(selector: selector(i.sel, fallback: f), destination: address(i.id.daddr, f), spi: UInt32(bigEndian: i.id.spi),
                          proto: IPsecProtocol(rawValue: i.id.proto), source: address(i.saddr, f),
@@ -459,10 +569,53 @@ public enum XFRMDecoder {
                          replayWindow: i.replay_window, flags: i.flags, attributes: attrs)
     }
 
-    static func policy(_ i: xfrm_userpolicy_info, _ attrs: XFRMAttributes) -> XFRMPolicy {
+    static func policy(_ i: xfrm_userpolicy_info, _ attrs: consuming XFRMAttributes) -> XFRMPolicy {
         XFRMPolicy(selector: selector(i.sel), lifetimeConfig: lifetimeConfig(i.lft),
                    lifetimeCurrent: lifetimeCurrent(i.curlft), priority: i.priority, index: i.index,
                    direction: PolicyDirection(rawValue: i.dir), action: i.action, flags: i.flags, share: i.share,
                    attributes: attrs)
+    }
+}
+
+extension XFRMDecoder {
+    /// State kept while decoding a run of messages (a datagram, or a whole dump): the last algorithm
+    /// set, so that the SAs of a dump share one box, and the long algorithm names already made, so that
+    /// they share one string. Decoded values are the same with a fresh context or a reused one.
+    public struct Context {
+        var lastAlgorithms: XFRMAttributeBox<XFRMAlgorithmSet>?
+
+        public init() {}
+
+        /// Names longer than a small (inline) string that are not in `commonAlgorithmNames`.
+        var longNames: [String] = []
+
+        /// Kernel crypto names too long to be small (inline, allocation-free) strings: the same
+        /// immortal literal is shared by every SA instead of a new heap string per SA.
+        static let commonAlgorithmNames: [String] = [
+            "rfc4106(gcm(aes))", "rfc4309(ccm(aes))", "rfc4543(gcm(aes))", "rfc3686(ctr(aes))",
+            "rfc7539esp(chacha20,poly1305)", "rfc7539(chacha20,poly1305)", "ecb(cipher_null)",
+            "rfc4106(gcm(sm4))", "rfc4309(ccm(sm4))", "hmac(streebog256)", "hmac(streebog512)",
+        ]
+
+        /// The name in a 64-byte `alg_name` field (NUL-terminated, lossy UTF-8).
+        mutating func algorithmName(_ field: UnsafeRawBufferPointer) -> String {
+            let length = XFRMDecoder.cStringLength(field, max: 64)
+            let bytes = UnsafeRawBufferPointer(rebasing: field[0..<length])
+            // Up to 15 UTF-8 bytes: a small string, made without allocating.
+            if length <= 15 { return String(decoding: bytes, as: UTF8.self) }
+            for name in Context.commonAlgorithmNames where Context.equal(name, bytes) { return name }
+            for name in longNames where Context.equal(name, bytes) { return name }
+            let name = String(decoding: bytes, as: UTF8.self)
+            if longNames.count < 8 { longNames.append(name) }
+            return name
+        }
+
+        /// Whether a string's UTF-8 is exactly `bytes`.
+        static func equal(_ s: String, _ bytes: UnsafeRawBufferPointer) -> Bool {
+            guard s.utf8.count == bytes.count else { return false }
+            return s.utf8.withContiguousStorageIfAvailable { u in
+                memcmp(u.baseAddress!, bytes.baseAddress!, bytes.count) == 0
+            } ?? s.utf8.elementsEqual(bytes)
+        }
     }
 }

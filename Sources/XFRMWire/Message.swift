@@ -33,13 +33,13 @@ public enum XFRMMessage: Hashable, Sendable {
     case newSA(XFRMState)
     case updateSA(XFRMState)
     /// DELSA: the identity, and the deleted SA when the kernel included it.
-    case deleteSA(SAIdentity, source: IPAddress?, state: XFRMState?)
+    indirect case deleteSA(SAIdentity, source: IPAddress?, state: XFRMState?)
     case expire(XFRMState, hard: Bool)
-    case acquire(XFRMAcquire)
+    indirect case acquire(XFRMAcquire)
     case newPolicy(XFRMPolicy)
     case updatePolicy(XFRMPolicy)
     /// DELPOLICY: the id, and the deleted policy when the kernel included it.
-    case deletePolicy(XFRMPolicyID, policy: XFRMPolicy?, attributes: XFRMAttributes)
+    indirect case deletePolicy(XFRMPolicyID, policy: XFRMPolicy?, attributes: XFRMAttributes)
     case policyExpire(XFRMPolicy, hard: Bool)
     /// FLUSHSA: 0 = all protocols, 255 = AH, ESP and IPcomp.
     case flushSA(IPsecProtocol)

@@ -447,43 +447,200 @@ public struct XFRMTemplate: Hashable, Sendable {
 
 /// Attributes that may follow SA and policy bodies. Every field is optional:
 /// the kernel sends only what applies.
+///
+/// Layout: what nearly every SA or policy carries, and what differs from one SA to the next,
+/// is stored inline; the algorithms (the same for many SAs: one shared immutable box, see the
+/// decoder) and the rarely sent attributes live in boxes that are nil when empty. The boxes are
+/// immutable: setting a boxed field builds a new box. Equality and hashing are by value, as if
+/// every field were stored inline.
 public struct XFRMAttributes: Hashable, Sendable {
-    public var auth: XFRMAlgorithm?
-    public var crypt: XFRMAlgorithm?
-    public var comp: XFRMAlgorithm?
-    public var aead: XFRMAlgorithm?
-    public var authTrunc: XFRMAlgorithm?
     public var encapsulation: XFRMEncapsulation?
-    public var templates: [XFRMTemplate] = []
-    public var securityContext: XFRMSecurityContext?
-    public var lifetimeValue: XFRMLifetimeCurrent?
-    public var replay: XFRMReplayState?
-    public var replayESN: XFRMReplayStateESN?
-    public var replayThreshold: UInt32?
-    public var etimerThreshold: UInt32?
-    public var sourceAddress: IPAddress?
-    public var careOfAddress: IPAddress?
     /// XFRMA_LASTUSED: seconds since the epoch of the last use.
     public var lastUsed: UInt64?
-    public var policyType: UInt8?
+    public var templates: [XFRMTemplate] = []
+    /// nil when no algorithm attribute is present (never a box of five nils).
+    var algorithmBox: XFRMAttributeBox<XFRMAlgorithmSet>?
+    /// nil when no rare attribute is present (never a box of an empty set).
+    var rareBox: XFRMAttributeBox<XFRMRareAttributes>?
+    public var replayESN: XFRMReplayStateESN?
+    public var replay: XFRMReplayState?
     public var mark: XFRMMark?
-    public var tfcPad: UInt32?
-    public var extraFlags: UInt32?
-    public var offload: XFRMOffload?
-    public var setMark: UInt32?
-    public var setMarkMask: UInt32?
     public var ifID: UInt32?
-    public var mtimerThreshold: UInt32?
-    public var direction: SADirection?
-    /// Raw direction value when it is not 1 or 2.
-    public var rawDirection: UInt8?
+    public var extraFlags: UInt32?
     public var natKeepaliveInterval: UInt32?
-    public var perCPU: UInt32?
-    public var iptfs: XFRMIPTFS?
-    public var migrations: [XFRMMigration] = []
-    public var kmAddress: XFRMKMAddress?
-    public var unknown: [XFRMUnknownAttribute] = []
+    public var direction: SADirection?
+    public var policyType: UInt8?
+
     public init() {}
+
+    // MARK: Algorithms (shared box)
+
+    var algorithms: XFRMAlgorithmSet {
+        get { algorithmBox?.value ?? XFRMAlgorithmSet() }
+        set {
+            if let b = algorithmBox, b.value == newValue { return }
+            algorithmBox = newValue.isEmpty ? nil : XFRMAttributeBox(newValue)
+        }
+    }
+    public var auth: XFRMAlgorithm? {
+        get { algorithmBox?.value.auth }
+        set { if newValue != auth { algorithms.auth = newValue } }
+    }
+    public var crypt: XFRMAlgorithm? {
+        get { algorithmBox?.value.crypt }
+        set { if newValue != crypt { algorithms.crypt = newValue } }
+    }
+    public var comp: XFRMAlgorithm? {
+        get { algorithmBox?.value.comp }
+        set { if newValue != comp { algorithms.comp = newValue } }
+    }
+    public var aead: XFRMAlgorithm? {
+        get { algorithmBox?.value.aead }
+        set { if newValue != aead { algorithms.aead = newValue } }
+    }
+    public var authTrunc: XFRMAlgorithm? {
+        get { algorithmBox?.value.authTrunc }
+        set { if newValue != authTrunc { algorithms.authTrunc = newValue } }
+    }
+
+    // MARK: Rare attributes (boxed)
+
+    var rare: XFRMRareAttributes {
+        get { rareBox?.value ?? XFRMRareAttributes() }
+        set {
+            if let b = rareBox, b.value == newValue { return }
+            rareBox = newValue.isEmpty ? nil : XFRMAttributeBox(newValue)
+        }
+    }
+    public var securityContext: XFRMSecurityContext? {
+        get { rareBox?.value.securityContext }
+        set { if newValue != securityContext { rare.securityContext = newValue } }
+    }
+    public var lifetimeValue: XFRMLifetimeCurrent? {
+        get { rareBox?.value.lifetimeValue }
+        set { if newValue != lifetimeValue { rare.lifetimeValue = newValue } }
+    }
+    public var replayThreshold: UInt32? {
+        get { rareBox?.value.replayThreshold }
+        set { if newValue != replayThreshold { rare.replayThreshold = newValue } }
+    }
+    public var etimerThreshold: UInt32? {
+        get { rareBox?.value.etimerThreshold }
+        set { if newValue != etimerThreshold { rare.etimerThreshold = newValue } }
+    }
+    public var sourceAddress: IPAddress? {
+        get { rareBox?.value.sourceAddress }
+        set { if newValue != sourceAddress { rare.sourceAddress = newValue } }
+    }
+    public var careOfAddress: IPAddress? {
+        get { rareBox?.value.careOfAddress }
+        set { if newValue != careOfAddress { rare.careOfAddress = newValue } }
+    }
+    public var tfcPad: UInt32? {
+        get { rareBox?.value.tfcPad }
+        set { if newValue != tfcPad { rare.tfcPad = newValue } }
+    }
+    public var offload: XFRMOffload? {
+        get { rareBox?.value.offload }
+        set { if newValue != offload { rare.offload = newValue } }
+    }
+    public var setMark: UInt32? {
+        get { rareBox?.value.setMark }
+        set { if newValue != setMark { rare.setMark = newValue } }
+    }
+    public var setMarkMask: UInt32? {
+        get { rareBox?.value.setMarkMask }
+        set { if newValue != setMarkMask { rare.setMarkMask = newValue } }
+    }
+    public var mtimerThreshold: UInt32? {
+        get { rareBox?.value.mtimerThreshold }
+        set { if newValue != mtimerThreshold { rare.mtimerThreshold = newValue } }
+    }
+    /// Raw direction value when it is not 1 or 2.
+    public var rawDirection: UInt8? {
+        get { rareBox?.value.rawDirection }
+        set { if newValue != rawDirection { rare.rawDirection = newValue } }
+    }
+    public var perCPU: UInt32? {
+        get { rareBox?.value.perCPU }
+        set { if newValue != perCPU { rare.perCPU = newValue } }
+    }
+    public var iptfs: XFRMIPTFS? {
+        get { rareBox?.value.iptfs }
+        set { if newValue != iptfs { rare.iptfs = newValue } }
+    }
+    public var migrations: [XFRMMigration] {
+        get { rareBox?.value.migrations ?? [] }
+        set { if newValue != migrations { rare.migrations = newValue } }
+    }
+    public var kmAddress: XFRMKMAddress? {
+        get { rareBox?.value.kmAddress }
+        set { if newValue != kmAddress { rare.kmAddress = newValue } }
+    }
+    public var unknown: [XFRMUnknownAttribute] {
+        get { rareBox?.value.unknown ?? [] }
+        set { if newValue != unknown { rare.unknown = newValue } }
+    }
+}
+
+extension XFRMAttributes: CustomReflectable {
+    /// Every attribute in XFRMA_* order, as if stored inline (debug output does not show the boxes).
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "auth": auth as Any, "crypt": crypt as Any, "comp": comp as Any, "aead": aead as Any,
+            "authTrunc": authTrunc as Any, "encapsulation": encapsulation as Any, "templates": templates,
+            "securityContext": securityContext as Any, "lifetimeValue": lifetimeValue as Any,
+            "replay": replay as Any, "replayESN": replayESN as Any, "replayThreshold": replayThreshold as Any,
+            "etimerThreshold": etimerThreshold as Any, "sourceAddress": sourceAddress as Any,
+            "careOfAddress": careOfAddress as Any, "lastUsed": lastUsed as Any, "policyType": policyType as Any,
+            "mark": mark as Any, "tfcPad": tfcPad as Any, "extraFlags": extraFlags as Any, "offload": offload as Any,
+            "setMark": setMark as Any, "setMarkMask": setMarkMask as Any, "ifID": ifID as Any,
+            "mtimerThreshold": mtimerThreshold as Any, "direction": direction as Any,
+            "rawDirection": rawDirection as Any, "natKeepaliveInterval": natKeepaliveInterval as Any,
+            "perCPU": perCPU as Any, "iptfs": iptfs as Any, "migrations": migrations, "kmAddress": kmAddress as Any,
+            "unknown": unknown,
+        ], displayStyle: .struct)
+    }
+}
+
+/// An immutable, shareable value box; equal when the values are.
+final class XFRMAttributeBox<Value: Hashable & Sendable>: Hashable, Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+    static func == (a: XFRMAttributeBox, b: XFRMAttributeBox) -> Bool { a === b || a.value == b.value }
+    func hash(into h: inout Hasher) { h.combine(value) }
+}
+
+/// The algorithm attributes of an SA.
+struct XFRMAlgorithmSet: Hashable, Sendable {
+    var auth: XFRMAlgorithm?
+    var crypt: XFRMAlgorithm?
+    var comp: XFRMAlgorithm?
+    var aead: XFRMAlgorithm?
+    var authTrunc: XFRMAlgorithm?
+    var isEmpty: Bool { auth == nil && crypt == nil && comp == nil && aead == nil && authTrunc == nil }
+}
+
+/// Attributes few SAs or policies carry.
+struct XFRMRareAttributes: Hashable, Sendable {
+    var securityContext: XFRMSecurityContext?
+    var lifetimeValue: XFRMLifetimeCurrent?
+    var replayThreshold: UInt32?
+    var etimerThreshold: UInt32?
+    var sourceAddress: IPAddress?
+    var careOfAddress: IPAddress?
+    var tfcPad: UInt32?
+    var offload: XFRMOffload?
+    var setMark: UInt32?
+    var setMarkMask: UInt32?
+    var mtimerThreshold: UInt32?
+    var rawDirection: UInt8?
+    var perCPU: UInt32?
+    var iptfs: XFRMIPTFS?
+    var migrations: [XFRMMigration] = []
+    var kmAddress: XFRMKMAddress?
+    var unknown: [XFRMUnknownAttribute] = []
+    var isEmpty: Bool { self == XFRMRareAttributes() }
 }
 
 /// An SA (`struct xfrm_usersa_info` plus attributes).

@@ -422,6 +422,28 @@ func decode(fixture: String, count n: Int) {
     emit("decode.sas_per_s_best", fmt(Double(n) / (times.min() ?? .nan), 0))
     emit("decode.mb_per_s_median", fmt(Double(bytesTotal) / median(times) / 1e6, 1))
     _ = kept.count
+    kept = []
+    // The dump path (XFRMCommandChannel.dumpSAs): records decoded straight into the result array
+    // with one decoding context for the whole dump, no per-datagram message array.
+    var dumpTimes: [Double] = []
+    for _ in 0..<5 {
+        let t0 = monotonic()
+        var states: [XFRMState] = []
+        states.reserveCapacity(n)
+        var context = XFRMDecoder.Context()
+        for d in datagrams {
+            _ = d.withUnsafeBytes { b in
+                XFRMDecoder.forEachMessage(in: b) { h, p in
+                    if h.type == 0x10, let st = try? XFRMDecoder.decodeState(payload: p, context: &context) {
+                        states.append(st)
+                    }
+                }
+            }
+        }
+        dumpTimes.append(monotonic() - t0)
+        if states.count != n { die("dump path decoded \(states.count) of \(n) SAs") }
+    }
+    emit("decode.dump_path_sas_per_s_median", fmt(Double(n) / median(dumpTimes), 0))
 }
 
 // MARK: - main
