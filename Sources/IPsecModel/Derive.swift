@@ -44,12 +44,25 @@ struct PeerRecord: Sendable {
     var inboundTotals: TrafficTotals
     var outboundTotals: TrafficTotals
     var nat: NATTraversal?
+    /// `nat?.encapsulation.type`, kept apart: reading it through `nat` copied the whole record.
+    var encapsulationType: EncapsulationType?
     var keepalive: KeepaliveStatus
     var health: HealthFlags
     /// Keepalive inputs kept for re-evaluation on `.tick`.
     var kernelInterval: UInt32?
     var inboundLastUsed: ModelTime?
     var outboundLastUsed: ModelTime?
+}
+
+/// What `deriveCounters` adds up per peer.
+struct PeerSums: Sendable {
+    var inRates = WindowedRates.zero
+    var outRates = WindowedRates.zero
+    var inTotals = TrafficTotals.zero
+    var outTotals = TrafficTotals.zero
+    var inLast: ModelTime?
+    var outLast: ModelTime?
+    var health: HealthFlags = []
 }
 
 struct PeerBuilder {
@@ -330,11 +343,16 @@ extension LiveModel {
             records.append(PeerRecord(key: key, inbound: b.inbound, outbound: b.outbound, undetermined: b.undetermined,
                                     pairs: pairList, policies: sortedPolicies(b.policies), inboundRates: b.inRates,
                                     outboundRates: b.outRates, inboundTotals: b.inTotals, outboundTotals: b.outTotals,
-                                    nat: nat, keepalive: ka, health: health, kernelInterval: b.kernelInterval,
+                                    nat: nat, encapsulationType: nat?.encapsulation.type, keepalive: ka, health: health, kernelInterval: b.kernelInterval,
                                     inboundLastUsed: b.inboundLastUsed, outboundLastUsed: b.outboundLastUsed))
             if peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = PeerCache(records)
+        for p in peerCache.values.indices {
+            for s in peerCache.values[p].inbound { entries[Int(s)].peerIndex = Int32(p) }
+            for s in peerCache.values[p].outbound { entries[Int(s)].peerIndex = Int32(p) }
+            for s in peerCache.values[p].undetermined { entries[Int(s)].peerIndex = Int32(p) }
+        }
         forgetStalePeerState(at: now)
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {
@@ -393,45 +411,45 @@ extension LiveModel {
     /// the same way `derive` computes it (tunnel totals, health with one-way traffic, per-peer rates,
     /// totals, last use, keepalive verdict).
     mutating func deriveCounters(at now: ModelTime) {
-        // One pass: tunnel totals and health (health reads no tunnel totals).
+        // One sequential pass over the SAs: tunnel totals, health, and the sums of each SA's peer
+        // (in slot order, the order in which `derive` adds them). Walking each peer's SAs instead
+        // reads the entries in random order: at 100,000 SAs that cost more than everything else.
+        var cache = peerCache
+        peerCache = PeerCache()
+        var sums = peerSums
+        peerSums = []
+        sums.removeAll(keepingCapacity: true)
+        sums.append(contentsOf: repeatElement(PeerSums(), count: cache.values.count))
         for i in entries.indices where entries[i].alive {
             updateTunnelTotals(i)
-            entries[i].health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
+            let health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
+            entries[i].health = health
+            let p = Int(entries[i].peerIndex)
+            guard p >= 0 && p < sums.count else { continue }
+            let share = entries[i].totals + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
+            sums[p].health.formUnion(health)
+            switch entries[i].direction {
+            case .inbound?:
+                sums[p].inRates = sums[p].inRates + entries[i].rates
+                sums[p].inTotals = sums[p].inTotals + share
+                if let u = entries[i].lastUsedTime { sums[p].inLast = max(sums[p].inLast ?? u, u) }
+            case .outbound?:
+                sums[p].outRates = sums[p].outRates + entries[i].rates
+                sums[p].outTotals = sums[p].outTotals + share
+                if let u = entries[i].lastUsedTime { sums[p].outLast = max(sums[p].outLast ?? u, u) }
+            case nil:
+                sums[p].outRates = sums[p].outRates + entries[i].rates
+                sums[p].outTotals = sums[p].outTotals + share
+            }
         }
         if !orphans.isEmpty {
             orphans = orphans.filter { now - $0.value.time <= configuration.tunnelRetention }
         }
         let oneWayWindow = rateStore.windowSpans[1] >= 5
-        // Plain loops over the cache's records (no closure, no model method: either made the
-        // compiler copy the model or entries per peer).
-        var cache = peerCache
-        peerCache = PeerCache()
+        let noTracks = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty
         for p in cache.values.indices {
-            var inRates = WindowedRates.zero, outRates = WindowedRates.zero
-            var inTotals = TrafficTotals.zero, outTotals = TrafficTotals.zero
-            var inLast: ModelTime?, outLast: ModelTime?
-            var health: HealthFlags = []
-            for s in cache.values[p].inbound {
-                let i = Int(s)
-                inRates = inRates + entries[i].rates
-                inTotals = inTotals + entries[i].totals
-                    + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
-                if let u = entries[i].lastUsedTime { inLast = max(inLast ?? u, u) }
-            }
-            for s in cache.values[p].outbound {
-                let i = Int(s)
-                outRates = outRates + entries[i].rates
-                outTotals = outTotals + entries[i].totals
-                    + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
-                if let u = entries[i].lastUsedTime { outLast = max(outLast ?? u, u) }
-            }
-            for s in cache.values[p].undetermined {
-                let i = Int(s)
-                outRates = outRates + entries[i].rates
-                outTotals = outTotals + entries[i].totals
-                    + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
-            }
-            if oneWayWindow {
+            var health = sums[p].health
+            if oneWayWindow && !cache.values[p].pairs.isEmpty {
                 for (_, si, so) in cache.values[p].pairs where si >= 0 && so >= 0 {
                     let inMoved = entries[Int(si)].r10p > 0
                     let outMoved = entries[Int(so)].r10p > 0
@@ -439,28 +457,27 @@ extension LiveModel {
                     if inMoved != outMoved && oldEnough {
                         entries[Int(si)].health.insert(.oneWayTraffic)
                         entries[Int(so)].health.insert(.oneWayTraffic)
+                        health.insert(.oneWayTraffic)
                     }
                 }
             }
-            for s in cache.values[p].inbound { health.formUnion(entries[Int(s)].health) }
-            for s in cache.values[p].outbound { health.formUnion(entries[Int(s)].health) }
-            for s in cache.values[p].undetermined { health.formUnion(entries[Int(s)].health) }
             let key = cache.values[p].key
-            let track = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty ? nil
+            let track = noTracks ? nil
                 : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
             let keepalive = LiveModel.keepaliveVerdict(
-                encapsulation: cache.values[p].nat?.encapsulation.type, peer: key,
+                encapsulation: cache.values[p].encapsulationType, peer: key,
                 kernelInterval: cache.values[p].kernelInterval, track: track,
-                inboundLastUsed: inLast, outboundLastUsed: outLast, capture: captureState,
+                inboundLastUsed: sums[p].inLast, outboundLastUsed: sums[p].outLast, capture: captureState,
                 captureSince: captureSince, configuration: configuration, now: now)
-            cache.values[p].inboundRates = inRates; cache.values[p].outboundRates = outRates
-            cache.values[p].inboundTotals = inTotals; cache.values[p].outboundTotals = outTotals
-            cache.values[p].inboundLastUsed = inLast; cache.values[p].outboundLastUsed = outLast
+            cache.values[p].inboundRates = sums[p].inRates; cache.values[p].outboundRates = sums[p].outRates
+            cache.values[p].inboundTotals = sums[p].inTotals; cache.values[p].outboundTotals = sums[p].outTotals
+            cache.values[p].inboundLastUsed = sums[p].inLast; cache.values[p].outboundLastUsed = sums[p].outLast
             cache.values[p].health = health
             cache.values[p].keepalive = keepalive
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = cache
+        peerSums = sums
         forgetStalePeerState(at: now)
     }
 
@@ -507,7 +524,7 @@ extension LiveModel {
             let track = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty ? nil
                 : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
             cache.values[p].keepalive = LiveModel.keepaliveVerdict(
-                encapsulation: cache.values[p].nat?.encapsulation.type, peer: key,
+                encapsulation: cache.values[p].encapsulationType, peer: key,
                 kernelInterval: cache.values[p].kernelInterval, track: track,
                 inboundLastUsed: cache.values[p].inboundLastUsed, outboundLastUsed: cache.values[p].outboundLastUsed,
                 capture: captureState, captureSince: captureSince, configuration: configuration, now: now)

@@ -24,6 +24,7 @@ extension LiveModel {
         saIndex.reserve(count)
         tunnelIndex.reserve(count)
         let checkRemoved = !window.removedSAs.isEmpty
+        var context = XFRMDecoder.Context()
 
         records { record in
             switch record {
@@ -33,7 +34,7 @@ extension LiveModel {
                 guard let scan = SAScan(payload: payload) else {
                     // Malformed for the scan: the decoder decides (nil: skipped, as a dump skips
                     // records it cannot decode).
-                    if let st = XFRMDecoder.decodeState(payload: payload) {
+                    if let st = try? XFRMDecoder.decodeState(payload: payload, context: &context) {
                         applyDumpedState(st, hash: 0, window: window, initial: initial, generation: gen, diff: &diff, at: now)
                     }
                     return
@@ -46,7 +47,7 @@ extension LiveModel {
                     LiveModel.refreshCounters(&entries[Int(slot)], with: scan.counters, at: now, fromEvent: fromEvent,
                                               carry: carry, generation: gen, rates: &rateStore)
                     counterOnlyRefreshes += 1
-                } else if let st = XFRMDecoder.decodeState(payload: payload) {
+                } else if let st = try? XFRMDecoder.decodeState(payload: payload, context: &context) {
                     applyDumpedState(st, hash: scan.configurationHash, window: window, initial: initial, generation: gen,
                                      diff: &diff, at: now)
                 }

@@ -83,6 +83,8 @@ public struct LiveModel: Sendable {
     var counterOnlyRefreshes = 0
     /// Entries whose counters moved in the last SA dump (read by `recordHistory`).
     var movedInDump: [Int32] = []
+    /// Per-peer sums of `deriveCounters`, reused between refreshes.
+    var peerSums: [PeerSums] = []
     /// When `derive` last ran, and whether an input that status depends on came after it: a `.tick`
     /// right after a `derive` (the live source ticks after every dump) has nothing to re-evaluate.
     var lastDeriveAt: ModelTime = -.infinity

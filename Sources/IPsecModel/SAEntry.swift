@@ -105,10 +105,12 @@ public struct SAEntry: Sendable {
     var lastEventAt: ModelTime = -.infinity
     var replayRising = false
     var integrityRising = false
+    /// Position of the SA's peer in `peerCache` as of the last full `derive`.
+    var peerIndex: Int32 = -1
+    var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
     /// `SAScan.configurationHash` of the dump record the configuration was last taken from;
     /// 0 when it came from an event or a decoded state (the next dump then decodes it fully).
     var configHash: UInt64 = 0
-    var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
 
     init(state st: XFRMState, box: AttributeBox, selector: SelectorBox, now: ModelTime) {
         selectorBox = selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid

@@ -201,8 +201,9 @@ public struct RawSADump: Sendable {
     public func decodedStates() -> [XFRMState] {
         var out: [XFRMState] = []
         out.reserveCapacity(records.count)
+        var context = XFRMDecoder.Context()
         forEachPayload { p in
-            if let st = XFRMDecoder.decodeState(payload: p) { out.append(st) }
+            if let st = try? XFRMDecoder.decodeState(payload: p, context: &context) { out.append(st) }
         }
         return out
     }
@@ -211,9 +212,7 @@ public struct RawSADump: Sendable {
 extension XFRMDecoder {
     /// Decodes the payload of one NEWSA message; nil when it is malformed.
     public static func decodeState(payload p: UnsafeRawBufferPointer) -> XFRMState? {
-        guard case .newSA(let st)? = try? decodeBody(type: XFRMMessageType.newSA.rawValue, flags: 0, payload: p) else {
-            return nil
-        }
-        return st
+        var context = Context()
+        return try? decodeState(payload: p, context: &context)
     }
 }
