@@ -24,6 +24,9 @@ extension LiveModel {
         saIndex.reserve(count)
         tunnelIndex.reserve(count)
         let checkRemoved = !window.removedSAs.isEmpty
+        let previousOrder = dumpOrder
+        var order: [Int32] = []
+        order.reserveCapacity(count)
         var context = XFRMDecoder.Context()
 
         records { record in
@@ -40,8 +43,20 @@ extension LiveModel {
                     return
                 }
                 if checkRemoved && window.removedSAs.contains(scan.identity) { return }
-                if let slot = LiveModel.lookup(scan.identity, entries: entries, index: saIndex),
-                   entries[Int(slot)].configHash == scan.configurationHash {
+                // The kernel lists SAs in the same order on every dump: the slot of this position in
+                // the previous dump is checked first (a sequential walk instead of a hash probe).
+                let position = order.count
+                var found: Int32?
+                if position < previousOrder.count {
+                    let guess = previousOrder[position]
+                    if guess >= 0 && Int(guess) < entries.count && entries[Int(guess)].alive
+                        && LiveModel.isEntry(Int(guess), scan.identity, entries: entries) {
+                        found = guess
+                    }
+                }
+                if found == nil { found = LiveModel.lookup(scan.identity, entries: entries, index: saIndex) }
+                order.append(found ?? -1)
+                if let slot = found, entries[Int(slot)].configHash == scan.configurationHash {
                     let fromEvent = entries[Int(slot)].lastEventAt >= window.began
                     let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
                     LiveModel.refreshCounters(&entries[Int(slot)], with: scan.counters, at: now, fromEvent: fromEvent,
@@ -54,6 +69,7 @@ extension LiveModel {
             }
         }
 
+        dumpOrder = order
         // One pass: stale SAs (not in the dump and not touched by an event while the dump ran),
         // rates of the others, and the SAs that moved (for the history).
         var stale: [SAIdentity] = []

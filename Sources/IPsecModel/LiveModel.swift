@@ -83,6 +83,8 @@ public struct LiveModel: Sendable {
     var counterOnlyRefreshes = 0
     /// Entries whose counters moved in the last SA dump (read by `recordHistory`).
     var movedInDump: [Int32] = []
+    /// Entry slot of each record of the last raw SA dump, in dump order (-1: not found).
+    var dumpOrder: [Int32] = []
     /// Per-peer sums of `deriveCounters`, reused between refreshes.
     var peerSums: [PeerSums] = []
     /// When `derive` last ran, and whether an input that status depends on came after it: a `.tick`

@@ -8,11 +8,14 @@ extension LiveModel {
     /// `lookup(_:)` with the tables passed in: loops of a mutating method call this one (a method
     /// call on the model there copies the whole model).
     static func lookup(_ id: SAIdentity, entries: ContiguousArray<SAEntry>, index: SlotIndex) -> Int32? {
-        index.find(hash: id.slotHash) { v in
-            let i = Int(v)
-            return entries[i].spi == id.spi && entries[i].destination == id.destination && entries[i].proto == id.proto
-                && entries[i].mark == id.mark && entries[i].family == id.family
-        }
+        index.find(hash: id.slotHash) { v in isEntry(Int(v), id, entries: entries) }
+    }
+
+    /// Whether the entry at `i` has identity `id`.
+    @inline(__always)
+    static func isEntry(_ i: Int, _ id: SAIdentity, entries: ContiguousArray<SAEntry>) -> Bool {
+        entries[i].spi == id.spi && entries[i].destination == id.destination && entries[i].proto == id.proto
+            && entries[i].mark == id.mark && entries[i].family == id.family
     }
 
     /// A copy of an SA's entry.
