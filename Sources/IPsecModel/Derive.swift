@@ -5,6 +5,10 @@ struct PairKey: Hashable, Sendable {
     var source: IPAddress
     var destination: IPAddress
     var reqid: UInt32
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(Mix64.step(Mix64.step(source.mix64, destination.mix64), UInt64(reqid)))
+    }
 }
 
 /// Accumulates one peer during `derive`.
@@ -20,7 +24,8 @@ struct PeerCache: Sendable {
     init(_ records: [PeerRecord]) {
         // Sort positions, not records: moving large records during the sort costs far more than
         // comparing keys (keys are unique, so the order is the same as sorting the records).
-        let order = records.indices.sorted { records[$0].key < records[$1].key }
+        let keys = records.map(\.key)
+        let order = keys.indices.sorted { keys[$0] < keys[$1] }
         values = order.map { records[$0] }
         positions.reserveCapacity(values.count)
         for (i, r) in values.enumerated() { positions[r.key] = Int32(i) }
@@ -81,11 +86,13 @@ struct PeerBuilder {
     var inboundLastUsed: ModelTime?
     var outboundLastUsed: ModelTime?
     /// reqid -> newest (add time, slot) per direction.
-    var pairIn: [UInt32: (UInt64, Int32)] = [:]
-    var pairOut: [UInt32: (UInt64, Int32)] = [:]
+    /// Small lists, not dictionaries: a peer has few reqids, and a dictionary per peer cost an
+    /// allocation and hashing per SA.
+    var pairIn = ReqidSlots()
+    var pairOut = ReqidSlots()
     var policies: [PolicyIdentity] = []
     /// reqids of larval and per-CPU SAs (not paired, but policies still attach through them).
-    var otherReqids: Set<UInt32> = []
+    var otherReqids: [UInt32] = []
 }
 
 extension LiveModel {
@@ -271,8 +278,8 @@ extension LiveModel {
         // One-way traffic: inbound/outbound pair of a reqid where only one side moved in 10 s.
         if rateStore.windowSpans[1] >= 5 {
             for (_, b) in builders {
-                for (reqid, (_, si)) in b.pairIn {
-                    guard let (_, so) = b.pairOut[reqid] else { continue }
+                for (reqid, _, si) in b.pairIn.items {
+                    guard let so = b.pairOut[reqid] else { continue }
                     let inMoved = entries[Int(si)].r10p > 0
                     let outMoved = entries[Int(so)].r10p > 0
                     let oldEnough = now - max(entries[Int(si)].firstSeen, entries[Int(so)].firstSeen) >= 5
@@ -291,7 +298,7 @@ extension LiveModel {
             byReqid.reserveCapacity(builders.count)
             byAddresses.reserveCapacity(builders.count)
             for (key, b) in builders {
-                for r in Set(b.pairIn.keys).union(b.pairOut.keys).union(b.otherReqids) {
+                for r in b.allReqids {
                     byReqid[r, default: []].append(key)
                 }
                 byAddresses[AddressPair(local: key.local, remote: key.remote), default: []].append(key)
@@ -334,8 +341,8 @@ extension LiveModel {
                 encapsulation: nat?.encapsulation.type, peer: key, kernelInterval: b.kernelInterval, track: track,
                 inboundLastUsed: b.inboundLastUsed, outboundLastUsed: b.outboundLastUsed, capture: captureState,
                 captureSince: captureSince, configuration: configuration, now: now)
-            let reqids = Set(b.pairIn.keys).union(b.pairOut.keys).sorted()
-            let pairList = reqids.map { ($0, b.pairIn[$0]?.1 ?? -1, b.pairOut[$0]?.1 ?? -1) }
+            let reqids = b.pairedReqids
+            let pairList = reqids.map { ($0, b.pairIn[$0] ?? -1, b.pairOut[$0] ?? -1) }
             var health: HealthFlags = []
             for s in b.inbound { health.formUnion(entries[Int(s)].health) }
             for s in b.outbound { health.formUnion(entries[Int(s)].health) }
@@ -558,7 +565,40 @@ extension LiveModel {
     }
 }
 
+/// reqid -> newest (add time, slot) of one direction of a peer, as a short list.
+struct ReqidSlots {
+    var items: [(reqid: UInt32, add: UInt64, slot: Int32)] = []
+
+    subscript(reqid: UInt32) -> Int32? {
+        for i in items where i.reqid == reqid { return i.slot }
+        return nil
+    }
+
+    /// Keeps the SA added last for the reqid (the later one on a tie).
+    mutating func keepNewest(reqid: UInt32, add: UInt64, slot: Int32) {
+        for k in items.indices where items[k].reqid == reqid {
+            if items[k].add <= add { items[k] = (reqid, add, slot) }
+            return
+        }
+        items.append((reqid, add, slot))
+    }
+}
+
 extension PeerBuilder {
+    /// reqids with a pairable SA in either direction, sorted, each once.
+    var pairedReqids: [UInt32] {
+        var r = pairIn.items.map(\.reqid)
+        for i in pairOut.items where !r.contains(i.reqid) { r.append(i.reqid) }
+        return r.sorted()
+    }
+
+    /// Every reqid of the peer (paired, larval, per-CPU), each once.
+    var allReqids: [UInt32] {
+        var r = pairedReqids
+        for o in otherReqids where !r.contains(o) { r.append(o) }
+        return r
+    }
+
     mutating func addInbound(_ id: Int32, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
                              lastUsed: ModelTime?, reqid: UInt32, add: UInt64, pairable: Bool) {
         inbound.append(id)
@@ -567,9 +607,9 @@ extension PeerBuilder {
         if encap != nil { encapIn = encap }
         if let u = lastUsed { inboundLastUsed = max(inboundLastUsed ?? u, u) }
         if pairable {
-            if let (a, _) = pairIn[reqid], a > add {} else { pairIn[reqid] = (add, id) }
+            pairIn.keepNewest(reqid: reqid, add: add, slot: id)
         } else {
-            otherReqids.insert(reqid)
+            if !otherReqids.contains(reqid) { otherReqids.append(reqid) }
         }
     }
 
@@ -582,9 +622,9 @@ extension PeerBuilder {
         if let k = keepalive, k > 0 { kernelInterval = k }
         if let u = lastUsed { outboundLastUsed = max(outboundLastUsed ?? u, u) }
         if pairable {
-            if let (a, _) = pairOut[reqid], a > add {} else { pairOut[reqid] = (add, id) }
+            pairOut.keepNewest(reqid: reqid, add: add, slot: id)
         } else {
-            otherReqids.insert(reqid)
+            if !otherReqids.contains(reqid) { otherReqids.append(reqid) }
         }
     }
 

@@ -301,6 +301,8 @@ struct KeepaliveTrack: Sendable, Hashable {
 struct AddressPair: Hashable, Sendable {
     var local: IPAddress
     var remote: IPAddress
+
+    func hash(into hasher: inout Hasher) { hasher.combine(Mix64.step(local.mix64, remote.mix64)) }
 }
 
 struct PolicyIndexKey: Hashable, Sendable {

@@ -193,6 +193,11 @@ public struct PeerKey: Hashable, Sendable, Comparable, CustomStringConvertible {
     public init(local: IPAddress, remote: IPAddress, remotePort: UInt16 = 0) {
         self.local = local; self.remote = remote; self.remotePort = remotePort
     }
+
+    /// One pre-mixed word (see `Mix64`).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(Mix64.step(Mix64.step(local.mix64, remote.mix64), UInt64(remotePort)))
+    }
     /// "192.0.2.1 <-> 198.51.100.2:4500".
     public var description: String {
         "\(local) <-> \(remote)" + (remotePort != 0 ? ":\(remotePort)" : "")
@@ -224,6 +229,16 @@ public struct TunnelKey: Hashable, Sendable {
                 mark: XFRMMark?, cpu: UInt32?) {
         self.source = source; self.destination = destination; self.reqid = reqid; self.proto = proto
         self.selector = selector; self.mark = mark; self.cpu = cpu
+    }
+
+    /// One pre-mixed word (see `Mix64`).
+    public func hash(into hasher: inout Hasher) {
+        var h = Mix64.step(source.mix64, destination.mix64)
+        h = Mix64.step(h, UInt64(reqid) | UInt64(proto.rawValue) << 32)
+        h = Mix64.step(h, selector.mix64)
+        if let m = mark { h = Mix64.step(h, UInt64(m.value) | UInt64(m.mask) << 32) }
+        if let c = cpu { h = Mix64.step(h, UInt64(c) | 1 << 40) }
+        hasher.combine(h)
     }
 }
 
