@@ -21,12 +21,9 @@ struct PeerCache: Sendable {
 
     init() {}
 
-    init(_ records: [PeerRecord]) {
-        // Sort positions, not records: moving large records during the sort costs far more than
-        // comparing keys (keys are unique, so the order is the same as sorting the records).
-        let keys = records.map(\.key)
-        let order = keys.indices.sorted { keys[$0] < keys[$1] }
-        values = order.map { records[$0] }
+    /// Records already in key order (keys unique).
+    init(sorted records: [PeerRecord]) {
+        values = records
         positions.reserveCapacity(values.count)
         for (i, r) in values.enumerated() { positions[r.key] = Int32(i) }
     }
@@ -230,14 +227,29 @@ extension LiveModel {
             }
         }
 
-        // Health (all but one-way), then peers.
-        var builders: [PeerKey: PeerBuilder] = [:]
+        // Health (all but one-way), then peers. Builders live in an array found through a small
+        // key -> position table (a dictionary of large builders moved them on every resize).
+        var builders = ContiguousArray<PeerBuilder>()
+        var builderKeys: [PeerKey] = []
+        var builderIndex: [PeerKey: Int32] = [:]
         // At most one peer per SA; the previous derivation's count is the usual size.
-        builders.reserveCapacity(peerCache.count > 0 ? peerCache.count : liveCount / 2)
+        let expectedPeers = peerCache.count > 0 ? peerCache.count : liveCount / 2
+        builders.reserveCapacity(expectedPeers)
+        builderKeys.reserveCapacity(expectedPeers)
+        builderIndex.reserveCapacity(expectedPeers)
         for i in entries.indices where entries[i].alive {
             entries[i].health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
             // Fields read in place (a copy of the whole entry per SA cost more than the grouping).
             let peer = entries[i].peer
+            let b: Int
+            if let known = builderIndex[peer] {
+                b = Int(known)
+            } else {
+                b = builders.count
+                builderIndex[peer] = Int32(b)
+                builders.append(PeerBuilder())
+                builderKeys.append(peer)
+            }
             let add = entries[i].lifetimeCurrent.addTime
             let pairable = !entries[i].hasParent && !entries[i].isLarval
             let totals = entries[i].totals
@@ -245,29 +257,23 @@ extension LiveModel {
             let direction = entries[i].direction
             switch direction {
             case .inbound?:
-                builders[peer, default: PeerBuilder()].addInbound(Int32(i), rates: rates, totals: totals,
-                                                                   encap: entries[i].encapsulation,
-                                                                   lastUsed: entries[i].lastUsedTime,
-                                                                   reqid: entries[i].reqid, add: add, pairable: pairable)
+                builders[b].addInbound(Int32(i), rates: rates, totals: totals, encap: entries[i].encapsulation,
+                                       lastUsed: entries[i].lastUsedTime, reqid: entries[i].reqid, add: add,
+                                       pairable: pairable)
             case .outbound?:
-                builders[peer, default: PeerBuilder()].addOutbound(Int32(i), rates: rates, totals: totals,
-                                                                    encap: entries[i].encapsulation,
-                                                                    lastUsed: entries[i].lastUsedTime,
-                                                                    keepalive: entries[i].keepaliveInterval,
-                                                                    reqid: entries[i].reqid, add: add, pairable: pairable)
+                builders[b].addOutbound(Int32(i), rates: rates, totals: totals, encap: entries[i].encapsulation,
+                                        lastUsed: entries[i].lastUsedTime, keepalive: entries[i].keepaliveInterval,
+                                        reqid: entries[i].reqid, add: add, pairable: pairable)
             case nil:
-                builders[peer, default: PeerBuilder()].addUndetermined(Int32(i), rates: rates, totals: totals,
-                                                                        encap: entries[i].encapsulation)
+                builders[b].addUndetermined(Int32(i), rates: rates, totals: totals, encap: entries[i].encapsulation)
             }
-            if !entries[i].inherited.isZero {
-                // Retired SAs of the tunnel count for the peer (once: on the tunnel's newest SA).
-                if !(entries[i].hasSuccessor && lookupSibling(of: entries[i], spi: entries[i].successorSPI) != nil) {
-                    let inherited = entries[i].inherited
-                    if direction == .inbound {
-                        builders[peer]!.inTotals = builders[peer]!.inTotals + inherited
-                    } else {
-                        builders[peer]!.outTotals = builders[peer]!.outTotals + inherited
-                    }
+            // Retired SAs of the tunnel count for the peer (once: on the tunnel's newest SA).
+            let inherited = LiveModel.inheritedShare(i, entries: entries, index: saIndex)
+            if !inherited.isZero {
+                if direction == .inbound {
+                    builders[b].inTotals = builders[b].inTotals + inherited
+                } else {
+                    builders[b].outTotals = builders[b].outTotals + inherited
                 }
             }
         }
@@ -277,9 +283,9 @@ extension LiveModel {
 
         // One-way traffic: inbound/outbound pair of a reqid where only one side moved in 10 s.
         if rateStore.windowSpans[1] >= 5 {
-            for (_, b) in builders {
-                for (reqid, _, si) in b.pairIn.items {
-                    guard let so = b.pairOut[reqid] else { continue }
+            for b in builders.indices {
+                for (reqid, _, si) in builders[b].pairIn.items {
+                    guard let so = builders[b].pairOut[reqid] else { continue }
                     let inMoved = entries[Int(si)].r10p > 0
                     let outMoved = entries[Int(so)].r10p > 0
                     let oldEnough = now - max(entries[Int(si)].firstSeen, entries[Int(so)].firstSeen) >= 5
@@ -297,8 +303,9 @@ extension LiveModel {
         if !policyTable.isEmpty {
             byReqid.reserveCapacity(builders.count)
             byAddresses.reserveCapacity(builders.count)
-            for (key, b) in builders {
-                for r in b.allReqids {
+            for b in builders.indices {
+                let key = builderKeys[b]
+                for r in builders[b].allReqids {
                     byReqid[r, default: []].append(key)
                 }
                 byAddresses[AddressPair(local: key.local, remote: key.remote), default: []].append(key)
@@ -323,43 +330,59 @@ extension LiveModel {
             }
             attached.sort()
             if policyTable.values[idx].peers != attached { policyTable.values[idx].peers = attached }
-            for peer in attached { builders[peer]?.policies.append(pol.identity) }
+            for peer in attached {
+                if let b = builderIndex[peer] { builders[Int(b)].policies.append(pol.identity) }
+            }
         }
 
-        // Summaries.
+        // Summaries, built in key order (the cache's order): sorting keys, not records.
+        let order = builderKeys.indices.sorted { builderKeys[$0] < builderKeys[$1] }
         var records: [PeerRecord] = []
         records.reserveCapacity(builders.count)
         var ports = Set<UInt16>()
-        for (key, b) in builders {
-            let nat = natTraversal(key: key, builder: b)
+        let noTracks = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty
+        for b in order {
+            let key = builderKeys[b]
+            let nat = natTraversal(key: key, builder: builders[b])
             if let n = nat {
                 ports.insert(n.localPort)
                 ports.insert(n.remotePort)
             }
-            let track = keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
+            let track = noTracks ? nil
+                : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
             let ka = LiveModel.keepaliveVerdict(
-                encapsulation: nat?.encapsulation.type, peer: key, kernelInterval: b.kernelInterval, track: track,
-                inboundLastUsed: b.inboundLastUsed, outboundLastUsed: b.outboundLastUsed, capture: captureState,
+                encapsulation: nat?.encapsulation.type, peer: key, kernelInterval: builders[b].kernelInterval,
+                track: track, inboundLastUsed: builders[b].inboundLastUsed,
+                outboundLastUsed: builders[b].outboundLastUsed, capture: captureState,
                 captureSince: captureSince, configuration: configuration, now: now)
-            let reqids = b.pairedReqids
-            let pairList = reqids.map { ($0, b.pairIn[$0] ?? -1, b.pairOut[$0] ?? -1) }
+            let reqids = builders[b].pairedReqids
+            let pairList = reqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
             var health: HealthFlags = []
-            for s in b.inbound { health.formUnion(entries[Int(s)].health) }
-            for s in b.outbound { health.formUnion(entries[Int(s)].health) }
-            for s in b.undetermined { health.formUnion(entries[Int(s)].health) }
-            records.append(PeerRecord(key: key, inbound: b.inbound, outbound: b.outbound, undetermined: b.undetermined,
-                                    pairs: pairList, policies: sortedPolicies(b.policies), inboundRates: b.inRates,
-                                    outboundRates: b.outRates, inboundTotals: b.inTotals, outboundTotals: b.outTotals,
-                                    nat: nat, encapsulationType: nat?.encapsulation.type, keepalive: ka, health: health, kernelInterval: b.kernelInterval,
-                                    inboundLastUsed: b.inboundLastUsed, outboundLastUsed: b.outboundLastUsed))
-            if peerStates[key] != nil { peerStates[key]?.lastSeen = now }
+            let position = Int32(records.count)
+            for s in builders[b].inbound {
+                health.formUnion(entries[Int(s)].health)
+                entries[Int(s)].peerIndex = position
+            }
+            for s in builders[b].outbound {
+                health.formUnion(entries[Int(s)].health)
+                entries[Int(s)].peerIndex = position
+            }
+            for s in builders[b].undetermined {
+                health.formUnion(entries[Int(s)].health)
+                entries[Int(s)].peerIndex = position
+            }
+            records.append(PeerRecord(key: key, inbound: builders[b].inbound, outbound: builders[b].outbound,
+                                      undetermined: builders[b].undetermined, pairs: pairList,
+                                      policies: sortedPolicies(builders[b].policies), inboundRates: builders[b].inRates,
+                                      outboundRates: builders[b].outRates, inboundTotals: builders[b].inTotals,
+                                      outboundTotals: builders[b].outTotals, nat: nat,
+                                      encapsulationType: nat?.encapsulation.type, keepalive: ka, health: health,
+                                      kernelInterval: builders[b].kernelInterval,
+                                      inboundLastUsed: builders[b].inboundLastUsed,
+                                      outboundLastUsed: builders[b].outboundLastUsed))
+            if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
-        peerCache = PeerCache(records)
-        for p in peerCache.values.indices {
-            for s in peerCache.values[p].inbound { entries[Int(s)].peerIndex = Int32(p) }
-            for s in peerCache.values[p].outbound { entries[Int(s)].peerIndex = Int32(p) }
-            for s in peerCache.values[p].undetermined { entries[Int(s)].peerIndex = Int32(p) }
-        }
+        peerCache = PeerCache(sorted: records)
         forgetStalePeerState(at: now)
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {

@@ -85,7 +85,35 @@ func dumpPolicies(_ c: XFRMCommandChannel) -> DumpResult<XFRMPolicy> {
     do { return try c.dumpPolicies() } catch { die("GETPOLICY dump: \(error)") }
 }
 
-let documentationLocal: [IPAddress] = ["203.0.113.1", "2001:db8:0:1::1"].compactMap { IPAddress($0) }
+/// The namespace's interface addresses, as the dashboard feeds them to the model (the fixture puts
+/// 203.0.113.1-250 and 2001:db8:0:1::1 on lo). Call after entering the namespace.
+func interfaceAddresses() -> [IPAddress] {
+    var head: UnsafeMutablePointer<ifaddrs>?
+    guard getifaddrs(&head) == 0 else { return [] }
+    defer { freeifaddrs(head) }
+    var out: [IPAddress] = []
+    var p = head
+    while let cur = p {
+        if let sa = cur.pointee.ifa_addr {
+            var bytes = [UInt8](repeating: 0, count: 16)
+            switch Int32(sa.pointee.sa_family) {
+            case AF_INET:
+                sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                    withUnsafeBytes(of: sin.pointee.sin_addr) { for k in 0..<4 { bytes[k] = $0[k] } }
+                }
+                out.append(bytes.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet) })
+            case AF_INET6:
+                sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
+                    withUnsafeBytes(of: sin.pointee.sin6_addr) { for k in 0..<16 { bytes[k] = $0[k] } }
+                }
+                out.append(bytes.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet6) })
+            default: break
+            }
+        }
+        p = cur.pointee.ifa_next
+    }
+    return out
+}
 
 // MARK: - refresh: decode + model update vs the kernel's dump CPU
 
@@ -97,7 +125,7 @@ func refresh(netns: String, rounds: Int) {
     let c = channel()
     var model = LiveModel()
     var t = 1_000_000.0
-    _ = model.apply(.localAddresses(documentationLocal), at: t)
+    _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
     let first = dumpSAs(c)
     _ = model.apply(.dumpBegan(.sa), at: t)
     _ = model.apply(.saDump(first.records), at: t)
@@ -156,7 +184,7 @@ func initial(netns: String, rounds: Int) {
     for _ in 0..<rounds {
         var model = LiveModel()
         let now = wallClockSeconds()
-        _ = model.apply(.localAddresses(documentationLocal), at: now)
+        _ = model.apply(.localAddresses(interfaceAddresses()), at: now)
         let a = cpu()
         _ = model.apply(.dumpBegan(.sa), at: now)
         _ = model.apply(.saDumpRaw(sas.dump), at: now)
@@ -178,7 +206,7 @@ func frame(netns: String, frames: Int) {
     let c = channel()
     var model: LiveModel = LiveModel()
     let now = wallClockSeconds()
-    _ = model.apply(.localAddresses(documentationLocal), at: now)
+    _ = model.apply(.localAddresses(interfaceAddresses()), at: now)
     _ = model.apply(.dumpBegan(.sa), at: now)
     // As the dashboard starts: the SA dump (raw), the model, the view data and the first frame;
     // the policy dump comes after the first frame.
@@ -337,7 +365,7 @@ func ingest(netns: String, rounds: Int) {
         if n != stream.count { die("decoded \(n) of \(stream.count) events") }
         var model = LiveModel()
         var t = 1_000_000.0
-        _ = model.apply(.localAddresses(documentationLocal), at: t)
+        _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
         let b = monotonic()
         var applied = 0
         for d in stream {
