@@ -164,7 +164,7 @@ extension LiveModel {
     static func refresh(_ e: inout SAEntry, with st: XFRMState, at now: ModelTime, keepConfiguration: Bool,
                         carry: TrafficTotals?, generation gen: UInt32, rates: inout RateStore,
                         boxes: inout [XFRMAttributes: AttributeBox],
-                        selectors: inout [XFRMSelector: SelectorBox]) -> Bool {
+                        selectors: inout [UInt64: SelectorBox]) -> Bool {
         var becameUsable = false
         if keepConfiguration {
             // An event changed it during the dump: keep the event's configuration, take the counters.

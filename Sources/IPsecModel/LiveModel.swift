@@ -52,7 +52,9 @@ public struct LiveModel: Sendable {
     var orphans: [TunnelKey: OrphanTunnel] = [:]
     /// Shared attribute sets and selectors.
     var boxes: [XFRMAttributes: AttributeBox] = [:]
-    var selectors: [XFRMSelector: SelectorBox] = [:]
+    /// Selector boxes by `XFRMSelector.mix64` (a one-word key: the selector itself is a large key to
+    /// hash and move); a box is returned only when its selector is equal.
+    var selectors: [UInt64: SelectorBox] = [:]
     /// Table sizes right after the last `pruneBoxes` that rebuilt them.
     var boxesAfterPrune = 0
     var selectorsAfterPrune = 0

@@ -71,11 +71,15 @@ extension LiveModel {
 
     /// The shared selector box for a selector (reusing `current` when unchanged).
     static func intern(_ sel: XFRMSelector, current: SelectorBox?,
-                       selectors: inout [XFRMSelector: SelectorBox]) -> SelectorBox {
+                       selectors: inout [UInt64: SelectorBox]) -> SelectorBox {
         if let c = current, c.selector == sel { return c }
-        if let b = selectors[sel] { return b }
+        let key = sel.mix64
+        if let b = selectors[key] {
+            // Another selector with the same 64-bit mix (not expected in practice) is not interned.
+            return b.selector == sel ? b : SelectorBox(sel)
+        }
         let b = SelectorBox(sel)
-        selectors[sel] = b
+        selectors[key] = b
         return b
     }
 
@@ -102,10 +106,10 @@ extension LiveModel {
         }
         if selectors.count > 1024 && selectors.count > liveCount / 2
             && selectors.count >= selectorsAfterPrune + max(1024, selectorsAfterPrune / 4) {
-            var keep: [XFRMSelector: SelectorBox] = [:]
+            var keep: [UInt64: SelectorBox] = [:]
             for i in entries.indices where entries[i].alive {
                 let b = entries[i].selectorBox
-                keep[b.selector] = b
+                keep[b.selector.mix64] = b
             }
             selectors = keep
             selectorsAfterPrune = keep.count
