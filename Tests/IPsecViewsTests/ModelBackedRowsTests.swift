@@ -1,0 +1,103 @@
+import XCTest
+import IPsecModel
+import XFRMWire
+@testable import IPsecViews
+
+/// View data built from the model (rows built on demand) must look and behave exactly like the same
+/// data as plain rows (every row built up front, as the dashboard did before).
+final class ModelBackedRowsTests: XCTestCase {
+    let now = Fixtures.now
+    let host = HostInfo(host: "gw1.example", netns: "ipsec-test", kernel: "6.18.0")
+
+    /// A model from the fixture rows (plus `extra` SAs), `dumps` SA dumps one second apart.
+    func model(extra: Int, dumps: Int) -> LiveModel {
+        var m = LiveModel()
+        let d = Fixtures.data(extraSAs: extra)
+        func states(bump: UInt64) -> [XFRMState] {
+            d.sas.enumerated().map { i, r in
+                var s = r.state
+                if s.lifetimeCurrent.bytes > 0 || i % 3 == 0 {
+                    s.lifetimeCurrent.bytes += bump * 1000 * UInt64(i % 7 + 1); s.lifetimeCurrent.packets += bump
+                }
+                return s
+            }
+        }
+        m.apply(.localAddresses([Fixtures.local, Fixtures.local6]), at: now - 10)
+        m.apply(.dumpBegan(.policy), at: now - 10)
+        m.apply(.policyDump(d.policies.map(\.policy)), at: now - 10)
+        m.apply(.xfrmStat("XfrmInError 0\nXfrmInNoStates 14\n"), at: now - 10)
+        for k in 0..<dumps {
+            let t = now - Double(dumps - 1 - k)
+            m.apply(.dumpBegan(.sa), at: t)
+            m.apply(.saDump(states(bump: UInt64(k) * 10)), at: t)
+            m.apply(.tick, at: t)
+        }
+        return m
+    }
+
+    func plain(_ d: DashboardData) -> DashboardData {
+        DashboardData(header: d.header, sas: d.sas.array, peers: d.peers, policies: d.policies, timeline: d.timeline,
+                      xfrmStat: d.xfrmStat)
+    }
+
+    func testRowsFromTheModelAreTheRowsOfBefore() {
+        let lazy = DashboardData(model: model(extra: 40, dumps: 2), now: now, host: host)
+        let rows = lazy.sas.array
+        XCTAssertEqual(rows.count, 46)
+        XCTAssertEqual(rows.map(\.id), rows.map(\.id).sorted(), "identity order")
+        for (i, r) in rows.enumerated() {
+            XCTAssertEqual(lazy.sas.id(at: i), r.id)
+            XCTAssertEqual(lazy.sas.row(for: r.id), r)
+            XCTAssertEqual(lazy.sas.index(of: r.id), i)
+        }
+        let p = plain(lazy)
+        for peer in lazy.peers {
+            XCTAssertEqual(lazy.sas.indices(ofPeer: peer.id), p.sas.indices(ofPeer: peer.id))
+            XCTAssertEqual(lazy.policies(ofPeer: peer.id), p.policies(ofPeer: peer.id))
+            XCTAssertEqual(lazy.peer(id: peer.id), peer)
+        }
+        XCTAssertNil(lazy.peer(id: "nobody"))
+        XCTAssertEqual(lazy.sas.filterKeys(reusing: .init()).keys, rows.map(Columns.saKey))
+        for c in Columns.sa.map(\.id) + ["nonsense"] {
+            for asc in [true, false] {
+                XCTAssertEqual(lazy.sas.sortedIndices(column: c, ascending: asc, now: now + 5),
+                               p.sas.sortedIndices(column: c, ascending: asc, now: now + 5), "\(c) \(asc)")
+            }
+        }
+    }
+
+    func testScreensFromTheModelMatchPlainRows() {
+        let keys: [Key] = [.character(">"), .character(">"), .character("I"), .down, .down, .pageDown, .character(" "),
+                           .character("<"), .character("<"), .character("<"), .character("I"),
+                           .character("/"), .character("1"), .character("9"), .enter, .down, .enter, .escape,
+                           .character("d"), .escape, .escape,
+                           .character("2"), .down, .character(">"), .enter, .down, .enter, .escape, .escape,
+                           .character(" "), .character("d"), .escape,
+                           .character("3"), .down, .enter, .escape, .character("4"), .character("5"), .character("6"),
+                           .character("1"), .end, .character("/"), .character("!"), .character("l"), .enter]
+        let models = [model(extra: 30, dumps: 2), model(extra: 30, dumps: 3), model(extra: 31, dumps: 3)]
+        var a = Dashboard(cols: 150, rows: 30), b = Dashboard(cols: 150, rows: 30)
+        var step = 0
+        var seen = ""
+        for (n, m) in models.enumerated() {
+            let t = now + Double(n)
+            let lazy = DashboardData(model: m, now: t, host: host)
+            a.update(lazy, now: t)
+            b.update(plain(lazy), now: t)
+            XCTAssertEqual(a.render(now: t).snapshotText, b.render(now: t).snapshotText, "after refresh \(n)")
+            for k in keys {
+                step += 1
+                let ca = a.handle(.key(k), now: t), cb = b.handle(.key(k), now: t)
+                XCTAssertEqual(ca, cb, "commands at step \(step) (\(k))")
+                let text = a.render(now: t + 0.5).snapshotText
+                XCTAssertEqual(text, b.render(now: t + 0.5).snapshotText, "screen at step \(step) (\(k)), refresh \(n)")
+                seen += text
+            }
+        }
+        // The walk went through every kind of screen.
+        for part in ["─ SAs (", "replay window", "Delete 1 SA(s)?", "tagged 1", "filter: 19", "SELECTOR", "COUNTER",
+                     "/37", "peer 198.51.100.7"] {
+            XCTAssertTrue(seen.contains(part), part)
+        }
+    }
+}
