@@ -224,6 +224,7 @@ public struct Dashboard: Sendable {
         }
     }
     var saKeyCache = KeyCache()
+    var saSortCache = SARows.SortCache()
 
     public init(options: DashboardOptions = DashboardOptions(), bindings: KeyBindings = .standard,
                 cols: Int = 80, rows: Int = 24, refreshInterval: Double = 1) {
@@ -341,14 +342,14 @@ public struct Dashboard: Sendable {
         }
     }
 
-    func sortKeyFor(_ v: DashboardView, column: String, ascending: Bool) -> [Int] {
+    mutating func sortKeyFor(_ v: DashboardView, column: String, ascending: Bool) -> [Int] {
         func run<R>(_ rows: [R], _ cols: [Column<R>]) -> [Int] {
             TableLayout.sorted(rows, by: cols.first { $0.id == column }?.sort, ascending: ascending)
         }
         switch v {
         case .sas:
             // Lifetime use depends on the time: sorted with the current clock.
-            return data.sas.sortedIndices(column: column, ascending: ascending, now: clock)
+            return data.sas.sortedIndices(column: column, ascending: ascending, now: clock, cache: &saSortCache)
         case .peers: return run(data.peers, Columns.peer)
         case .policies: return run(data.policies, Columns.policy)
         case .timeline: return run(data.timeline, Columns.timeline)

@@ -348,9 +348,25 @@ extension SARows {
         return (ids, values)
     }
 
+    /// The last model-backed sort: its keys and result. A sort is a function of the key array alone
+    /// (ties keep index order), so the same keys give the same result without sorting again (the usual
+    /// refresh of idle SAs, or of a column that did not change).
+    struct SortCache: Sendable {
+        var column = ""
+        var ascending = true
+        var numbers: [Double]?
+        var words: [SortWords]?
+        var result: [Int] = []
+    }
+
     /// Row indices sorted by an SA column (as `TableLayout.sorted` over `Columns.sa`; the lifetime
     /// column with the clock `now`).
     func sortedIndices(column: String, ascending: Bool, now: Double) -> [Int] {
+        var cache = SortCache()
+        return sortedIndices(column: column, ascending: ascending, now: now, cache: &cache)
+    }
+
+    func sortedIndices(column: String, ascending: Bool, now: Double, cache: inout SortCache) -> [Int] {
         guard let s = snapshot else {
             if column == "life" {
                 return TableLayout.sorted(rows, by: .number { LifetimeUse(state: $0.state, now: now).fraction ?? -1 },
@@ -363,9 +379,13 @@ extension SARows {
         guard known.contains(column), Columns.sa.first(where: { $0.id == column })?.sort != nil else {
             return ascending ? Array(order.indices) : order.indices.reversed()
         }
+        let sameSort = cache.column == column && cache.ascending == ascending
         if column == "peer" {
             let words = s.model.withSAEntries { buf in order.map { SortWords(buf[Int($0)].source, buf[Int($0)].destination) } }
-            return TableLayout.sorted(words: words, ascending: ascending)
+            if sameSort, let w = cache.words, w == words { return cache.result }
+            let r = TableLayout.sorted(words: words, ascending: ascending)
+            cache = SortCache(column: column, ascending: ascending, numbers: nil, words: words, result: r)
+            return r
         }
         let numbers: [Double] = s.model.withSAEntries { buf in
             // Fields read in place: one column per pass.
@@ -388,7 +408,14 @@ extension SARows {
             default: return each { Double(HealthFlag.maxLevel(buf[$0].health).rawValue) }
             }
         }
-        return TableLayout.sorted(numbers: numbers, ascending: ascending)
+        // Bitwise equality (NaN keys compare equal to themselves: the sort result is the same).
+        if sameSort, let n = cache.numbers, n.count == numbers.count,
+           n.withUnsafeBytes({ a in numbers.withUnsafeBytes { b in a.elementsEqual(b) } }) {
+            return cache.result
+        }
+        let r = TableLayout.sorted(numbers: numbers, ascending: ascending)
+        cache = SortCache(column: column, ascending: ascending, numbers: numbers, words: nil, result: r)
+        return r
     }
 
     /// Filter keys of every row, reusing `old`'s keys of rows whose identity and mutable parts

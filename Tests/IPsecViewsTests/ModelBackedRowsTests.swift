@@ -66,6 +66,22 @@ final class ModelBackedRowsTests: XCTestCase {
         }
     }
 
+    func testSortCacheGivesTheSortOfTheCurrentKeys() {
+        var cache = SARows.SortCache()
+        for (n, m) in [model(extra: 20, dumps: 2), model(extra: 20, dumps: 2), model(extra: 20, dumps: 3),
+                       model(extra: 21, dumps: 3)].enumerated() {
+            var lazy = DashboardData(model: m, now: now + Double(n), host: host).sas
+            lazy.resolveOrder(previous: nil)
+            let p = SARows(lazy.array)
+            for c in ["rate", "peer", "bytes", "rate"] {
+                XCTAssertEqual(lazy.sortedIndices(column: c, ascending: false, now: now, cache: &cache),
+                               p.sortedIndices(column: c, ascending: false, now: now), "\(n) \(c)")
+                XCTAssertEqual(lazy.sortedIndices(column: c, ascending: false, now: now, cache: &cache),
+                               p.sortedIndices(column: c, ascending: false, now: now), "\(n) \(c) again")
+            }
+        }
+    }
+
     func testScreensFromTheModelMatchPlainRows() {
         let keys: [Key] = [.character(">"), .character(">"), .character("I"), .down, .down, .pageDown, .character(" "),
                            .character("<"), .character("<"), .character("<"), .character("I"),
