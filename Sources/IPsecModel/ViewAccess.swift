@@ -17,6 +17,22 @@ extension LiveModel {
     /// The slot of a live SA.
     public func saSlot(of id: SAIdentity) -> Int? { lookup(id).map { Int($0) } }
 
+    /// `header.inboundRates.last2s.bytesPerSecond` and the outbound one, without the header's walk
+    /// over every SA (its larval count) nor copies of the peer records.
+    public var headerByteRates2s: (inbound: Double, outbound: Double) {
+        peerCache.values.withUnsafeBufferPointer { buf in
+            var i = 0.0, o = 0.0
+            for k in buf.indices {
+                i = i + buf[k].inboundRates.last2s.bytesPerSecond
+                o = o + buf[k].outboundRates.last2s.bytesPerSecond
+            }
+            return (i, o)
+        }
+    }
+
+    /// `header.paused`.
+    public var pausedInput: Bool { isPaused }
+
     /// Number of peers as of the last derive (`peers.count`, without building summaries).
     public var peerCount: Int { peerCache.count }
 

@@ -59,19 +59,20 @@ extension DashboardData {
         // Rows are built from the model on demand (see `SARows`, `ModelSnapshot`): here only the
         // header and the xfrm_stat counters.
         let stat = (model.xfrmStat?.counters ?? []).map { StatCounter(name: $0.name, value: $0.value, delta: $0.delta) }
-        let h = model.header
+        // The header's figures without `model.header` (which walks every SA for its larval count).
+        let rates = model.headerByteRates2s
         var resync: String?
-        switch h.sync {
+        switch model.sync {
         case .synchronised: resync = nil
         case .initialising: resync = "initialising"
         case .resyncing(_, let reason): resync = "resyncing (\(reason))"
         }
         var capture: String?
-        if case .unavailable(let reason) = h.capture { capture = "keepalive capture off: \(reason)" }
-        let header = HeaderInfo(host: host.host, netns: host.netns, kernel: host.kernel, saCount: h.saCount,
-                                policyCount: h.policyCount, rateIn: h.inboundRates.last2s.bytesPerSecond,
-                                rateOut: h.outboundRates.last2s.bytesPerSecond, resync: resync,
-                                refreshInterval: h.refreshInterval, paused: h.paused, captureNote: capture)
+        if case .unavailable(let reason) = model.capture { capture = "keepalive capture off: \(reason)" }
+        let header = HeaderInfo(host: host.host, netns: host.netns, kernel: host.kernel, saCount: model.saCount,
+                                policyCount: model.policyCount, rateIn: rates.inbound, rateOut: rates.outbound,
+                                resync: resync, refreshInterval: model.configuration.refreshInterval,
+                                paused: model.pausedInput, captureNote: capture)
         self.init(header: header, snapshot: ModelSnapshot(model: model, now: now), xfrmStat: stat)
     }
 }

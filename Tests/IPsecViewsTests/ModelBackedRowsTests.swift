@@ -41,7 +41,14 @@ final class ModelBackedRowsTests: XCTestCase {
     }
 
     func testRowsFromTheModelAreTheRowsOfBefore() {
-        let lazy = DashboardData(model: model(extra: 40, dumps: 2), now: now, host: host)
+        let m = model(extra: 40, dumps: 2)
+        let lazy = DashboardData(model: m, now: now, host: host)
+        let h = m.header
+        XCTAssertEqual(lazy.header, HeaderInfo(host: host.host, netns: host.netns, kernel: host.kernel, saCount: h.saCount,
+                                               policyCount: h.policyCount, rateIn: h.inboundRates.last2s.bytesPerSecond,
+                                               rateOut: h.outboundRates.last2s.bytesPerSecond, resync: nil,
+                                               refreshInterval: h.refreshInterval, paused: h.paused))
+        XCTAssertGreaterThan(lazy.header.rateIn + lazy.header.rateOut, 0)
         let rows = lazy.sas.array
         XCTAssertEqual(rows.count, 46)
         XCTAssertEqual(rows.map(\.id), rows.map(\.id).sorted(), "identity order")
