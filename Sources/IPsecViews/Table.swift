@@ -209,5 +209,19 @@ struct SearchMatcher {
         }
     }
 
-    static func key(_ parts: [String]) -> [UInt8] { Array(parts.joined(separator: " ").lowercased().utf8) }
+    /// The parts joined by spaces, lower-cased (`parts.joined(separator: " ").lowercased()` as UTF-8).
+    static func key(_ parts: [String]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
+        var ascii = true
+        for (i, p) in parts.enumerated() {
+            if i > 0 { out.append(0x20) }
+            for c in p.utf8 {
+                if c >= 0x80 { ascii = false }
+                out.append(c >= 0x41 && c <= 0x5a ? c | 0x20 : c)
+            }
+        }
+        // ASCII lower-casing is all `lowercased()` does to ASCII text; anything else goes through it.
+        return ascii ? out : Array(parts.joined(separator: " ").lowercased().utf8)
+    }
 }

@@ -73,6 +73,13 @@ final class ModelBackedRowsTests: XCTestCase {
         }
     }
 
+    func testSearchKeysAreTheLowercasedJoinedParts() {
+        for parts in [["OUT", "192.0.2.1", "2001:DB8::1", "ESP/Tunnel", "0xC1A00001", "reqid", "7", "LATE", "R0", "LV"],
+                      ["Zürich", "ÄÖÜ", "İstanbul", "x"], [], [""], ["", "A"], ["[\\]^_`@AZaz{"]] {
+            XCTAssertEqual(SearchMatcher.key(parts), Array(parts.joined(separator: " ").lowercased().utf8), "\(parts)")
+        }
+    }
+
     func testSortCacheGivesTheSortOfTheCurrentKeys() {
         var cache = SARows.SortCache()
         for (n, m) in [model(extra: 20, dumps: 2), model(extra: 20, dumps: 2), model(extra: 20, dumps: 3),
