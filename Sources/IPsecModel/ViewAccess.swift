@@ -33,6 +33,25 @@ extension LiveModel {
     /// `header.paused`.
     public var pausedInput: Bool { isPaused }
 
+    /// `isLarval` of the SA in each slot, read in place. (Callers in other modules that read a
+    /// computed property of an entry through `withSAEntries` may get a copy of the whole entry per
+    /// call; these loops run here, where the properties are inlined.)
+    public func saLarval(_ slots: [Int32]) -> [Bool] {
+        entries.withUnsafeBufferPointer { buf in slots.map { buf[Int($0)].box.isLarval } }
+    }
+
+    /// The peer the SA in `slot` is grouped under (`peer`), read in place.
+    public func saPeer(slot: Int) -> PeerKey {
+        entries.withUnsafeBufferPointer { $0[slot].peer }
+    }
+
+    /// Positions in `slots` of the SAs whose peer satisfies `include`, in order.
+    public func saPositions(_ slots: [Int32], wherePeer include: (PeerKey) throws -> Bool) rethrows -> [Int] {
+        try entries.withUnsafeBufferPointer { buf in
+            try slots.indices.filter { try include(buf[Int(slots[$0])].peer) }
+        }
+    }
+
     /// Number of peers as of the last derive (`peers.count`, without building summaries).
     public var peerCount: Int { peerCache.count }
 

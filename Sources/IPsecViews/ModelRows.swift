@@ -77,8 +77,9 @@ final class ModelSnapshot: Sendable {
         return k
     }
 
-    func saKeepalive(_ e: borrowing SAEntry) -> KeepaliveInfo {
-        e.encapsulation != nil ? (keepalive(of: e.peer) ?? .notApplicable) : .notApplicable
+    /// Keepalive of an encapsulated SA (by slot: see `LiveModel.saPeer(slot:)`).
+    func encapsulatedSAKeepalive(slot: Int) -> KeepaliveInfo {
+        keepalive(of: model.saPeer(slot: slot)) ?? .notApplicable
     }
 
     /// The SA row of the entry in `slot`.
@@ -302,13 +303,8 @@ extension SARows {
     /// Indices of the rows whose `peerID` is `id`, in data order.
     func indices(ofPeer id: String) -> [Int] {
         guard let s = snapshot else { return rows.indices.filter { rows[$0].peerID == id } }
-        let order = slotOrder
-        return s.model.withSAEntries { buf in
-            if let key = s.peerKey(forID: id) {
-                return order.indices.filter { buf[Int(order[$0])].peer == key }
-            }
-            return order.indices.filter { buf[Int(order[$0])].peer.description == id }
-        }
+        if let key = s.peerKey(forID: id) { return s.model.saPositions(slotOrder) { $0 == key } }
+        return s.model.saPositions(slotOrder) { $0.description == id }
     }
 
     /// Identities of the rows whose `peerID` is `id`, in data order.
@@ -404,7 +400,7 @@ extension SARows {
                 return each { LifetimeUse(config: buf[$0].lifetimeLimits, current: buf[$0].lifetimeCurrent, now: now).fraction ?? -1 }
             case "ka":
                 return each { buf[$0].encapsulation == nil ? Double(KeepaliveInfo.notApplicable.level.rawValue)
-                                                          : Double(s.saKeepalive(buf[$0]).level.rawValue) }
+                                                          : Double(s.encapsulatedSAKeepalive(slot: $0).level.rawValue) }
             default: return each { Double(HealthFlag.maxLevel(buf[$0].health).rawValue) }
             }
         }
@@ -437,12 +433,13 @@ extension SARows {
         }
         if let s = snapshot {
             let order = slotOrder
+            let larval = s.model.saLarval(order)
             s.model.withSAEntries { buf in
                 for (i, slot) in order.enumerated() {
                     let j = Int(slot)
                     let id = buf[j].identity
                     let c = buf[j].encapsulation
-                    let ka = c == nil ? KeepaliveInfo.notApplicable.label : s.saKeepalive(buf[j]).label
+                    let ka = c == nil ? KeepaliveInfo.notApplicable.label : s.encapsulatedSAKeepalive(slot: j).label
                     // The same parts as `CachedKey.signature(_:)`, health as its flags (codes are fixed per flag).
                     var h = Hasher()
                     h.combine(buf[j].direction)
@@ -452,14 +449,14 @@ extension SARows {
                     h.combine(c?.destinationPort)
                     h.combine(buf[j].reqid)
                     h.combine(buf[j].source)
-                    h.combine(buf[j].isLarval)
+                    h.combine(larval[i])
                     let sig = h.finalize()
                     ids.append(id); sigs.append(sig)
                     keys.append(previous(i, id, sig) ?? Columns.saKey(
                         direction: buf[j].direction, source: buf[j].source, destination: buf[j].destination,
                         proto: buf[j].proto, mode: buf[j].xfrmMode, spi: buf[j].spi, reqid: buf[j].reqid, keepalive: ka,
                         encapsulation: c, mark: buf[j].xfrmMark, healthCodes: HealthFlag.codes(buf[j].health),
-                        isLarval: buf[j].isLarval))
+                        isLarval: larval[i]))
                 }
             }
         } else {
