@@ -259,11 +259,10 @@ public struct Dashboard: Sendable {
         // Changed counters: compare with the previous refresh row by row (rows usually keep
         // their positions; a dictionary of the old rows is built only when they moved).
         var newData = newData
-        // A model-backed SA list keeps the previous refresh's base order when the same SAs are present.
-        newData.sas.resolveOrder(previous: data.sas)
         let old = lastValues
         let first = old.ids.isEmpty
-        let (ids, values) = newData.sas.trackedValues()
+        // A model-backed SA list keeps the previous refresh's base order when the same SAs are present.
+        let (ids, values) = newData.sas.resolveOrderAndTrack(previous: data.sas, previousIDs: old.ids)
         var oldIndex: [SAIdentity: Int]? = nil
         if !first {
             for i in ids.indices {

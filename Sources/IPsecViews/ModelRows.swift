@@ -44,25 +44,9 @@ final class ModelSnapshot: Sendable {
         return o
     }
 
-    /// Takes `old`'s SA order when both hold the same SAs in the same slots (the usual refresh:
-    /// counters changed, no SA came or went), instead of sorting again.
-    func adoptOrder(from old: ModelSnapshot) {
-        if cache.withLock({ $0.order != nil }) { return }
-        guard let o = old.cache.withLock({ $0.order }), o.count == model.saCount,
-              old.model.saSlotCount <= model.saSlotCount else { return }
-        let same = model.withSAEntries { new in
-            old.model.withSAEntries { prev in
-                // Fields read in place (copying a 500-byte entry per SA costs more than comparing).
-                for s in o {
-                    let i = Int(s)
-                    if !new[i].isLive || new[i].spi != prev[i].spi || new[i].destination != prev[i].destination
-                        || new[i].proto != prev[i].proto || new[i].xfrmMark != prev[i].xfrmMark
-                        || new[i].addressFamily != prev[i].addressFamily { return false }
-                }
-                return true
-            }
-        }
-        if same { cache.withLock { $0.order = o } }
+    /// Sets the SA order (known to be `order`'s result: see `SARows.resolveOrderAndTrack`).
+    func adopt(order o: [Int32]) {
+        cache.withLock { if $0.order == nil { $0.order = o } }
     }
 
     // MARK: rows on demand
@@ -260,11 +244,44 @@ public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceabl
     /// The slot order, resolved.
     var slotOrder: [Int32] { slots ?? snapshot?.order ?? [] }
 
-    /// Resolves the slot order now (reusing `previous`'s when the same SAs are present).
-    mutating func resolveOrder(previous: SARows?) {
+    /// Resolves the slot order now.
+    mutating func resolveOrder() {
         guard let s = snapshot, slots == nil else { return }
-        if let p = previous?.snapshot, p !== s { s.adoptOrder(from: p) }
         slots = s.order
+    }
+
+    /// Resolves the slot order and returns `trackedValues()`. When `previous` (the last refresh's
+    /// rows, whose `trackedValues()` ids were `previousIDs`) holds the same SAs in the same slots (the
+    /// usual refresh: counters changed, no SA came or went), its order is taken without sorting,
+    /// checked in the same pass over the entries that reads the tracked values.
+    mutating func resolveOrderAndTrack(previous: SARows?, previousIDs: [SAIdentity])
+        -> (ids: [SAIdentity], values: [Dashboard.SAValues]) {
+        if let s = snapshot, slots == nil, let p = previous, p.snapshot != nil, p.snapshot !== s, let o = p.slots,
+           o.count == s.model.saCount, o.count == previousIDs.count {
+            var ids: [SAIdentity] = [], values: [Dashboard.SAValues] = []
+            ids.reserveCapacity(o.count); values.reserveCapacity(o.count)
+            let same = s.model.withSAEntries { buf in
+                for (k, slot) in o.enumerated() {
+                    let i = Int(slot)
+                    guard i < buf.count, buf[i].isLive else { return false }
+                    let id = buf[i].identity
+                    guard id == previousIDs[k] else { return false }
+                    let sp = buf[i].encapsulation?.sourcePort ?? 0, dp = buf[i].encapsulation?.destinationPort ?? 0
+                    ids.append(id)
+                    values.append(Dashboard.SAValues(bytes: buf[i].lifetimeCurrent.bytes, packets: buf[i].lifetimeCurrent.packets,
+                                                     ports: UInt32(sp) << 16 | UInt32(dp)))
+                }
+                return true
+            }
+            if same {
+                // Live slots are distinct and as many as the live SAs: the same set, the same order.
+                s.adopt(order: o)
+                slots = o
+                return (ids, values)
+            }
+        }
+        resolveOrder()
+        return trackedValues()
     }
 }
 

@@ -73,6 +73,31 @@ final class ModelBackedRowsTests: XCTestCase {
         }
     }
 
+    func testBaseOrderFollowsSAsThatCameAndWent() {
+        var m = model(extra: 10, dumps: 2)
+        var d = Dashboard(cols: 150, rows: 30)
+        d.update(DashboardData(model: m, now: now, host: host), now: now)
+        var states = Fixtures.data(extraSAs: 10).sas.map(\.state)
+        for (k, change) in [(1, UInt32(0x0000_0001)), (2, 0xffff_fff0), (3, 0x1000_0003)].enumerated() {
+            // Same number of SAs, one replaced (its slot is reused by an SA sorting elsewhere).
+            states[change.0 + 3].spi = change.1
+            let t = now + Double(k + 1)
+            m.apply(.dumpBegan(.sa), at: t)
+            m.apply(.saDump(states), at: t)
+            m.apply(.tick, at: t)
+            d.update(DashboardData(model: m, now: t, host: host), now: t)
+            let ids = d.data.sas.array.map(\.id)
+            XCTAssertEqual(ids, ids.sorted(), "refresh \(k)")
+            XCTAssertEqual(Set(ids), Set(states.map(\.identity)), "refresh \(k)")
+            XCTAssertEqual((0..<d.data.sas.count).map { d.data.sas.id(at: $0) }, ids)
+            // And an unchanged refresh keeps it.
+            m.apply(.dumpBegan(.sa), at: t + 0.5)
+            m.apply(.saDump(states), at: t + 0.5)
+            d.update(DashboardData(model: m, now: t + 0.5, host: host), now: t + 0.5)
+            XCTAssertEqual(d.data.sas.array.map(\.id), ids)
+        }
+    }
+
     func testSearchKeysAreTheLowercasedJoinedParts() {
         for parts in [["OUT", "192.0.2.1", "2001:DB8::1", "ESP/Tunnel", "0xC1A00001", "reqid", "7", "LATE", "R0", "LV"],
                       ["Zürich", "ÄÖÜ", "İstanbul", "x"], [], [""], ["", "A"], ["[\\]^_`@AZaz{"]] {
@@ -85,7 +110,7 @@ final class ModelBackedRowsTests: XCTestCase {
         for (n, m) in [model(extra: 20, dumps: 2), model(extra: 20, dumps: 2), model(extra: 20, dumps: 3),
                        model(extra: 21, dumps: 3)].enumerated() {
             var lazy = DashboardData(model: m, now: now + Double(n), host: host).sas
-            lazy.resolveOrder(previous: nil)
+            lazy.resolveOrder()
             let p = SARows(lazy.array)
             for c in ["rate", "peer", "bytes", "rate"] {
                 XCTAssertEqual(lazy.sortedIndices(column: c, ascending: false, now: now, cache: &cache),
