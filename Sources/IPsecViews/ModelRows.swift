@@ -457,17 +457,18 @@ extension SARows {
                     let id = buf[j].identity
                     let c = buf[j].encapsulation
                     let ka = c == nil ? KeepaliveInfo.notApplicable.label : s.encapsulatedSAKeepalive(slot: j).label
-                    // The same parts as `CachedKey.signature(_:)`, health as its flags (codes are fixed per flag).
-                    var h = Hasher()
-                    h.combine(buf[j].direction)
-                    h.combine(ka)
-                    h.combine(buf[j].health.rawValue)
-                    h.combine(c?.sourcePort)
-                    h.combine(c?.destinationPort)
-                    h.combine(buf[j].reqid)
-                    h.combine(buf[j].source)
-                    h.combine(larval[i])
-                    let sig = h.finalize()
+                    // The same parts as `CachedKey.signature(_:)` (health as its flags: codes are fixed per
+                    // flag), mixed without a per-SA Hasher.
+                    var h = Mixer()
+                    h.add(UInt64(buf[j].direction?.rawValue ?? 0xff))
+                    h.add(UInt64(truncatingIfNeeded: c == nil ? 0 : ka.hashValue))
+                    h.add(UInt64(buf[j].health.rawValue))
+                    h.add(c.map { UInt64($0.sourcePort) << 16 | UInt64($0.destinationPort) | 1 << 32 } ?? 0)
+                    h.add(UInt64(buf[j].reqid) | (larval[i] ? 1 << 32 : 0))
+                    h.add(UInt64(buf[j].source.family.rawValue))
+                    h.add(buf[j].source.high)
+                    h.add(buf[j].source.low)
+                    let sig = h.value
                     ids.append(id); sigs.append(sig)
                     keys.append(previous(i, id, sig) ?? Columns.saKey(
                         direction: buf[j].direction, source: buf[j].source, destination: buf[j].destination,
@@ -505,5 +506,16 @@ extension HealthFlag {
     static func codes(_ flags: HealthFlags) -> [String] {
         guard !flags.isEmpty else { return [] }
         return HealthFlags.all.filter { flags.contains($0.flag) }.map(\.code)
+    }
+}
+
+/// A cheap 64-bit mix of a few words (change detection, not a hash table's hash).
+struct Mixer {
+    private(set) var value = 0x243f_6a88_85a3_08d3
+    @inline(__always) mutating func add(_ v: UInt64) {
+        var h = UInt64(bitPattern: Int64(value)) ^ v
+        h = (h ^ (h >> 32)) &* 0xd6e8_feb8_6659_fd93
+        h = (h ^ (h >> 32)) &* 0xd6e8_feb8_6659_fd93
+        value = Int(bitPattern: UInt(h ^ (h >> 32)))
     }
 }

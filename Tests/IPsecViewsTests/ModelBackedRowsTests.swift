@@ -98,6 +98,27 @@ final class ModelBackedRowsTests: XCTestCase {
         }
     }
 
+    func testFilterKeysFollowConfigurationChangesInTheModel() {
+        var m = model(extra: 10, dumps: 2)
+        var d = Dashboard(cols: 150, rows: 30)
+        d.update(DashboardData(model: m, now: now, host: host), now: now)
+        for k in [Key.character("/"), .character("r"), .character("e"), .character("q"), .character("i"),
+                  .character("d"), .character(" "), .character("4"), .character("2"), .character("4"), .character("2"), .enter] {
+            _ = d.handle(.key(k), now: now)
+        }
+        XCTAssertEqual(d.lists[0].visible.count, 0)
+        var states = Fixtures.data(extraSAs: 10).sas.map(\.state)
+        for (k, reqid) in [UInt32(4242), 7, 4242].enumerated() {
+            states[4].reqid = reqid
+            let t = now + Double(k + 1)
+            m.apply(.dumpBegan(.sa), at: t)
+            m.apply(.saDump(states), at: t)
+            d.update(DashboardData(model: m, now: t, host: host), now: t)
+            XCTAssertEqual(d.lists[0].visible.map { d.data.sas[$0].state.spi }, reqid == 4242 ? [states[4].spi] : [],
+                           "refresh \(k)")
+        }
+    }
+
     func testSearchKeysAreTheLowercasedJoinedParts() {
         for parts in [["OUT", "192.0.2.1", "2001:DB8::1", "ESP/Tunnel", "0xC1A00001", "reqid", "7", "LATE", "R0", "LV"],
                       ["Zürich", "ÄÖÜ", "İstanbul", "x"], [], [""], ["", "A"], ["[\\]^_`@AZaz{"]] {
