@@ -19,6 +19,8 @@ final class ModelSnapshot: Sendable {
         var keepalive: [PeerKey: KeepaliveInfo?] = [:]
         var peerKeys: [String: PeerKey]?
         var peerRows: [String: PeerRow?] = [:]
+        var peerPolicies: [String: [PolicyRow]] = [:]
+        var peerSAPositions: [String: [Int]] = [:]
     }
     private let cache = Mutex(Cache())
 
@@ -106,17 +108,35 @@ final class ModelSnapshot: Sendable {
         return p
     }
 
-    /// `policies.filter { $0.peerID == id }` without building every row.
+    /// `policies.filter { $0.peerID == id }` without building every row (kept for the next frames
+    /// of a peer page).
     func policies(ofPeer id: String) -> [PolicyRow] {
-        if let p = cache.withLock({ $0.policies }) { return p.filter { $0.peerID == id } }
-        guard let key = peerKey(forID: id) else {
-            return model.mapPoliciesSorted(where: { $0.peers.first?.description == id }) {
+        if let p = cache.withLock({ $0.peerPolicies[id] }) { return p }
+        let p: [PolicyRow]
+        if let all = cache.withLock({ $0.policies }) {
+            p = all.filter { $0.peerID == id }
+        } else if let key = peerKey(forID: id) {
+            p = model.mapPoliciesSorted(where: { $0.peers.first == key }) {
+                PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description)
+            }
+        } else {
+            p = model.mapPoliciesSorted(where: { $0.peers.first?.description == id }) {
                 PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description)
             }
         }
-        return model.mapPoliciesSorted(where: { $0.peers.first == key }) {
-            PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description)
-        }
+        cache.withLock { $0.peerPolicies[id] = p }
+        return p
+    }
+
+    /// Positions in the SA order of the SAs whose peer id is `id` (kept for the next frames).
+    func saPositions(ofPeer id: String) -> [Int] {
+        if let p = cache.withLock({ $0.peerSAPositions[id] }) { return p }
+        let o = order
+        let p: [Int]
+        if let key = peerKey(forID: id) { p = model.saPositions(o) { $0 == key } }
+        else { p = model.saPositions(o) { $0.description == id } }
+        cache.withLock { $0.peerSAPositions[id] = p }
+        return p
     }
 
     var timeline: [TimelineEntry] {
@@ -320,8 +340,8 @@ extension SARows {
     /// Indices of the rows whose `peerID` is `id`, in data order.
     func indices(ofPeer id: String) -> [Int] {
         guard let s = snapshot else { return rows.indices.filter { rows[$0].peerID == id } }
-        if let key = s.peerKey(forID: id) { return s.model.saPositions(slotOrder) { $0 == key } }
-        return s.model.saPositions(slotOrder) { $0.description == id }
+        // `slotOrder` and the snapshot's order are the same (the identity order of the same SAs).
+        return s.saPositions(ofPeer: id)
     }
 
     /// Identities of the rows whose `peerID` is `id`, in data order.
