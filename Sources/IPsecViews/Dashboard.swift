@@ -786,7 +786,7 @@ public struct Dashboard: Sendable {
     /// Tagged SAs that the SA view's current filter hides.
     func hiddenTaggedCount(among targets: [SARow]) -> Int {
         let st = lists[DashboardView.sas.rawValue]
-        let visible = Set(st.visible.map { data.sas.id(at: $0) })
+        let visible = Set(data.sas.ids(at: st.visible))
         return targets.filter { tags.contains($0.id) && !visible.contains($0.id) }.count
     }
 

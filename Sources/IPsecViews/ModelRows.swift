@@ -317,6 +317,13 @@ extension SARows {
         return rows[i].id
     }
 
+    /// Identities of the rows at `indices` (one pass over the entries).
+    func ids(at indices: [Int]) -> [SAIdentity] {
+        guard let s = snapshot else { return indices.map { rows[$0].id } }
+        let order = slotOrder
+        return s.model.withSAEntries { buf in indices.map { buf[Int(order[$0])].identity } }
+    }
+
     /// The row of an SA, if present.
     func row(for id: SAIdentity) -> SARow? {
         if let s = snapshot { return s.model.saSlot(of: id).map { s.saRow(slot: $0) } }
@@ -345,12 +352,13 @@ extension SARows {
     }
 
     /// Identities of the rows whose `peerID` is `id`, in data order.
-    func ids(ofPeer id: String) -> [SAIdentity] { indices(ofPeer: id).map { self.id(at: $0) } }
+    func ids(ofPeer id: String) -> [SAIdentity] { ids(at: indices(ofPeer: id)) }
 
     /// The rows whose identity `include` accepts, in data order (only those rows are built).
     func selectRows(where include: (SAIdentity) -> Bool) -> [SARow] {
         guard snapshot != nil else { return rows.filter { include($0.id) } }
-        return indices.filter { include(id(at: $0)) }.map { self[$0] }
+        let all = ids(at: Array(indices))
+        return all.indices.filter { include(all[$0]) }.map { self[$0] }
     }
 
     /// Identities and change-tracked values (counters, encapsulation ports) of every row, in order.
