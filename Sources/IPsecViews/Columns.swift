@@ -6,12 +6,21 @@ enum Columns {
 
     static func saKey(_ r: SARow) -> [UInt8] {
         let s = r.state
-        var parts = [direction(r.direction), s.source.description, s.destination.description, s.proto.description,
-                     s.mode.description, SAIdentity.hex(s.spi), "reqid", String(s.reqid), r.keepalive.label]
-        if let e = s.attributes.encapsulation { parts += ["\(e.sourcePort)", "\(e.destinationPort)", e.type.description] }
-        if let m = s.attributes.mark { parts.append(m.description) }
-        parts += r.health.map(\.code)
-        if s.isLarval { parts.append("larval") }
+        return saKey(direction: r.direction, source: s.source, destination: s.destination, proto: s.proto, mode: s.mode,
+                     spi: s.spi, reqid: s.reqid, keepalive: r.keepalive.label, encapsulation: s.attributes.encapsulation,
+                     mark: s.attributes.mark, healthCodes: r.health.map(\.code), isLarval: s.isLarval)
+    }
+
+    /// The filter key of an SA from its fields (the same for a row and a model entry).
+    static func saKey(direction d: SADirection?, source: IPAddress, destination: IPAddress, proto: IPsecProtocol,
+                      mode: XFRMMode, spi: UInt32, reqid: UInt32, keepalive: String, encapsulation: XFRMEncapsulation?,
+                      mark: XFRMMark?, healthCodes: [String], isLarval: Bool) -> [UInt8] {
+        var parts = [direction(d), source.description, destination.description, proto.description,
+                     mode.description, SAIdentity.hex(spi), "reqid", String(reqid), keepalive]
+        if let e = encapsulation { parts += ["\(e.sourcePort)", "\(e.destinationPort)", e.type.description] }
+        if let m = mark { parts.append(m.description) }
+        parts += healthCodes
+        if isLarval { parts.append("larval") }
         return SearchMatcher.key(parts)
     }
 

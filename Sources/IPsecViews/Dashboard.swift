@@ -1,3 +1,4 @@
+import IPsecModel
 import XFRMWire
 
 /// The top-level views, switched with Tab or 1-6.
@@ -180,6 +181,8 @@ public struct Dashboard: Sendable {
     var lastValues = ValueCache()
     var changedSA: [SAIdentity: Double] = [:]
     var lastPeerMapping: [String: UInt32] = [:]
+    /// `lastPeerMapping` for view data built from the model (keyed without building peer ids).
+    var lastPeerMappingByKey = PeerPortsMemory()
     var changedPeer: [String: Double] = [:]
     var clock: Double = 0
 
@@ -200,19 +203,28 @@ public struct Dashboard: Sendable {
 
     enum CachedKey {
         static func signature(_ r: SARow) -> Int {
+            signature(direction: r.direction, keepalive: r.keepalive.label, healthCodes: r.health.map(\.code),
+                      sourcePort: r.state.attributes.encapsulation?.sourcePort,
+                      destinationPort: r.state.attributes.encapsulation?.destinationPort,
+                      reqid: r.state.reqid, source: r.state.source, isLarval: r.state.isLarval)
+        }
+
+        static func signature(direction: SADirection?, keepalive: String, healthCodes: [String], sourcePort: UInt16?,
+                              destinationPort: UInt16?, reqid: UInt32, source: IPAddress, isLarval: Bool) -> Int {
             var h = Hasher()
-            h.combine(r.direction)
-            h.combine(r.keepalive.label)
-            for f in r.health { h.combine(f.code) }
-            h.combine(r.state.attributes.encapsulation?.sourcePort)
-            h.combine(r.state.attributes.encapsulation?.destinationPort)
-            h.combine(r.state.reqid)
-            h.combine(r.state.source)
-            h.combine(r.state.isLarval)
+            h.combine(direction)
+            h.combine(keepalive)
+            for c in healthCodes { h.combine(c) }
+            h.combine(sourcePort)
+            h.combine(destinationPort)
+            h.combine(reqid)
+            h.combine(source)
+            h.combine(isLarval)
             return h.finalize()
         }
     }
     var saKeyCache = KeyCache()
+    var saSortCache = SARows.SortCache()
 
     public init(options: DashboardOptions = DashboardOptions(), bindings: KeyBindings = .standard,
                 cols: Int = 80, rows: Int = 24, refreshInterval: Double = 1) {
@@ -246,19 +258,15 @@ public struct Dashboard: Sendable {
         if paused { return }
         // Changed counters: compare with the previous refresh row by row (rows usually keep
         // their positions; a dictionary of the old rows is built only when they moved).
+        var newData = newData
         let old = lastValues
         let first = old.ids.isEmpty
-        var ids: [SAIdentity] = [], values: [SAValues] = []
-        ids.reserveCapacity(newData.sas.count); values.reserveCapacity(newData.sas.count)
+        // A model-backed SA list keeps the previous refresh's base order when the same SAs are present.
+        let (ids, values) = newData.sas.resolveOrderAndTrack(previous: data.sas, previousIDs: old.ids)
         var oldIndex: [SAIdentity: Int]? = nil
-        newData.sas.withUnsafeBufferPointer { buf in
-            for i in buf.indices {
-                let id = buf[i].id
-                let e = buf[i].state.attributes.encapsulation
-                let v = SAValues(bytes: buf[i].state.lifetimeCurrent.bytes, packets: buf[i].state.lifetimeCurrent.packets,
-                                 ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
-                ids.append(id); values.append(v)
-                if first { continue }
+        if !first {
+            for i in ids.indices {
+                let id = ids[i]
                 var j: Int? = i < old.ids.count && old.ids[i] == id ? i : nil
                 if j == nil {
                     if oldIndex == nil {
@@ -266,7 +274,7 @@ public struct Dashboard: Sendable {
                     }
                     j = oldIndex?[id]
                 }
-                if let j, old.values[j] != v { changedSA[id] = now }
+                if let j, old.values[j] != values[i] { changedSA[id] = now }
             }
         }
         lastValues = ValueCache(ids: ids, values: values)
@@ -275,10 +283,15 @@ public struct Dashboard: Sendable {
             changedSA = changedSA.filter { now - $0.value < options.highlightSeconds
                 && (present?.contains($0.key) ?? ids.contains($0.key)) }
         }
-        for p in newData.peers {
-            let ports = UInt32(p.encapsulation?.sourcePort ?? 0) << 16 | UInt32(p.encapsulation?.destinationPort ?? 0)
-            if let old = lastPeerMapping[p.id], old != ports { changedPeer[p.id] = now }
-            lastPeerMapping[p.id] = ports
+        if let s = newData.peersFromModel {
+            // From the model: no peer row is built (ids only for peers whose mapping changed).
+            lastPeerMappingByKey.update(s.model) { changedPeer[$0.description] = now }
+        } else {
+            for p in newData.peers {
+                let ports = UInt32(p.encapsulation?.sourcePort ?? 0) << 16 | UInt32(p.encapsulation?.destinationPort ?? 0)
+                if let old = lastPeerMapping[p.id], old != ports { changedPeer[p.id] = now }
+                lastPeerMapping[p.id] = ports
+            }
         }
         changedPeer = changedPeer.filter { now - $0.value < options.highlightSeconds }
         data = newData
@@ -328,17 +341,14 @@ public struct Dashboard: Sendable {
         }
     }
 
-    func sortKeyFor(_ v: DashboardView, column: String, ascending: Bool) -> [Int] {
+    mutating func sortKeyFor(_ v: DashboardView, column: String, ascending: Bool) -> [Int] {
         func run<R>(_ rows: [R], _ cols: [Column<R>]) -> [Int] {
             TableLayout.sorted(rows, by: cols.first { $0.id == column }?.sort, ascending: ascending)
         }
         switch v {
-        case .sas where column == "life":
-            // Lifetime use depends on the time: sort with the current clock.
-            let now = clock
-            return TableLayout.sorted(data.sas, by: .number { LifetimeUse(state: $0.state, now: now).fraction ?? -1 },
-                                      ascending: ascending)
-        case .sas: return run(data.sas, Columns.sa)
+        case .sas:
+            // Lifetime use depends on the time: sorted with the current clock.
+            return data.sas.sortedIndices(column: column, ascending: ascending, now: clock, cache: &saSortCache)
         case .peers: return run(data.peers, Columns.peer)
         case .policies: return run(data.policies, Columns.policy)
         case .timeline: return run(data.timeline, Columns.timeline)
@@ -353,28 +363,9 @@ public struct Dashboard: Sendable {
         switch v {
         case .sas:
             // Most of an SA's key never changes: reuse last refresh's keys when the mutable parts
-            // match. Rows usually keep their positions, so compare index by index first.
-            var ids: [SAIdentity] = [], sigs: [Int] = []
-            ids.reserveCapacity(data.sas.count); sigs.reserveCapacity(data.sas.count)
-            let old = saKeyCache
-            var byID: [SAIdentity: Int]? = nil
-            k = data.sas.withUnsafeBufferPointer { buf in
-                buf.indices.map { i in
-                    let id = buf[i].id
-                    let sig = CachedKey.signature(buf[i])
-                    ids.append(id); sigs.append(sig)
-                    var j: Int? = i < old.ids.count && old.ids[i] == id ? i : nil
-                    if j == nil {
-                        if byID == nil {
-                            byID = Dictionary(old.ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-                        }
-                        j = byID?[id]
-                    }
-                    if let j, old.signatures[j] == sig { return old.keys[j] }
-                    return Columns.saKey(buf[i])
-                }
-            }
-            saKeyCache = KeyCache(ids: ids, signatures: sigs, keys: k)
+            // match (`SARows.filterKeys`).
+            saKeyCache = data.sas.filterKeys(reusing: saKeyCache)
+            k = saKeyCache.keys
         case .peers: k = data.peers.map(Columns.peerKey)
         case .policies: k = data.policies.map(Columns.policyKey)
         case .timeline: k = data.timeline.map(Columns.timelineKey)
@@ -387,7 +378,7 @@ public struct Dashboard: Sendable {
 
     func rowID(_ v: DashboardView, _ i: Int) -> RowID {
         switch v {
-        case .sas: return .sa(data.sas[i].id)
+        case .sas: return .sa(data.sas.id(at: i))
         case .peers: return .peer(data.peers[i].id)
         case .xfrmStat: return .name(data.xfrmStat[i].name)
         default: return .index(i)
@@ -427,7 +418,11 @@ public struct Dashboard: Sendable {
         if cur < visible.count, rowID(v, visible[cur]) == id { return cur }
         switch (v, id) {
         case (.sas, .sa(let s)):
-            return data.sas.withUnsafeBufferPointer { buf in visible.firstIndex { buf[$0].id == s } }
+            if data.sas.snapshot != nil {
+                guard let i = data.sas.index(of: s) else { return nil }
+                return visible.firstIndex(of: i)
+            }
+            return data.sas.rows.withUnsafeBufferPointer { buf in visible.firstIndex { buf[$0].id == s } }
         case (.peers, .peer(let p)): return visible.firstIndex { data.peers[$0].id == p }
         case (.xfrmStat, .name(let n)): return visible.firstIndex { data.xfrmStat[$0].name == n }
         case (_, .index(let i)): return visible.firstIndex(of: i)
@@ -727,9 +722,9 @@ public struct Dashboard: Sendable {
             let st = lists[DashboardView.timeline.rawValue]
             if st.cursor < st.visible.count {
                 let e = data.timeline[st.visible[st.cursor]]
-                if let pid = e.peerID, data.peers.contains(where: { $0.id == pid }) {
+                if let pid = e.peerID, data.peer(id: pid) != nil {
                     stack.append(.peer(pid)); page = PageState()
-                } else if let s = e.sa, data.sas.contains(where: { $0.id == s }) {
+                } else if let s = e.sa, data.sas.contains(id: s) {
                     stack.append(.sa(s)); page = PageState()
                 }
             }
@@ -742,7 +737,7 @@ public struct Dashboard: Sendable {
     var pageSelectedSA: SARow? {
         let sel = pageLines().compactMap(\.sa)
         guard page.cursor < sel.count else { return nil }
-        return data.sas.first { $0.id == sel[page.cursor] }
+        return data.sas.row(for: sel[page.cursor])
     }
 
     mutating func toggleTag() {
@@ -754,7 +749,7 @@ public struct Dashboard: Sendable {
         case .list(.sas):
             if let r = selectedSA { flip([r.id]); navigate(.moveDown) }
         case .list(.peers):
-            if let p = selectedPeer { flip(data.sas.filter { $0.peerID == p.id }.map(\.id)); navigate(.moveDown) }
+            if let p = selectedPeer { flip(data.sas.ids(ofPeer: p.id)); navigate(.moveDown) }
         case .peer:
             if let r = pageSelectedSA { flip([r.id]); navigate(.moveDown) }
         default: break
@@ -765,12 +760,12 @@ public struct Dashboard: Sendable {
 
     /// The SAs an action would hit from the current screen, and how they were chosen.
     func actionTargets() -> (rows: [SARow], scope: String) {
-        let tagged = data.sas.filter { tags.contains($0.id) }
+        let tagged = tags.isEmpty ? [] : data.sas.selectRows { tags.contains($0) }
         switch screen {
         case .sa(let id):
-            return (data.sas.filter { $0.id == id }, "this SA")
+            return (data.sas.selectRows { $0 == id }, "this SA")
         case .peer(let pid):
-            let mine = data.sas.filter { $0.peerID == pid }
+            let mine = data.sas.indices(ofPeer: pid).map { data.sas[$0] }
             let t = mine.filter { tags.contains($0.id) }
             if !t.isEmpty { return (t, "\(t.count) tagged SA(s) of this peer") }
             if let s = pageSelectedSA { return ([s], "selected SA") }
@@ -778,7 +773,7 @@ public struct Dashboard: Sendable {
         case .list(.peers):
             if !tagged.isEmpty { return (tagged, "\(tagged.count) tagged SA(s)") }
             guard let p = selectedPeer else { return ([], "") }
-            return (data.sas.filter { $0.peerID == p.id }, "both directions of peer \(p.local) \(glyphs.bidirectional) \(p.remote)")
+            return (data.sas.indices(ofPeer: p.id).map { data.sas[$0] }, "both directions of peer \(p.local) \(glyphs.bidirectional) \(p.remote)")
         case .list(.sas):
             if !tagged.isEmpty { return (tagged, "\(tagged.count) tagged SA(s)") }
             return (selectedSA.map { [$0] } ?? [], "selected SA")
@@ -791,7 +786,7 @@ public struct Dashboard: Sendable {
     /// Tagged SAs that the SA view's current filter hides.
     func hiddenTaggedCount(among targets: [SARow]) -> Int {
         let st = lists[DashboardView.sas.rawValue]
-        let visible = Set(st.visible.map { data.sas[$0].id })
+        let visible = Set(data.sas.ids(at: st.visible))
         return targets.filter { tags.contains($0.id) && !visible.contains($0.id) }.count
     }
 
@@ -873,5 +868,50 @@ public struct Dashboard: Sendable {
             x += w
         }
         return out
+    }
+}
+
+/// The NAT-T ports of every peer seen so far (`Dashboard.lastPeerMapping` for data built from the
+/// model): a list sorted by peer key, merged with the model's peers (also sorted by key) on each
+/// refresh, so that a refresh costs a walk instead of a hash per peer. Peers are never forgotten.
+struct PeerPortsMemory: Sendable {
+    var keys: [PeerKey] = []
+    var ports: [UInt32] = []
+    /// Fallback when the model's peers are not in strictly increasing key order.
+    var table: [PeerKey: UInt32]?
+
+    /// Records the model's peers; calls `changed` for each peer whose ports differ from the last ones seen.
+    mutating func update(_ model: LiveModel, changed: (PeerKey) -> Void) {
+        if table == nil {
+            var newKeys: [PeerKey] = [], newPorts: [UInt32] = []
+            newKeys.reserveCapacity(Swift.max(keys.count, model.peerCount))
+            newPorts.reserveCapacity(Swift.max(keys.count, model.peerCount))
+            var i = 0
+            var sorted = true
+            var changes: [PeerKey] = []
+            model.forEachPeerNATPorts { key, nat in
+                guard sorted else { return }
+                if let last = newKeys.last, !(last < key) { sorted = false; return }
+                let p = UInt32(nat?.local ?? 0) << 16 | UInt32(nat?.remote ?? 0)
+                while i < keys.count && keys[i] < key { newKeys.append(keys[i]); newPorts.append(ports[i]); i += 1 }
+                if i < keys.count && keys[i] == key {
+                    if ports[i] != p { changes.append(key) }
+                    i += 1
+                }
+                newKeys.append(key); newPorts.append(p)
+            }
+            if sorted {
+                while i < keys.count { newKeys.append(keys[i]); newPorts.append(ports[i]); i += 1 }
+                keys = newKeys; ports = newPorts
+                changes.forEach(changed)
+                return
+            }
+            table = Dictionary(zip(keys, ports), uniquingKeysWith: { a, _ in a })
+            keys = []; ports = []
+        }
+        model.forEachPeerNATPorts { key, nat in
+            let p = UInt32(nat?.local ?? 0) << 16 | UInt32(nat?.remote ?? 0)
+            if let old = table?.updateValue(p, forKey: key), old != p { changed(key) }
+        }
     }
 }

@@ -177,21 +177,65 @@ public struct HeaderInfo: Hashable, Sendable {
 
 /// Everything the dashboard draws, as plain values (built from the live model by
 /// `DashboardData(model:...)` or directly in tests).
+///
+/// Built from the model, it holds a copy of the model (shared until the model changes) and builds
+/// rows on demand: an SA row when it is read (the dashboard reads only the rows it draws), the
+/// peer, policy and timeline lists when first read. Assigning a list replaces it with plain rows.
 public struct DashboardData: Sendable {
     public var header: HeaderInfo
-    public var sas: [SARow]
-    public var peers: [PeerRow]
-    public var policies: [PolicyRow]
-    /// Oldest first.
-    public var timeline: [TimelineEntry]
+    public var sas: SARows
     public var xfrmStat: [StatCounter]
+    var snapshot: ModelSnapshot?
+    private var peerRows: [PeerRow]?
+    private var policyRows: [PolicyRow]?
+    private var timelineRows: [TimelineEntry]?
 
     public init(header: HeaderInfo = HeaderInfo(), sas: [SARow] = [], peers: [PeerRow] = [],
                 policies: [PolicyRow] = [], timeline: [TimelineEntry] = [], xfrmStat: [StatCounter] = []) {
-        self.header = header; self.sas = sas; self.peers = peers; self.policies = policies
-        self.timeline = timeline; self.xfrmStat = xfrmStat
+        self.init(header: header, sas: SARows(sas), peers: peers, policies: policies, timeline: timeline, xfrmStat: xfrmStat)
+    }
+
+    public init(header: HeaderInfo, sas: SARows, peers: [PeerRow] = [],
+                policies: [PolicyRow] = [], timeline: [TimelineEntry] = [], xfrmStat: [StatCounter] = []) {
+        self.header = header; self.sas = sas; self.peerRows = peers; self.policyRows = policies
+        self.timelineRows = timeline; self.xfrmStat = xfrmStat
+    }
+
+    init(header: HeaderInfo, snapshot: ModelSnapshot, xfrmStat: [StatCounter]) {
+        self.header = header; self.sas = SARows(snapshot: snapshot); self.snapshot = snapshot; self.xfrmStat = xfrmStat
+    }
+
+    public var peers: [PeerRow] {
+        get { peerRows ?? snapshot?.peers ?? [] }
+        set { peerRows = newValue }
+    }
+
+    public var policies: [PolicyRow] {
+        get { policyRows ?? snapshot?.policies ?? [] }
+        set { policyRows = newValue }
+    }
+
+    /// Oldest first.
+    public var timeline: [TimelineEntry] {
+        get { timelineRows ?? snapshot?.timeline ?? [] }
+        set { timelineRows = newValue }
     }
 
     /// Non-zero xfrm_stat deltas (for the header).
     public var statErrors: [StatCounter] { xfrmStat.filter { $0.delta > 0 } }
+
+    /// The model the peer list is built from, while it is not plain rows.
+    var peersFromModel: ModelSnapshot? { peerRows == nil ? snapshot : nil }
+
+    /// The peer row with id `id` (from the model: only that row is built).
+    func peer(id: String) -> PeerRow? {
+        if peerRows == nil, let s = snapshot { return s.peerRow(id: id) }
+        return peers.first { $0.id == id }
+    }
+
+    /// `policies.filter { $0.peerID == id }`.
+    func policies(ofPeer id: String) -> [PolicyRow] {
+        if policyRows == nil, let s = snapshot { return s.policies(ofPeer: id) }
+        return policies.filter { $0.peerID == id }
+    }
 }

@@ -150,7 +150,11 @@ public struct LifetimeUse: Hashable, Sendable {
     public var secondsToHard: Double?
 
     public init(state: XFRMState, now: Double) {
-        let cfg = state.lifetimeConfig, cur = state.lifetimeCurrent
+        self.init(config: state.lifetimeConfig, current: state.lifetimeCurrent, now: now)
+    }
+
+    /// The same from the two lifetime records alone.
+    public init(config cfg: XFRMLifetimeConfig, current cur: XFRMLifetimeCurrent, now: Double) {
         var best: (Double, Double?, String)? = nil
         func consider(_ used: Double, soft: UInt64, hard: UInt64, zeroIsInfinite: Bool, kind: String) {
             let inf: (UInt64) -> Bool = { $0 == .max || (zeroIsInfinite && $0 == 0) }

@@ -142,7 +142,7 @@ extension Dashboard {
             switch s {
             case .list(let v): return v.title
             case .peer(let id):
-                if let p = data.peers.first(where: { $0.id == id }) { return "peer \(p.remote)" }
+                if let p = data.peer(id: id) { return "peer \(p.remote)" }
                 return "peer \(id)"
             case .sa(let id): return "SA \(SAIdentity.hex(id.spi))"
             }
@@ -209,11 +209,15 @@ extension Dashboard {
 
     func drawList(_ v: DashboardView, into b: inout ScreenBuffer, _ ctx: RenderContext) {
         switch v {
-        case .sas: drawTable(Columns.sa, rows: data.sas, view: v, into: &b, ctx) { tags.contains($0.id) }
+        case .sas:
+            // Only the rows drawn are built.
+            let sas = data.sas
+            drawTable(Columns.sa, count: sas.count, row: { sas[$0] }, view: v, into: &b, ctx) { tags.contains($0.id) }
         case .peers:
             drawTable(Columns.peer, rows: data.peers, view: v, into: &b, ctx) { p in
-                let mine = data.sas.lazy.filter { $0.peerID == p.id }
-                return !tags.isEmpty && !mine.isEmpty && mine.allSatisfy { tags.contains($0.id) }
+                guard !tags.isEmpty else { return false }
+                let mine = data.sas.ids(ofPeer: p.id)
+                return !mine.isEmpty && mine.allSatisfy { tags.contains($0) }
             }
         case .policies: drawTable(Columns.policy, rows: data.policies, view: v, into: &b, ctx) { _ in false }
         case .timeline: drawTable(Columns.timeline, rows: data.timeline, view: v, into: &b, ctx) { _ in false }
@@ -224,13 +228,18 @@ extension Dashboard {
 
     func drawTable<R>(_ columns: [Column<R>], rows data: [R], view v: DashboardView, into b: inout ScreenBuffer,
                       _ ctx: RenderContext, tagged: (R) -> Bool) {
+        drawTable(columns, count: data.count, row: { data[$0] }, view: v, into: &b, ctx, tagged: tagged)
+    }
+
+    func drawTable<R>(_ columns: [Column<R>], count: Int, row rowAt: (Int) -> R, view v: DashboardView,
+                      into b: inout ScreenBuffer, _ ctx: RenderContext, tagged: (R) -> Bool) {
         let st = lists[v.rawValue]
         let placed = TableLayout.place(columns, width: cols)
         TableLayout.drawHeader(columns, placed: placed, into: &b, y: 4, sortColumn: st.sortColumn,
                                ascending: st.ascending, glyphs: ctx.glyphs)
         let h = bodyHeight
         if st.visible.isEmpty {
-            let msg = data.isEmpty ? "(nothing yet)" : "(no row matches the filter)"
+            let msg = count == 0 ? "(nothing yet)" : "(no row matches the filter)"
             b.write(msg, x: 2, y: 5, role: .dim)
             return
         }
@@ -238,7 +247,7 @@ extension Dashboard {
         for i in 0..<h {
             let pos = st.top + i
             guard pos < st.visible.count else { break }
-            let row = data[st.visible[pos]]
+            let row = rowAt(st.visible[pos])
             let y = 5 + i
             TableLayout.drawRow(columns, placed: placed, row: row, into: &b, y: y, context: ctx)
             let isTagged = tagged(row)
@@ -280,7 +289,7 @@ extension Dashboard {
     }
 
     func peerLines(_ id: String) -> [PageLine] {
-        guard let p = data.peers.first(where: { $0.id == id }) else {
+        guard let p = data.peer(id: id) else {
             return [.text([("peer \(id) is gone", .warn)])]
         }
         let g = glyphs
@@ -294,7 +303,7 @@ extension Dashboard {
                           ("   health ", .dim),
                           (p.health.isEmpty ? "ok" : p.health.map(\.code).joined(separator: ","), p.healthLevel.role)]))
         // SAs of both directions.
-        let mine = data.sas.filter { $0.peerID == id }.sorted {
+        let mine = data.sas.indices(ofPeer: id).map { data.sas[$0] }.sorted {
             ($0.direction?.rawValue ?? 0, $0.state.spi) < ($1.direction?.rawValue ?? 0, $1.state.spi)
         }
         out.append(.section("SAs (\(mine.count))"))
@@ -308,7 +317,7 @@ extension Dashboard {
             })
         }
         // Policies pointing at this peer.
-        let pols = data.policies.filter { $0.peerID == id }
+        let pols = data.policies(ofPeer: id)
         out.append(.section("Policies (\(pols.count))"))
         if pols.isEmpty { out.append(.text([("no policy references this peer", .dim)])) }
         for r in pols {
@@ -404,7 +413,7 @@ extension Dashboard {
     }
 
     func saDetailLines(_ id: SAIdentity) -> [PageLine] {
-        guard let r = data.sas.first(where: { $0.id == id }) else {
+        guard let r = data.sas.row(for: id) else {
             return [.text([("SA \(SAIdentity.hex(id.spi)) dst \(id.destination) is gone", .warn)])]
         }
         let s = r.state, a = s.attributes, g = glyphs

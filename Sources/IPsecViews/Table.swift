@@ -123,27 +123,37 @@ enum TableLayout {
         }
     }
 
+    /// Indices of `keys` sorted by key (stable: ties keep index order), descending when asked.
+    static func sorted(numbers keys: [Double], ascending: Bool) -> [Int] {
+        var pairs = keys.enumerated().map { ($1, $0) }
+        if ascending {
+            pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        } else {
+            pairs.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        }
+        return pairs.map(\.1)
+    }
+
+    /// Indices of `keys` sorted by key (stable: ties keep index order), descending when asked.
+    static func sorted(words keys: [SortWords], ascending: Bool) -> [Int] {
+        var pairs = keys.enumerated().map { ($1, $0) }
+        if ascending {
+            pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        } else {
+            pairs.sort { $1.0 < $0.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        }
+        return pairs.map(\.1)
+    }
+
     /// Row indices sorted by a column (stable: ties keep data order), descending when asked.
     static func sorted<Row>(_ rows: [Row], by key: SortKey<Row>?, ascending: Bool) -> [Int] {
         var idx = Array(rows.indices)
         guard let key else { return ascending ? idx : idx.reversed() }
         switch key {
         case .number(let f):
-            var pairs = rows.withUnsafeBufferPointer { buf in buf.indices.map { (f(buf[$0]), $0) } }
-            if ascending {
-                pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            } else {
-                pairs.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            }
-            idx = pairs.map(\.1)
+            idx = sorted(numbers: rows.withUnsafeBufferPointer { buf in buf.indices.map { f(buf[$0]) } }, ascending: ascending)
         case .words(let f):
-            var pairs = rows.withUnsafeBufferPointer { buf in buf.indices.map { (f(buf[$0]), $0) } }
-            if ascending {
-                pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            } else {
-                pairs.sort { $1.0 < $0.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            }
-            idx = pairs.map(\.1)
+            idx = sorted(words: rows.withUnsafeBufferPointer { buf in buf.indices.map { f(buf[$0]) } }, ascending: ascending)
         case .ordered(let less):
             // Borrow rows from the buffer: copying a row per comparison costs more than comparing.
             rows.withUnsafeBufferPointer { buf in
@@ -199,5 +209,19 @@ struct SearchMatcher {
         }
     }
 
-    static func key(_ parts: [String]) -> [UInt8] { Array(parts.joined(separator: " ").lowercased().utf8) }
+    /// The parts joined by spaces, lower-cased (`parts.joined(separator: " ").lowercased()` as UTF-8).
+    static func key(_ parts: [String]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
+        var ascii = true
+        for (i, p) in parts.enumerated() {
+            if i > 0 { out.append(0x20) }
+            for c in p.utf8 {
+                if c >= 0x80 { ascii = false }
+                out.append(c >= 0x41 && c <= 0x5a ? c | 0x20 : c)
+            }
+        }
+        // ASCII lower-casing is all `lowercased()` does to ASCII text; anything else goes through it.
+        return ascii ? out : Array(parts.joined(separator: " ").lowercased().utf8)
+    }
 }

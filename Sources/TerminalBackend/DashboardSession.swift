@@ -99,8 +99,9 @@ public final class DashboardSession {
     }
 
     /// Rebuilds the data only when `minimumInterval` seconds have passed since the last update
-    /// (for event-driven refreshes: with 100,000 SAs building `DashboardData` costs a few hundred
-    /// milliseconds, so a burst of kernel events should not rebuild it per event). Returns
+    /// (for event-driven refreshes: with 100,000 SAs an update walks every SA, and an event lets the
+    /// model copy its SA table once more while the view data still shares it, so a burst of kernel
+    /// events should not update per event). Returns
     /// whether it updated; call `update` directly after a periodic dump.
     @discardableResult
     public func updateIfDue(now: Double, minimumInterval: Double = 0.25, _ build: () -> DashboardData) -> Bool {

@@ -1,0 +1,550 @@
+import IPsecModel
+import Synchronization
+import XFRMWire
+
+/// The live model as of one refresh, shared by the view data built from it.
+///
+/// Holding a copy of the model costs no copy by itself; the model's next change copies what it
+/// changes (its SA table once per refresh, about 500 bytes per SA, released at the next update).
+/// Rows are built from it on demand: SA rows only for what is drawn or asked for, the other lists
+/// (peers, policies, timeline) when first read.
+final class ModelSnapshot: Sendable {
+    let model: LiveModel
+    let now: Double
+
+    private struct Cache: Sendable {
+        var order: [Int32]?
+        var peers: [PeerRow]?
+        var policies: [PolicyRow]?
+        var timeline: [TimelineEntry]?
+        var keepalive: [PeerKey: KeepaliveInfo?] = [:]
+        var peerKeys: [String: PeerKey]?
+        var peerRows: [String: PeerRow?] = [:]
+        var peerPolicies: [String: [PolicyRow]] = [:]
+        var peerSAPositions: [String: [Int]] = [:]
+    }
+    private let cache = Mutex(Cache())
+
+    init(model: LiveModel, now: Double) {
+        self.model = model; self.now = now
+    }
+
+    // MARK: SA order
+
+    /// Slots of the live SAs in identity order (the SA list's base order).
+    var order: [Int32] {
+        if let o = cache.withLock({ $0.order }) { return o }
+        var slots: [Int32] = []
+        var ids: [SAIdentity] = []
+        slots.reserveCapacity(model.saCount); ids.reserveCapacity(model.saCount)
+        model.withSAEntries { buf in
+            for i in buf.indices where buf[i].isLive {
+                slots.append(Int32(i)); ids.append(buf[i].identity)
+            }
+        }
+        let o = ids.indices.sorted { ids[$0] < ids[$1] }.map { slots[$0] }
+        cache.withLock { $0.order = o }
+        return o
+    }
+
+    /// Sets the SA order (known to be `order`'s result: see `SARows.resolveOrderAndTrack`).
+    func adopt(order o: [Int32]) {
+        cache.withLock { if $0.order == nil { $0.order = o } }
+    }
+
+    // MARK: rows on demand
+
+    /// Keepalive shown for the encapsulated SAs of a peer (nil: the peer is unknown).
+    func keepalive(of key: PeerKey) -> KeepaliveInfo? {
+        if let k = cache.withLock({ $0.keepalive[key] }) { return k }
+        let k = model.peerKeepaliveAndNAT(key).map {
+            KeepaliveInfo(model.keepaliveStatus(for: key, at: now) ?? $0.keepalive, encapsulated: $0.nat != nil)
+        }
+        cache.withLock { $0.keepalive[key] = .some(k) }
+        return k
+    }
+
+    /// Keepalive of an encapsulated SA (by slot: see `LiveModel.saPeer(slot:)`).
+    func encapsulatedSAKeepalive(slot: Int) -> KeepaliveInfo {
+        keepalive(of: model.saPeer(slot: slot)) ?? .notApplicable
+    }
+
+    /// The SA row of the entry in `slot`.
+    func saRow(slot: Int) -> SARow {
+        let e = model.saEntry(slot: slot)
+        let state = e.state
+        let encapsulated = state.attributes.encapsulation != nil
+        let ka: KeepaliveInfo = encapsulated ? (keepalive(of: e.peer) ?? .notApplicable) : .notApplicable
+        let r = e.rates.last2s
+        let id = e.identity
+        var row = SARow(state: state, direction: e.direction, byteRate: r.bytesPerSecond,
+                        packetRate: r.packetsPerSecond, keepalive: ka,
+                        health: HealthFlag.from(e.health) { model.healthIssues(for: id, at: now) },
+                        peerID: e.peer.description, rekeyedFrom: e.predecessor?.spi)
+        row.directionSource = DashboardData.words(e.directionSource)
+        return row
+    }
+
+    /// The peer whose row id is `id`.
+    func peerKey(forID id: String) -> PeerKey? {
+        if let t = cache.withLock({ $0.peerKeys }) { return t[id] }
+        var t: [String: PeerKey] = [:]
+        t.reserveCapacity(model.peerCount)
+        model.forEachPeerNATPorts { k, _ in t[k.description] = k }
+        cache.withLock { $0.peerKeys = t }
+        return t[id]
+    }
+
+    var peers: [PeerRow] {
+        if let p = cache.withLock({ $0.peers }) { return p }
+        let p = buildPeers()
+        cache.withLock { $0.peers = p }
+        return p
+    }
+
+    var policies: [PolicyRow] {
+        if let p = cache.withLock({ $0.policies }) { return p }
+        let p = model.mapPoliciesSorted { PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description) }
+        cache.withLock { $0.policies = p }
+        return p
+    }
+
+    /// `policies.filter { $0.peerID == id }` without building every row (kept for the next frames
+    /// of a peer page).
+    func policies(ofPeer id: String) -> [PolicyRow] {
+        if let p = cache.withLock({ $0.peerPolicies[id] }) { return p }
+        let p: [PolicyRow]
+        if let all = cache.withLock({ $0.policies }) {
+            p = all.filter { $0.peerID == id }
+        } else if let key = peerKey(forID: id) {
+            p = model.mapPoliciesSorted(where: { $0.peers.first == key }) {
+                PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description)
+            }
+        } else {
+            p = model.mapPoliciesSorted(where: { $0.peers.first?.description == id }) {
+                PolicyRow(policy: $0.policy, peerID: $0.peers.first?.description)
+            }
+        }
+        cache.withLock { $0.peerPolicies[id] = p }
+        return p
+    }
+
+    /// Positions in the SA order of the SAs whose peer id is `id` (kept for the next frames).
+    func saPositions(ofPeer id: String) -> [Int] {
+        if let p = cache.withLock({ $0.peerSAPositions[id] }) { return p }
+        let o = order
+        let p: [Int]
+        if let key = peerKey(forID: id) { p = model.saPositions(o) { $0 == key } }
+        else { p = model.saPositions(o) { $0.description == id } }
+        cache.withLock { $0.peerSAPositions[id] = p }
+        return p
+    }
+
+    var timeline: [TimelineEntry] {
+        if let t = cache.withLock({ $0.timeline }) { return t }
+        let t = buildTimeline()
+        cache.withLock { $0.timeline = t }
+        return t
+    }
+
+    /// The row of the peer with id `id`, built alone unless the whole list is built.
+    func peerRow(id: String) -> PeerRow? {
+        if let p = cache.withLock({ $0.peers }) { return p.first { $0.id == id } }
+        if let r = cache.withLock({ $0.peerRows[id] }) { return r }
+        let r = peerKey(forID: id).flatMap { model.peer($0) }.map(peerRow)
+        cache.withLock { $0.peerRows[id] = .some(r) }
+        return r
+    }
+
+    private func buildPeers() -> [PeerRow] { model.peers.map(peerRow) }
+
+    private func peerRow(_ p: PeerSummary) -> PeerRow {
+        let id = p.key.description
+        let encapsulated = p.nat != nil
+        let ka = KeepaliveInfo(model.keepaliveStatus(for: p.key, at: now) ?? p.keepalive, encapsulated: encapsulated)
+        let hist = model.history(of: p.key)
+        let encap = p.nat.map {
+            XFRMEncapsulation(type: $0.encapsulation.type, sourcePort: $0.localPort, destinationPort: $0.remotePort,
+                              originalAddress: $0.originalAddress ?? .zero(p.key.remote.family))
+        }
+        let mappings = (p.nat?.mappingHistory ?? []).map {
+            PeerMappingChange(time: $0.time, oldAddress: $0.oldAddress, oldPort: $0.oldPort,
+                              newAddress: $0.newAddress, newPort: $0.newPort)
+        }
+        let health = HealthFlags.all.filter { p.health.contains($0.flag) }.map {
+            HealthFlag(code: $0.code, text: $0.name, level: HealthFlag.level($0.flag))
+        }
+        return PeerRow(
+            id: id, local: p.key.local, remote: p.key.remote, encapsulation: encap,
+            natDetected: p.nat?.behindNAT ?? false, inboundSAs: p.inbound.count, outboundSAs: p.outbound.count,
+            rateIn: p.inboundRates.last2s.bytesPerSecond, rateOut: p.outboundRates.last2s.bytesPerSecond,
+            historyIn: hist.map(\.inboundBytesPerSecond), historyOut: hist.map(\.outboundBytesPerSecond),
+            keepalive: ka, health: health, mappings: mappings,
+            totalBytesIn: p.inboundTotals.bytes, totalBytesOut: p.outboundTotals.bytes,
+            rekeys: model.rekeyLinks(of: p.key).count)
+    }
+
+    private func buildTimeline() -> [TimelineEntry] {
+        var peerOfSA: [SAIdentity: String] = [:]
+        return model.timeline.map { ev -> TimelineEntry in
+            var level: StatusLevel = .none
+            switch ev.kind {
+            case .action: level = ev.succeeded == false ? .error : .ok
+            case .resync, .reconcile: level = .warn
+            case .rekey: level = .ok
+            case .kernel: level = ev.name == "MAPPING" || ev.name == "EXPIRE" ? .warn : .none
+            case .note: level = .none
+            }
+            var pid = ev.peer?.description
+            if pid == nil, let s = ev.sa {
+                if let cached = peerOfSA[s] { pid = cached } else if let e = model.sa(s) {
+                    pid = e.peer.description
+                    peerOfSA[s] = pid
+                }
+            }
+            return TimelineEntry(time: ev.time, kind: ev.name, level: level, text: ev.summary, peerID: pid, sa: ev.sa)
+        }
+    }
+}
+
+/// The SA rows of the view data: either plain rows (tests, fixtures) or the SAs of a model
+/// snapshot, in identity order, built one at a time when read.
+///
+/// Reading an element of a model-backed collection builds that row (a full `XFRMState` and its
+/// derived fields); the dashboard's per-refresh work (sorting, filtering, change tracking) reads
+/// the model's entries in place through the internal accessors instead. Any mutation turns a
+/// model-backed collection into plain rows first.
+public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceableCollection, Sendable,
+    ExpressibleByArrayLiteral {
+    var rows: [SARow]
+    var snapshot: ModelSnapshot?
+    /// Entry slots in display-base order (model-backed; nil until resolved: `snapshot.order`).
+    var slots: [Int32]?
+
+    public init() { rows = [] }
+    public init(_ rows: [SARow]) { self.rows = rows }
+    public init<S: Sequence>(_ s: S) where S.Element == SARow { rows = Array(s) }
+    public init(arrayLiteral elements: SARow...) { rows = elements }
+
+    init(snapshot: ModelSnapshot) {
+        rows = []
+        self.snapshot = snapshot
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { snapshot.map { $0.model.saCount } ?? rows.count }
+    public func index(after i: Int) -> Int { i + 1 }
+    public func index(before i: Int) -> Int { i - 1 }
+
+    public subscript(i: Int) -> SARow {
+        get {
+            if let s = snapshot { return s.saRow(slot: Int(slotOrder[i])) }
+            return rows[i]
+        }
+        set {
+            materialize()
+            rows[i] = newValue
+        }
+    }
+
+    public mutating func replaceSubrange<C: Collection>(_ r: Range<Int>, with c: C) where C.Element == SARow {
+        materialize()
+        rows.replaceSubrange(r, with: c)
+    }
+
+    /// Plain rows (every row built).
+    public var array: [SARow] { snapshot == nil ? rows : Array(self) }
+
+    mutating func materialize() {
+        guard snapshot != nil else { return }
+        let all = Array(self)
+        snapshot = nil; slots = nil
+        rows = all
+    }
+
+    /// The slot order, resolved.
+    var slotOrder: [Int32] { slots ?? snapshot?.order ?? [] }
+
+    /// Resolves the slot order now.
+    mutating func resolveOrder() {
+        guard let s = snapshot, slots == nil else { return }
+        slots = s.order
+    }
+
+    /// Resolves the slot order and returns `trackedValues()`. When `previous` (the last refresh's
+    /// rows, whose `trackedValues()` ids were `previousIDs`) holds the same SAs in the same slots (the
+    /// usual refresh: counters changed, no SA came or went), its order is taken without sorting,
+    /// checked in the same pass over the entries that reads the tracked values.
+    mutating func resolveOrderAndTrack(previous: SARows?, previousIDs: [SAIdentity])
+        -> (ids: [SAIdentity], values: [Dashboard.SAValues]) {
+        if let s = snapshot, slots == nil, let p = previous, p.snapshot != nil, p.snapshot !== s, let o = p.slots,
+           o.count == s.model.saCount, o.count == previousIDs.count {
+            var ids: [SAIdentity] = [], values: [Dashboard.SAValues] = []
+            ids.reserveCapacity(o.count); values.reserveCapacity(o.count)
+            let same = s.model.withSAEntries { buf in
+                for (k, slot) in o.enumerated() {
+                    let i = Int(slot)
+                    guard i < buf.count, buf[i].isLive else { return false }
+                    let id = buf[i].identity
+                    guard id == previousIDs[k] else { return false }
+                    let sp = buf[i].encapsulation?.sourcePort ?? 0, dp = buf[i].encapsulation?.destinationPort ?? 0
+                    ids.append(id)
+                    values.append(Dashboard.SAValues(bytes: buf[i].lifetimeCurrent.bytes, packets: buf[i].lifetimeCurrent.packets,
+                                                     ports: UInt32(sp) << 16 | UInt32(dp)))
+                }
+                return true
+            }
+            if same {
+                // Live slots are distinct and as many as the live SAs: the same set, the same order.
+                s.adopt(order: o)
+                slots = o
+                return (ids, values)
+            }
+        }
+        resolveOrder()
+        return trackedValues()
+    }
+}
+
+// MARK: - what the dashboard reads per refresh, without building rows
+
+extension SARows {
+    /// Identity of row `i`.
+    func id(at i: Int) -> SAIdentity {
+        if let s = snapshot {
+            let slot = Int(slotOrder[i])
+            return s.model.withSAEntries { $0[slot].identity }
+        }
+        return rows[i].id
+    }
+
+    /// Identities of the rows at `indices` (one pass over the entries).
+    func ids(at indices: [Int]) -> [SAIdentity] {
+        guard let s = snapshot else { return indices.map { rows[$0].id } }
+        let order = slotOrder
+        return s.model.withSAEntries { buf in indices.map { buf[Int(order[$0])].identity } }
+    }
+
+    /// The row of an SA, if present.
+    func row(for id: SAIdentity) -> SARow? {
+        if let s = snapshot { return s.model.saSlot(of: id).map { s.saRow(slot: $0) } }
+        return rows.first { $0.id == id }
+    }
+
+    /// Index of the row of an SA.
+    func index(of id: SAIdentity) -> Int? {
+        if let s = snapshot {
+            guard let slot = s.model.saSlot(of: id) else { return nil }
+            return slotOrder.firstIndex(of: Int32(slot))
+        }
+        return rows.firstIndex { $0.id == id }
+    }
+
+    func contains(id: SAIdentity) -> Bool {
+        if let s = snapshot { return s.model.saSlot(of: id) != nil }
+        return rows.contains { $0.id == id }
+    }
+
+    /// Indices of the rows whose `peerID` is `id`, in data order.
+    func indices(ofPeer id: String) -> [Int] {
+        guard let s = snapshot else { return rows.indices.filter { rows[$0].peerID == id } }
+        // `slotOrder` and the snapshot's order are the same (the identity order of the same SAs).
+        return s.saPositions(ofPeer: id)
+    }
+
+    /// Identities of the rows whose `peerID` is `id`, in data order.
+    func ids(ofPeer id: String) -> [SAIdentity] { ids(at: indices(ofPeer: id)) }
+
+    /// The rows whose identity `include` accepts, in data order (only those rows are built).
+    func selectRows(where include: (SAIdentity) -> Bool) -> [SARow] {
+        guard snapshot != nil else { return rows.filter { include($0.id) } }
+        let all = ids(at: Array(indices))
+        return all.indices.filter { include(all[$0]) }.map { self[$0] }
+    }
+
+    /// Identities and change-tracked values (counters, encapsulation ports) of every row, in order.
+    func trackedValues() -> (ids: [SAIdentity], values: [Dashboard.SAValues]) {
+        var ids: [SAIdentity] = [], values: [Dashboard.SAValues] = []
+        ids.reserveCapacity(count); values.reserveCapacity(count)
+        if let s = snapshot {
+            let order = slotOrder
+            s.model.withSAEntries { buf in
+                for slot in order {
+                    let i = Int(slot)
+                    let sp = buf[i].encapsulation?.sourcePort ?? 0, dp = buf[i].encapsulation?.destinationPort ?? 0
+                    ids.append(buf[i].identity)
+                    values.append(Dashboard.SAValues(bytes: buf[i].lifetimeCurrent.bytes, packets: buf[i].lifetimeCurrent.packets,
+                                                     ports: UInt32(sp) << 16 | UInt32(dp)))
+                }
+            }
+            return (ids, values)
+        }
+        rows.withUnsafeBufferPointer { buf in
+            for r in buf {
+                let e = r.state.attributes.encapsulation
+                ids.append(r.id)
+                values.append(Dashboard.SAValues(bytes: r.state.lifetimeCurrent.bytes, packets: r.state.lifetimeCurrent.packets,
+                                                 ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0)))
+            }
+        }
+        return (ids, values)
+    }
+
+    /// The last model-backed sort: its keys and result. A sort is a function of the key array alone
+    /// (ties keep index order), so the same keys give the same result without sorting again (the usual
+    /// refresh of idle SAs, or of a column that did not change).
+    struct SortCache: Sendable {
+        var column = ""
+        var ascending = true
+        var numbers: [Double]?
+        var words: [SortWords]?
+        var result: [Int] = []
+    }
+
+    /// Row indices sorted by an SA column (as `TableLayout.sorted` over `Columns.sa`; the lifetime
+    /// column with the clock `now`).
+    func sortedIndices(column: String, ascending: Bool, now: Double) -> [Int] {
+        var cache = SortCache()
+        return sortedIndices(column: column, ascending: ascending, now: now, cache: &cache)
+    }
+
+    func sortedIndices(column: String, ascending: Bool, now: Double, cache: inout SortCache) -> [Int] {
+        guard let s = snapshot else {
+            if column == "life" {
+                return TableLayout.sorted(rows, by: .number { LifetimeUse(state: $0.state, now: now).fraction ?? -1 },
+                                          ascending: ascending)
+            }
+            return TableLayout.sorted(rows, by: Columns.sa.first { $0.id == column }?.sort, ascending: ascending)
+        }
+        let order = slotOrder
+        let known = ["dir", "peer", "proto", "spi", "reqid", "encap", "rate", "bytes", "packets", "age", "life", "ka", "health"]
+        guard known.contains(column), Columns.sa.first(where: { $0.id == column })?.sort != nil else {
+            return ascending ? Array(order.indices) : order.indices.reversed()
+        }
+        let sameSort = cache.column == column && cache.ascending == ascending
+        if column == "peer" {
+            let words = s.model.withSAEntries { buf in order.map { SortWords(buf[Int($0)].source, buf[Int($0)].destination) } }
+            if sameSort, let w = cache.words, w == words { return cache.result }
+            let r = TableLayout.sorted(words: words, ascending: ascending)
+            cache = SortCache(column: column, ascending: ascending, numbers: nil, words: words, result: r)
+            return r
+        }
+        let numbers: [Double] = s.model.withSAEntries { buf in
+            // Fields read in place: one column per pass.
+            func each(_ f: (Int) -> Double) -> [Double] { order.map { f(Int($0)) } }
+            switch column {
+            case "dir": return each { Double(buf[$0].direction?.rawValue ?? 0) }
+            case "proto": return each { Double(r: buf[$0].proto.rawValue, buf[$0].xfrmMode.rawValue) }
+            case "spi": return each { Double(buf[$0].spi) }
+            case "reqid": return each { Double(buf[$0].reqid) }
+            case "encap": return each { Double(buf[$0].encapsulation?.destinationPort ?? 0) }
+            case "rate": return each { buf[$0].byteRate2s }
+            case "bytes": return each { Double(buf[$0].lifetimeCurrent.bytes) }
+            case "packets": return each { Double(buf[$0].lifetimeCurrent.packets) }
+            case "age": return each { -Double(buf[$0].lifetimeCurrent.addTime) }
+            case "life":
+                return each { LifetimeUse(config: buf[$0].lifetimeLimits, current: buf[$0].lifetimeCurrent, now: now).fraction ?? -1 }
+            case "ka":
+                return each { buf[$0].encapsulation == nil ? Double(KeepaliveInfo.notApplicable.level.rawValue)
+                                                          : Double(s.encapsulatedSAKeepalive(slot: $0).level.rawValue) }
+            default: return each { Double(HealthFlag.maxLevel(buf[$0].health).rawValue) }
+            }
+        }
+        // Bitwise equality (NaN keys compare equal to themselves: the sort result is the same).
+        if sameSort, let n = cache.numbers, n.count == numbers.count,
+           n.withUnsafeBytes({ a in numbers.withUnsafeBytes { b in a.elementsEqual(b) } }) {
+            return cache.result
+        }
+        let r = TableLayout.sorted(numbers: numbers, ascending: ascending)
+        cache = SortCache(column: column, ascending: ascending, numbers: numbers, words: nil, result: r)
+        return r
+    }
+
+    /// Filter keys of every row, reusing `old`'s keys of rows whose identity and mutable parts
+    /// (signature) are unchanged.
+    func filterKeys(reusing old: Dashboard.KeyCache) -> Dashboard.KeyCache {
+        var ids: [SAIdentity] = [], sigs: [Int] = [], keys: [[UInt8]] = []
+        ids.reserveCapacity(count); sigs.reserveCapacity(count); keys.reserveCapacity(count)
+        var byID: [SAIdentity: Int]? = nil
+        func previous(_ i: Int, _ id: SAIdentity, _ sig: Int) -> [UInt8]? {
+            var j: Int? = i < old.ids.count && old.ids[i] == id ? i : nil
+            if j == nil {
+                if byID == nil {
+                    byID = Dictionary(old.ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+                }
+                j = byID?[id]
+            }
+            if let j, old.signatures[j] == sig { return old.keys[j] }
+            return nil
+        }
+        if let s = snapshot {
+            let order = slotOrder
+            let larval = s.model.saLarval(order)
+            s.model.withSAEntries { buf in
+                for (i, slot) in order.enumerated() {
+                    let j = Int(slot)
+                    let id = buf[j].identity
+                    let c = buf[j].encapsulation
+                    let ka = c == nil ? KeepaliveInfo.notApplicable.label : s.encapsulatedSAKeepalive(slot: j).label
+                    // The same parts as `CachedKey.signature(_:)` (health as its flags: codes are fixed per
+                    // flag), mixed without a per-SA Hasher.
+                    var h = Mixer()
+                    h.add(UInt64(buf[j].direction?.rawValue ?? 0xff))
+                    h.add(UInt64(truncatingIfNeeded: c == nil ? 0 : ka.hashValue))
+                    h.add(UInt64(buf[j].health.rawValue))
+                    h.add(c.map { UInt64($0.sourcePort) << 16 | UInt64($0.destinationPort) | 1 << 32 } ?? 0)
+                    h.add(UInt64(buf[j].reqid) | (larval[i] ? 1 << 32 : 0))
+                    h.add(UInt64(buf[j].source.family.rawValue))
+                    h.add(buf[j].source.high)
+                    h.add(buf[j].source.low)
+                    let sig = h.value
+                    ids.append(id); sigs.append(sig)
+                    keys.append(previous(i, id, sig) ?? Columns.saKey(
+                        direction: buf[j].direction, source: buf[j].source, destination: buf[j].destination,
+                        proto: buf[j].proto, mode: buf[j].xfrmMode, spi: buf[j].spi, reqid: buf[j].reqid, keepalive: ka,
+                        encapsulation: c, mark: buf[j].xfrmMark, healthCodes: HealthFlag.codes(buf[j].health),
+                        isLarval: larval[i]))
+                }
+            }
+        } else {
+            for (i, r) in rows.enumerated() {
+                let id = r.id
+                let sig = Dashboard.CachedKey.signature(r)
+                ids.append(id); sigs.append(sig)
+                keys.append(previous(i, id, sig) ?? Columns.saKey(r))
+            }
+        }
+        return Dashboard.KeyCache(ids: ids, signatures: sigs, keys: keys)
+    }
+}
+
+extension HealthFlag {
+    /// `from(flags).map(\.level).max() ?? .ok`, without building the flags.
+    static func maxLevel(_ flags: HealthFlags) -> StatusLevel {
+        guard !flags.isEmpty else { return .ok }
+        var m = StatusLevel.none
+        var any = false
+        for f in HealthFlags.all where flags.contains(f.flag) {
+            let l = level(f.flag)
+            if !any || l > m { m = l; any = true }
+        }
+        return any ? m : .ok
+    }
+
+    /// `from(flags).map(\.code)`.
+    static func codes(_ flags: HealthFlags) -> [String] {
+        guard !flags.isEmpty else { return [] }
+        return HealthFlags.all.filter { flags.contains($0.flag) }.map(\.code)
+    }
+}
+
+/// A cheap 64-bit mix of a few words (change detection, not a hash table's hash).
+struct Mixer {
+    private(set) var value = 0x243f_6a88_85a3_08d3
+    @inline(__always) mutating func add(_ v: UInt64) {
+        var h = UInt64(bitPattern: Int64(value)) ^ v
+        h = (h ^ (h >> 32)) &* 0xd6e8_feb8_6659_fd93
+        h = (h ^ (h >> 32)) &* 0xd6e8_feb8_6659_fd93
+        value = Int(bitPattern: UInt(h ^ (h >> 32)))
+    }
+}

@@ -1,0 +1,179 @@
+import XCTest
+import IPsecModel
+import XFRMWire
+@testable import IPsecViews
+
+/// View data built from the model (rows built on demand) must look and behave exactly like the same
+/// data as plain rows (every row built up front, as the dashboard did before).
+final class ModelBackedRowsTests: XCTestCase {
+    let now = Fixtures.now
+    let host = HostInfo(host: "gw1.example", netns: "ipsec-test", kernel: "6.18.0")
+
+    /// A model from the fixture rows (plus `extra` SAs), `dumps` SA dumps one second apart.
+    func model(extra: Int, dumps: Int) -> LiveModel {
+        var m = LiveModel()
+        let d = Fixtures.data(extraSAs: extra)
+        func states(bump: UInt64) -> [XFRMState] {
+            d.sas.enumerated().map { i, r in
+                var s = r.state
+                if s.lifetimeCurrent.bytes > 0 || i % 3 == 0 {
+                    s.lifetimeCurrent.bytes += bump * 1000 * UInt64(i % 7 + 1); s.lifetimeCurrent.packets += bump
+                }
+                return s
+            }
+        }
+        m.apply(.localAddresses([Fixtures.local, Fixtures.local6]), at: now - 10)
+        m.apply(.dumpBegan(.policy), at: now - 10)
+        m.apply(.policyDump(d.policies.map(\.policy)), at: now - 10)
+        m.apply(.xfrmStat("XfrmInError 0\nXfrmInNoStates 14\n"), at: now - 10)
+        for k in 0..<dumps {
+            let t = now - Double(dumps - 1 - k)
+            m.apply(.dumpBegan(.sa), at: t)
+            m.apply(.saDump(states(bump: UInt64(k) * 10)), at: t)
+            m.apply(.tick, at: t)
+        }
+        return m
+    }
+
+    func plain(_ d: DashboardData) -> DashboardData {
+        DashboardData(header: d.header, sas: d.sas.array, peers: d.peers, policies: d.policies, timeline: d.timeline,
+                      xfrmStat: d.xfrmStat)
+    }
+
+    func testRowsFromTheModelAreTheRowsOfBefore() {
+        let m = model(extra: 40, dumps: 2)
+        let lazy = DashboardData(model: m, now: now, host: host)
+        let h = m.header
+        XCTAssertEqual(lazy.header, HeaderInfo(host: host.host, netns: host.netns, kernel: host.kernel, saCount: h.saCount,
+                                               policyCount: h.policyCount, rateIn: h.inboundRates.last2s.bytesPerSecond,
+                                               rateOut: h.outboundRates.last2s.bytesPerSecond, resync: nil,
+                                               refreshInterval: h.refreshInterval, paused: h.paused))
+        XCTAssertGreaterThan(lazy.header.rateIn + lazy.header.rateOut, 0)
+        let rows = lazy.sas.array
+        XCTAssertEqual(rows.count, 46)
+        XCTAssertEqual(rows.map(\.id), rows.map(\.id).sorted(), "identity order")
+        for (i, r) in rows.enumerated() {
+            XCTAssertEqual(lazy.sas.id(at: i), r.id)
+            XCTAssertEqual(lazy.sas.row(for: r.id), r)
+            XCTAssertEqual(lazy.sas.index(of: r.id), i)
+        }
+        let p = plain(lazy)
+        for peer in lazy.peers {
+            XCTAssertEqual(lazy.sas.indices(ofPeer: peer.id), p.sas.indices(ofPeer: peer.id))
+            XCTAssertEqual(lazy.policies(ofPeer: peer.id), p.policies(ofPeer: peer.id))
+            XCTAssertEqual(lazy.peer(id: peer.id), peer)
+        }
+        XCTAssertNil(lazy.peer(id: "nobody"))
+        XCTAssertEqual(lazy.sas.filterKeys(reusing: .init()).keys, rows.map(Columns.saKey))
+        for c in Columns.sa.map(\.id) + ["nonsense"] {
+            for asc in [true, false] {
+                XCTAssertEqual(lazy.sas.sortedIndices(column: c, ascending: asc, now: now + 5),
+                               p.sas.sortedIndices(column: c, ascending: asc, now: now + 5), "\(c) \(asc)")
+            }
+        }
+    }
+
+    func testBaseOrderFollowsSAsThatCameAndWent() {
+        var m = model(extra: 10, dumps: 2)
+        var d = Dashboard(cols: 150, rows: 30)
+        d.update(DashboardData(model: m, now: now, host: host), now: now)
+        var states = Fixtures.data(extraSAs: 10).sas.map(\.state)
+        for (k, change) in [(1, UInt32(0x0000_0001)), (2, 0xffff_fff0), (3, 0x1000_0003)].enumerated() {
+            // Same number of SAs, one replaced (its slot is reused by an SA sorting elsewhere).
+            states[change.0 + 3].spi = change.1
+            let t = now + Double(k + 1)
+            m.apply(.dumpBegan(.sa), at: t)
+            m.apply(.saDump(states), at: t)
+            m.apply(.tick, at: t)
+            d.update(DashboardData(model: m, now: t, host: host), now: t)
+            let ids = d.data.sas.array.map(\.id)
+            XCTAssertEqual(ids, ids.sorted(), "refresh \(k)")
+            XCTAssertEqual(Set(ids), Set(states.map(\.identity)), "refresh \(k)")
+            XCTAssertEqual((0..<d.data.sas.count).map { d.data.sas.id(at: $0) }, ids)
+            // And an unchanged refresh keeps it.
+            m.apply(.dumpBegan(.sa), at: t + 0.5)
+            m.apply(.saDump(states), at: t + 0.5)
+            d.update(DashboardData(model: m, now: t + 0.5, host: host), now: t + 0.5)
+            XCTAssertEqual(d.data.sas.array.map(\.id), ids)
+        }
+    }
+
+    func testFilterKeysFollowConfigurationChangesInTheModel() {
+        var m = model(extra: 10, dumps: 2)
+        var d = Dashboard(cols: 150, rows: 30)
+        d.update(DashboardData(model: m, now: now, host: host), now: now)
+        for k in [Key.character("/"), .character("r"), .character("e"), .character("q"), .character("i"),
+                  .character("d"), .character(" "), .character("4"), .character("2"), .character("4"), .character("2"), .enter] {
+            _ = d.handle(.key(k), now: now)
+        }
+        XCTAssertEqual(d.lists[0].visible.count, 0)
+        var states = Fixtures.data(extraSAs: 10).sas.map(\.state)
+        for (k, reqid) in [UInt32(4242), 7, 4242].enumerated() {
+            states[4].reqid = reqid
+            let t = now + Double(k + 1)
+            m.apply(.dumpBegan(.sa), at: t)
+            m.apply(.saDump(states), at: t)
+            d.update(DashboardData(model: m, now: t, host: host), now: t)
+            XCTAssertEqual(d.lists[0].visible.map { d.data.sas[$0].state.spi }, reqid == 4242 ? [states[4].spi] : [],
+                           "refresh \(k)")
+        }
+    }
+
+    func testSearchKeysAreTheLowercasedJoinedParts() {
+        for parts in [["OUT", "192.0.2.1", "2001:DB8::1", "ESP/Tunnel", "0xC1A00001", "reqid", "7", "LATE", "R0", "LV"],
+                      ["Zürich", "ÄÖÜ", "İstanbul", "x"], [], [""], ["", "A"], ["[\\]^_`@AZaz{"]] {
+            XCTAssertEqual(SearchMatcher.key(parts), Array(parts.joined(separator: " ").lowercased().utf8), "\(parts)")
+        }
+    }
+
+    func testSortCacheGivesTheSortOfTheCurrentKeys() {
+        var cache = SARows.SortCache()
+        for (n, m) in [model(extra: 20, dumps: 2), model(extra: 20, dumps: 2), model(extra: 20, dumps: 3),
+                       model(extra: 21, dumps: 3)].enumerated() {
+            var lazy = DashboardData(model: m, now: now + Double(n), host: host).sas
+            lazy.resolveOrder()
+            let p = SARows(lazy.array)
+            for c in ["rate", "peer", "bytes", "rate"] {
+                XCTAssertEqual(lazy.sortedIndices(column: c, ascending: false, now: now, cache: &cache),
+                               p.sortedIndices(column: c, ascending: false, now: now), "\(n) \(c)")
+                XCTAssertEqual(lazy.sortedIndices(column: c, ascending: false, now: now, cache: &cache),
+                               p.sortedIndices(column: c, ascending: false, now: now), "\(n) \(c) again")
+            }
+        }
+    }
+
+    func testScreensFromTheModelMatchPlainRows() {
+        let keys: [Key] = [.character(">"), .character(">"), .character("I"), .down, .down, .pageDown, .character(" "),
+                           .character("<"), .character("<"), .character("<"), .character("I"),
+                           .character("/"), .character("1"), .character("9"), .enter, .down, .enter, .escape,
+                           .character("d"), .escape, .escape,
+                           .character("2"), .down, .character(">"), .enter, .down, .enter, .escape, .escape,
+                           .character(" "), .character("d"), .escape,
+                           .character("3"), .down, .enter, .escape, .character("4"), .character("5"), .character("6"),
+                           .character("1"), .end, .character("/"), .character("!"), .character("l"), .enter]
+        let models = [model(extra: 30, dumps: 2), model(extra: 30, dumps: 3), model(extra: 31, dumps: 3)]
+        var a = Dashboard(cols: 150, rows: 30), b = Dashboard(cols: 150, rows: 30)
+        var step = 0
+        var seen = ""
+        for (n, m) in models.enumerated() {
+            let t = now + Double(n)
+            let lazy = DashboardData(model: m, now: t, host: host)
+            a.update(lazy, now: t)
+            b.update(plain(lazy), now: t)
+            XCTAssertEqual(a.render(now: t).snapshotText, b.render(now: t).snapshotText, "after refresh \(n)")
+            for k in keys {
+                step += 1
+                let ca = a.handle(.key(k), now: t), cb = b.handle(.key(k), now: t)
+                XCTAssertEqual(ca, cb, "commands at step \(step) (\(k))")
+                let text = a.render(now: t + 0.5).snapshotText
+                XCTAssertEqual(text, b.render(now: t + 0.5).snapshotText, "screen at step \(step) (\(k)), refresh \(n)")
+                seen += text
+            }
+        }
+        // The walk went through every kind of screen.
+        for part in ["─ SAs (", "replay window", "Delete 1 SA(s)?", "tagged 1", "filter: 19", "SELECTOR", "COUNTER",
+                     "/37", "peer 198.51.100.7"] {
+            XCTAssertTrue(seen.contains(part), part)
+        }
+    }
+}
