@@ -166,3 +166,44 @@ final class RawDumpEquivalenceTests: XCTestCase {
     func testManualESP61() throws { try checkEquivalence("Tests/XFRMWireTests/Fixtures/manual-esp-6.1.xfrmrec") }
     func testKernelLifetimes612() throws { try checkEquivalence("Tests/XFRMWireTests/Fixtures/kernel-lifetimes-6.12.xfrmrec", exercised: false) }
 }
+
+/// What counts as a structural change for the re-aggregating `derive`.
+final class StructureTests: XCTestCase {
+    func testPolicyCountersAloneAreNoPolicyChange() {
+        let sel = Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0")
+        let pol = Fx.policy(dir: .outbound, index: 9, selector: sel,
+                            templates: [Fx.template(src: Fx.local, dst: Fx.remote, reqid: 1)])
+        var m = Fx.model([Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x100, dir: .outbound)], policies: [pol])
+        let before = m.policy(pol.identity)
+        let derives = m.counterOnlyDerives
+        var used = pol
+        used.lifetimeCurrent = XFRMLifetimeCurrent(bytes: 840, packets: 10, addTime: 1_794_999_000, useTime: 1_795_000_004)
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 5)
+        m.apply(.policyDump([used]), at: Fx.t0 + 5)
+        XCTAssertEqual(m.policy(pol.identity)?.policy.lifetimeCurrent, used.lifetimeCurrent, "counters taken")
+        XCTAssertEqual(m.policy(pol.identity)?.lastChanged, before?.lastChanged, "counters are not a change")
+        XCTAssertEqual(m.counterOnlyDerives, derives + 1, "no regrouping for counters")
+
+        // A real change (priority) regroups and is dated.
+        var changed = used
+        changed.priority = 7
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 6)
+        m.apply(.policyDump([changed]), at: Fx.t0 + 6)
+        XCTAssertEqual(m.policy(pol.identity)?.lastChanged, Fx.t0 + 6)
+        XCTAssertEqual(m.counterOnlyDerives, derives + 1, "a changed policy regroups")
+    }
+
+    func testTicksReevaluateTimeDependentHealth() {
+        // An SA with a hard time limit: the near-expiry flag depends on the clock alone.
+        var lifetime = XFRMLifetimeConfig.infinite
+        lifetime.hardAddExpiresSeconds = 100
+        let add = UInt64(Fx.t0) - 89
+        var m = Fx.model([Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x100, dir: .outbound, addTime: add, lifetime: lifetime)])
+        let id = SAIdentity(family: .inet, destination: Fx.remote, spi: 0x100, proto: .esp, mark: nil)
+        XCTAssertFalse(m.sa(id)!.health.contains(.nearHardLifetime), "89 of 100 s")
+        m.apply(.tick, at: Fx.t0 + 0.05)
+        XCTAssertFalse(m.sa(id)!.health.contains(.nearHardLifetime))
+        m.apply(.tick, at: Fx.t0 + 2)
+        XCTAssertTrue(m.sa(id)!.health.contains(.nearHardLifetime), "91 of 100 s: the later tick re-evaluates")
+    }
+}

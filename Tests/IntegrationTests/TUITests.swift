@@ -201,6 +201,8 @@ final class TUILiveTests: XCTestCase {
         try ns.exec("sysctl -qw net.core.xfrm_acq_expires=600")
         let t = try Tmux("\(Harness.binary) --netns \(ns.name) -d 0.5")
         t.waitFor(text: "SAs 0")
+        // The policy dump follows the first frame; the header then counts the policy and is in sync.
+        t.waitFor("the policy counted and the model in sync") { $0.contains("pol 1") && $0.contains("in sync") }
         try ns.ip("xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0xd00 max 0xd00")
         t.waitFor(text: "0x00000d00")
         t.send("d")
