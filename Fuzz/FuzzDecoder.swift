@@ -14,5 +14,13 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Redaction must never change what decodes (it only zeroes key bytes).
     let again = XFRMDecoder.decodeDatagram(copy)
     if again.messages.count != decoded.messages.count { fatalError("redaction changed message framing") }
+    // The refresh path: NEWSA records scanned without a full decode must agree with the decoder.
+    var raw = RawSADump()
+    raw.append(copy)
+    raw.forEachPayload { p in
+        guard let scan = SAScan(payload: p), let st = XFRMDecoder.decodeState(payload: p) else { return }
+        if scan.identity != st.identity { fatalError("scan and decoder disagree on the identity") }
+        if scan.counters != SACounters(st) { fatalError("scan and decoder disagree on the counters") }
+    }
     return 0
 }
