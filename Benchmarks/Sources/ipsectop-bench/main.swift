@@ -170,6 +170,34 @@ func refresh(netns: String, rounds: Int) {
     emit("refresh.ratio_vs_kernel", k > 0 ? fmt(median(ours) / k, 2) : "nan")
 }
 
+// MARK: - policies: the periodic policy refresh
+
+/// A model that holds every SA and policy takes `rounds` policy refreshes as the live source
+/// does every 10 s (`dumpBegan`, GETPOLICY dump, `policyDump`): user and system time of each.
+func policies(netns: String, rounds: Int) {
+    enter(netns)
+    let c = channel()
+    var model = LiveModel()
+    var t = 1_000_000.0
+    _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
+    _ = model.apply(.dumpBegan(.sa), at: t)
+    do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw().dump), at: t) } catch { die("GETSA dump: \(error)") }
+    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    var user: [Double] = [], sys: [Double] = []
+    for _ in 0..<rounds {
+        t += 10
+        let a = cpu()
+        _ = model.apply(.dumpBegan(.policy), at: t)
+        _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+        let b = cpu()
+        user.append(b.user - a.user)
+        sys.append(b.sys - a.sys)
+    }
+    emit("policies.count", "\(model.policyCount)")
+    emit("policies.refresh_user_ms", fmt(median(user) * 1e3))
+    emit("policies.refresh_sys_ms", fmt(median(sys) * 1e3))
+}
+
 // MARK: - initial: the model built from the first dump, alone
 
 /// The first SA dump received once, then a fresh model built from it `rounds` times (scan,
@@ -478,7 +506,7 @@ func decode(fixture: String, count n: Int) {
 
 let args = CommandLine.arguments
 guard args.count >= 3 else {
-    die("usage: ipsectop-bench refresh|frame|ingest|initial NETNS [COUNT] | decode FIXTURE [N]")
+    die("usage: ipsectop-bench refresh|frame|ingest|initial|policies NETNS [COUNT] | decode FIXTURE [N]")
 }
 let count = args.count > 3 ? Int(args[3]) : nil
 switch args[1] {
@@ -487,5 +515,6 @@ case "frame": frame(netns: args[2], frames: count ?? 300)
 case "ingest": ingest(netns: args[2], rounds: count ?? 5)
 case "decode": decode(fixture: args[2], count: count ?? 100_000)
 case "initial": initial(netns: args[2], rounds: count ?? 5)
+case "policies": policies(netns: args[2], rounds: count ?? 5)
 default: die("unknown benchmark \(args[1])")
 }
