@@ -245,6 +245,7 @@ extension LiveModel {
         var diff = ReconcileDiff()
         let versionBefore = policyVersion, countBefore = policyTable.count
         var seen = Set<PolicyIdentity>(minimumCapacity: policies.count)
+        var inserted = false
         if policyTable.capacity < policies.count { policyTable.reserveCapacity(policies.count) }
         for p in policies {
             let id = p.identity
@@ -269,10 +270,22 @@ extension LiveModel {
                 }
             } else {
                 putPolicy(PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: []))
+                inserted = true
                 if !initial { diff.addedPolicies += 1 }
             }
         }
-        let stale = policyTable.filter { !seen.contains($0.key) && $0.value.lastChanged < window.began }.map(\.key)
+        // When every dumped policy was already in the table (nothing inserted, so nothing displaced),
+        // the keys seen are table keys: equal counts mean nothing is stale, the usual case. Else the
+        // stale keys are collected without copying the table (`filter` built a new dictionary).
+        var stale: [PolicyIdentity] = []
+        if inserted || seen.count != policyTable.count {
+            var i = policyTable.startIndex
+            while i != policyTable.endIndex {
+                let key = policyTable.keys[i]
+                if !seen.contains(key) && policyTable.values[i].lastChanged < window.began { stale.append(key) }
+                policyTable.formIndex(after: &i)
+            }
+        }
         for k in stale { dropPolicy(k) }
         diff.stalePolicies = stale.count
         if policyVersion != versionBefore || policyTable.count != countBefore { structureDirty = true }
