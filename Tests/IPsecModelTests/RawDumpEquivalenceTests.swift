@@ -193,6 +193,27 @@ final class StructureTests: XCTestCase {
         XCTAssertEqual(m.counterOnlyDerives, derives + 1, "a changed policy regroups")
     }
 
+    func testAPolicyMissingFromADumpIsRemovedWithOrWithoutNewOnes() {
+        let sel = Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0")
+        let sel2 = Fx.subnetSelector(from: "192.0.2.0", to: "203.0.113.0")
+        let a = Fx.policy(dir: .outbound, index: 1, selector: sel, templates: [])
+        let b = Fx.policy(dir: .outbound, index: 2, selector: sel2, templates: [])
+        let c = Fx.policy(dir: .inbound, index: 3, selector: sel, templates: [])
+        var m = Fx.model([], policies: [a, b])
+        // Nothing new, one gone.
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 1)
+        m.apply(.policyDump([a]), at: Fx.t0 + 1)
+        XCTAssertEqual(m.policies.map(\.identity), [a.identity])
+        // One new, one gone: the counts match, the table does not.
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 2)
+        m.apply(.policyDump([c]), at: Fx.t0 + 2)
+        XCTAssertEqual(m.policies.map(\.identity), [c.identity])
+        // The same again: nothing changes.
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 3)
+        m.apply(.policyDump([c]), at: Fx.t0 + 3)
+        XCTAssertEqual(m.policies.map(\.identity), [c.identity])
+    }
+
     func testTicksReevaluateTimeDependentHealth() {
         // An SA with a hard time limit: the near-expiry flag depends on the clock alone.
         var lifetime = XFRMLifetimeConfig.infinite
