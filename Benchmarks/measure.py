@@ -274,7 +274,8 @@ def summary(out):
             ("ingest.decode_plus_model_events_per_s", "decode + model, events/s (median)"),
             ("memory.model_estimate_bytes_per_sa", "model's own estimate (approximateResidentBytes), bytes/SA"),
             ("memory.rss_growth_bytes_per_sa", "in-process RSS growth (model + view data + dashboard), bytes/SA"),
-            ("memory.rss_after_dumps_and_model_bytes_per_sa", "  of which: dumps + model, bytes/SA"),
+            ("memory.rss_after_sa_dump_and_model_bytes_per_sa", "  after the SA dump and model (no policies yet), bytes/SA"),
+            ("memory.rss_after_dumps_and_model_bytes_per_sa", "  after the policy dump too (SAs, policies, model), bytes/SA"),
             ("memory.rss_view_data_bytes_per_sa", "  of which: DashboardData, bytes/SA"),
             ("memory.rss_dashboard_update_bytes_per_sa", "  of which: Dashboard.update, bytes/SA")]
     for n in sizes:

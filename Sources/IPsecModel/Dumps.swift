@@ -281,7 +281,7 @@ extension LiveModel {
         if inserted || seen.count != policyTable.count {
             var i = policyTable.startIndex
             while i != policyTable.endIndex {
-                let key = policyTable.keys[i]
+                let key = policyTable.values[i].identity
                 if !seen.contains(key) && policyTable.values[i].lastChanged < window.began { stale.append(key) }
                 policyTable.formIndex(after: &i)
             }

@@ -339,7 +339,7 @@ extension LiveModel {
             policyVersion &+= 1
         } else {
             // The same index under another selector/mark means the policy was replaced in place.
-            if p.index != 0, let old = policyIndex[PolicyIndexKey(index: p.index, direction: p.direction.rawValue)] {
+            if p.index != 0, let old = policyTable.identity(kernelIndex: PolicyIndexKey(index: p.index, direction: p.direction.rawValue)) {
                 dropPolicy(old)
             }
             putPolicy(PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: []))
@@ -348,10 +348,8 @@ extension LiveModel {
 
     /// Adds a policy to the table and its index.
     mutating func putPolicy(_ e: PolicyEntry) {
-        let id = e.identity
-        policyTable[id] = e
+        policyTable.put(e)
         policyVersion &+= 1
-        if id.index != 0 { policyIndex[PolicyIndexKey(index: id.index, direction: id.direction.rawValue)] = id }
     }
 
     /// Removes a policy from the table and its index.
@@ -359,8 +357,6 @@ extension LiveModel {
     mutating func dropPolicy(_ id: PolicyIdentity) -> Bool {
         guard policyTable.removeValue(forKey: id) != nil else { return false }
         policyVersion &+= 1
-        let k = PolicyIndexKey(index: id.index, direction: id.direction.rawValue)
-        if policyIndex[k] == id { policyIndex[k] = nil }
         return true
     }
 
@@ -372,7 +368,9 @@ extension LiveModel {
         }
         var victims: [PolicyIdentity] = []
         if pid.index != 0 {
-            if let v = policyIndex[PolicyIndexKey(index: pid.index, direction: pid.direction.rawValue)] { victims = [v] }
+            if let v = policyTable.identity(kernelIndex: PolicyIndexKey(index: pid.index, direction: pid.direction.rawValue)) {
+                victims = [v]
+            }
         } else {
             let mark = attributes.mark.flatMap { $0.isZero ? nil : $0 }
             victims = policyTable.keys.filter { k in

@@ -61,15 +61,14 @@ public struct LiveModel: Sendable {
     /// Traffic of retired predecessors since their last sample, added to the heir's next sample (by entry slot).
     var carries: [Int32: TrafficTotals] = [:]
     var liveCount = 0
-    var policyTable: [PolicyIdentity: PolicyEntry] = [:]
+    /// The policies, with their indexes by identity and by the kernel's (index, direction).
+    var policyTable = PolicyTable()
     /// Bumped whenever a policy is added, removed or replaced (not for counters, peers, soft expiry):
     /// what `derive` computes from policies alone is cached against it.
     var policyVersion: UInt64 = 1
     /// Local addresses inferred from policies (`inferLocalAddresses`), valid for `policyLocalVersion`.
     var policyLocal: Set<IPAddress> = []
     var policyLocalVersion: UInt64 = 0
-    /// (index, direction) -> policy: the kernel's index is unique per policy.
-    var policyIndex: [PolicyIndexKey: PolicyIdentity] = [:]
     var peerStates: [PeerKey: PeerState] = [:]
     var keepaliveByPeer: [PeerKey: KeepaliveTrack] = [:]
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]

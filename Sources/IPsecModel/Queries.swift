@@ -198,7 +198,7 @@ extension LiveModel {
         // Sort small keys by position, then visit the entries in that order: moving large entries
         // during the sort costs far more. Ties keep the table's order, as the stable sort of the
         // entries did.
-        typealias Key = (direction: UInt8, priority: UInt32, index: UInt32, at: Dictionary<PolicyIdentity, PolicyEntry>.Index)
+        typealias Key = (direction: UInt8, priority: UInt32, index: UInt32, at: PolicyTable.Index)
         var keys: [Key] = []
         keys.reserveCapacity(policyTable.count)
         var i = policyTable.startIndex

@@ -78,7 +78,7 @@ extension LiveModel {
     /// same relative order as in `mapPoliciesSorted`).
     public func mapPoliciesSorted<T>(where include: (PolicyEntry) throws -> Bool,
                                      _ transform: (PolicyEntry) throws -> T) rethrows -> [T] {
-        typealias Key = (direction: UInt8, priority: UInt32, index: UInt32, at: Dictionary<PolicyIdentity, PolicyEntry>.Index)
+        typealias Key = (direction: UInt8, priority: UInt32, index: UInt32, at: PolicyTable.Index)
         var keys: [Key] = []
         var i = policyTable.startIndex
         while i != policyTable.endIndex {

@@ -243,6 +243,7 @@ func frame(netns: String, frames: Int) {
     let t1 = monotonic()
     _ = model.apply(.saDumpRaw(sas.dump), at: now)
     let t2 = monotonic()
+    let rssSAModel = residentBytes()
     let host = HostInfo(host: "bench", netns: netns, kernel: "")
     var dash = Dashboard(cols: 200, rows: 50, refreshInterval: 1)
     dash.update(DashboardData(model: model, now: now, host: host), now: now)
@@ -277,6 +278,7 @@ func frame(netns: String, frames: Int) {
     emit("memory.model_estimate_bytes_per_sa", fmt(Double(model.approximateResidentBytes) / Double(max(n, 1)), 0))
     emit("memory.rss_growth_bytes_per_sa", fmt(Double(residentBytes() - rss0) / Double(max(n, 1)), 0))
     // Where it goes (RSS steps; the dump results are still held, so "model" includes them).
+    emit("memory.rss_after_sa_dump_and_model_bytes_per_sa", fmt(Double(rssSAModel - rss0) / Double(max(n, 1)), 0))
     emit("memory.rss_after_dumps_and_model_bytes_per_sa", fmt(Double(rssModel - rss0) / Double(max(n, 1)), 0))
     emit("memory.rss_view_data_bytes_per_sa", fmt(Double(rssViewData - rssModel) / Double(max(n, 1)), 0))
     emit("memory.rss_dashboard_update_bytes_per_sa", fmt(Double(rssDashboard - rssViewData) / Double(max(n, 1)), 0))
