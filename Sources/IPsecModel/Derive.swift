@@ -286,13 +286,7 @@ extension LiveModel {
             for b in builders.indices {
                 for (reqid, _, si) in builders[b].pairIn.items {
                     guard let so = builders[b].pairOut[reqid] else { continue }
-                    let inMoved = entries[Int(si)].r10p > 0
-                    let outMoved = entries[Int(so)].r10p > 0
-                    let oldEnough = now - max(entries[Int(si)].firstSeen, entries[Int(so)].firstSeen) >= 5
-                    if inMoved != outMoved && oldEnough {
-                        entries[Int(si)].health.insert(.oneWayTraffic)
-                        entries[Int(so)].health.insert(.oneWayTraffic)
-                    }
+                    markOneWay(inbound: Int(si), outbound: Int(so), at: now)
                 }
             }
         }
@@ -481,14 +475,7 @@ extension LiveModel {
             var health = sums[p].health
             if oneWayWindow && !cache.values[p].pairs.isEmpty {
                 for (_, si, so) in cache.values[p].pairs where si >= 0 && so >= 0 {
-                    let inMoved = entries[Int(si)].r10p > 0
-                    let outMoved = entries[Int(so)].r10p > 0
-                    let oldEnough = now - max(entries[Int(si)].firstSeen, entries[Int(so)].firstSeen) >= 5
-                    if inMoved != outMoved && oldEnough {
-                        entries[Int(si)].health.insert(.oneWayTraffic)
-                        entries[Int(so)].health.insert(.oneWayTraffic)
-                        health.insert(.oneWayTraffic)
-                    }
+                    if markOneWay(inbound: Int(si), outbound: Int(so), at: now) { health.insert(.oneWayTraffic) }
                 }
             }
             let key = cache.values[p].key
@@ -522,6 +509,19 @@ extension LiveModel {
             if a.1 != b.1 { return a.1 < b.1 }
             return a.2 < b.2
         }.map(\.3)
+    }
+
+    /// One-way traffic on an inbound/outbound pair: only one side moved in 10 s, and both are at
+    /// least 5 s old. Flags both SAs; returns whether it did.
+    @discardableResult
+    mutating func markOneWay(inbound si: Int, outbound so: Int, at now: ModelTime) -> Bool {
+        let inMoved = entries[si].r10p > 0
+        let outMoved = entries[so].r10p > 0
+        let oldEnough = now - max(entries[si].firstSeen, entries[so].firstSeen) >= 5
+        guard inMoved != outMoved && oldEnough else { return false }
+        entries[si].health.insert(.oneWayTraffic)
+        entries[so].health.insert(.oneWayTraffic)
+        return true
     }
 
     /// The retired SAs' totals an entry brings to its peer: counted once, on the tunnel's newest SA.

@@ -195,25 +195,7 @@ extension LiveModel {
 
     /// `policies.map(transform)` without copying the entries into an intermediate array.
     public func mapPoliciesSorted<T>(_ transform: (PolicyEntry) throws -> T) rethrows -> [T] {
-        // Sort small keys by position, then visit the entries in that order: moving large entries
-        // during the sort costs far more. Ties keep the table's order, as the stable sort of the
-        // entries did.
-        typealias Key = (direction: UInt8, priority: UInt32, index: UInt32, at: PolicyTable.Index)
-        var keys: [Key] = []
-        keys.reserveCapacity(policyTable.count)
-        var i = policyTable.startIndex
-        while i != policyTable.endIndex {
-            let p = policyTable.values[i].policy
-            keys.append((p.direction.rawValue, p.priority, p.index, i))
-            policyTable.formIndex(after: &i)
-        }
-        let order = keys.indices.sorted {
-            let a = keys[$0], b = keys[$1]
-            if a.direction != b.direction { return a.direction < b.direction }
-            if a.priority != b.priority { return a.priority < b.priority }
-            return a.index < b.index
-        }
-        return try order.map { try transform(policyTable.values[keys[$0].at]) }
+        try mapPoliciesSorted(where: { _ in true }, transform)
     }
 
     public func policy(_ id: PolicyIdentity) -> PolicyEntry? { policyTable[id] }

@@ -76,6 +76,9 @@ extension LiveModel {
 
     /// `mapPoliciesSorted(_:)` restricted to the policies `include` accepts (filtered before sorting:
     /// same relative order as in `mapPoliciesSorted`).
+    ///
+    /// Sorts small keys by position, then visits the entries in that order: moving large entries
+    /// during the sort costs far more. Ties keep the table's order.
     public func mapPoliciesSorted<T>(where include: (PolicyEntry) throws -> Bool,
                                      _ transform: (PolicyEntry) throws -> T) rethrows -> [T] {
         typealias Key = (direction: UInt8, priority: UInt32, index: UInt32, at: PolicyTable.Index)

@@ -26,16 +26,8 @@ extension XFRMCommandChannel {
                 // DONE, ERROR or anything else: the full decoder says what it is.
                 let decoded = d.bytes.withUnsafeBytes { XFRMDecoder.decodeDatagram(UnsafeRawBufferPointer(rebasing: $0[range])) }
                 for m in decoded.messages {
-                    switch m.body {
-                    case .success(.done(let e)):
-                        if e != 0 { throw .rejected(operation: operation, errno: Errno(e), message: nil) }
+                    if case .success(let msg) = m.body, try XFRMCommandChannel.endsDump(msg, operation: operation) {
                         finished = true
-                    case .success(.error(let e)):
-                        if e.isAck { finished = true; continue }
-                        if e.errno == EPERM { throw .missingPrivilege(operation: operation, errno: Errno(e.errno)) }
-                        throw .rejected(operation: operation, errno: Errno(e.errno), message: e.message)
-                    default:
-                        break
                     }
                 }
             }

@@ -96,15 +96,12 @@ public final class XFRMCommandChannel {
                             body = .failure(error)
                         }
                         switch body {
-                        case .success(.done(let e)):
-                            if e != 0 { throw .rejected(operation: operation, errno: Errno(e), message: nil) }
-                            finished = true
-                        case .success(.error(let e)):
-                            if e.isAck { finished = true; return }
-                            if e.errno == EPERM { throw .missingPrivilege(operation: operation, errno: Errno(e.errno)) }
-                            throw .rejected(operation: operation, errno: Errno(e.errno), message: e.message)
                         case .success(let msg):
-                            if let r = extract(msg) { out.records.append(r) }
+                            if try XFRMCommandChannel.endsDump(msg, operation: operation) {
+                                finished = true
+                            } else if let r = extract(msg) {
+                                out.records.append(r)
+                            }
                         case .failure(let w):
                             failures.append(w)
                         }
@@ -120,6 +117,22 @@ public final class XFRMCommandChannel {
                 if let t = recordType { previousRecordCount[t] = out.records.count }
                 return out
             }
+        }
+    }
+
+    /// Whether a message of a dump's sequence ends it: NLMSG_DONE, or the ACK. An error (in DONE or
+    /// NLMSG_ERROR) is thrown, with the extended-ACK text when the kernel sent one.
+    static func endsDump(_ msg: XFRMMessage, operation: String) throws(KernelError) -> Bool {
+        switch msg {
+        case .done(let e):
+            if e != 0 { throw .rejected(operation: operation, errno: Errno(e), message: nil) }
+            return true
+        case .error(let e):
+            if e.isAck { return true }
+            if e.errno == EPERM { throw .missingPrivilege(operation: operation, errno: Errno(e.errno)) }
+            throw .rejected(operation: operation, errno: Errno(e.errno), message: e.message)
+        default:
+            return false
         }
     }
 

@@ -23,36 +23,6 @@ protocol ModelSource: AnyObject {
     func record(_ result: ActionResult)
 }
 
-/// Addresses configured on this namespace's interfaces (the model uses them to tell direction).
-func interfaceAddresses() -> [IPAddress] {
-    var head: UnsafeMutablePointer<ifaddrs>?
-    guard getifaddrs(&head) == 0 else { return [] }
-    defer { freeifaddrs(head) }
-    var out: [IPAddress] = []
-    var p = head
-    while let cur = p {
-        if let sa = cur.pointee.ifa_addr {
-            switch Int32(sa.pointee.sa_family) {
-            case AF_INET:
-                sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                    var a = sin.pointee.sin_addr
-                    let b = withUnsafeBytes(of: &a) { Array($0) } + [UInt8](repeating: 0, count: 12)
-                    out.append(b.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet) })
-                }
-            case AF_INET6:
-                sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
-                    var a = sin.pointee.sin6_addr
-                    let b = withUnsafeBytes(of: &a) { Array($0) }
-                    out.append(b.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet6) })
-                }
-            default: break
-            }
-        }
-        p = cur.pointee.ifa_next
-    }
-    return out
-}
-
 /// Keeps the model equal to the kernel: event socket bound first, then dumps; events
 /// applied as idempotent upserts; periodic GETSA dumps for counters; ENOBUFS -> re-dump.
 final class LiveSource: ModelSource {

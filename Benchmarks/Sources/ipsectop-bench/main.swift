@@ -85,35 +85,8 @@ func dumpPolicies(_ c: XFRMCommandChannel) -> DumpResult<XFRMPolicy> {
     do { return try c.dumpPolicies() } catch { die("GETPOLICY dump: \(error)") }
 }
 
-/// The namespace's interface addresses, as the dashboard feeds them to the model (the fixture puts
-/// 203.0.113.1-250 and 2001:db8:0:1::1 on lo). Call after entering the namespace.
-func interfaceAddresses() -> [IPAddress] {
-    var head: UnsafeMutablePointer<ifaddrs>?
-    guard getifaddrs(&head) == 0 else { return [] }
-    defer { freeifaddrs(head) }
-    var out: [IPAddress] = []
-    var p = head
-    while let cur = p {
-        if let sa = cur.pointee.ifa_addr {
-            var bytes = [UInt8](repeating: 0, count: 16)
-            switch Int32(sa.pointee.sa_family) {
-            case AF_INET:
-                sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                    withUnsafeBytes(of: sin.pointee.sin_addr) { for k in 0..<4 { bytes[k] = $0[k] } }
-                }
-                out.append(bytes.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet) })
-            case AF_INET6:
-                sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
-                    withUnsafeBytes(of: sin.pointee.sin6_addr) { for k in 0..<16 { bytes[k] = $0[k] } }
-                }
-                out.append(bytes.withUnsafeBytes { IPAddress(xfrmBytes: $0, family: .inet6) })
-            default: break
-            }
-        }
-        p = cur.pointee.ifa_next
-    }
-    return out
-}
+// `interfaceAddresses()` (XFRMKernel) after entering the namespace: the fixture puts
+// 203.0.113.1-250 and 2001:db8:0:1::1 on lo, and the dashboard feeds them to the model the same way.
 
 // MARK: - refresh: decode + model update vs the kernel's dump CPU
 
