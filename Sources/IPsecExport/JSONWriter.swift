@@ -4,7 +4,71 @@ import Glibc
 /// given, so documents have a stable field order, and no intermediate objects
 /// are built (snapshots of 100,000 SAs stay cheap).
 public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
+    /// The output bytes, in a buffer of our own: `Array.append` checked uniqueness and capacity
+    /// per byte run, which was a third of a large snapshot's time. The writer checks uniqueness once
+    /// per call (it is a value: a copy writes into its own buffer) and capacity once per piece.
+    private final class Storage {
+        var base: UnsafeMutablePointer<UInt8>
+        var count = 0
+        var capacity: Int
+
+        init(capacity: Int) {
+            self.capacity = max(64, capacity)
+            base = .allocate(capacity: self.capacity)
+        }
+
+        deinit { base.deallocate() }
+
+        func copy() -> Storage {
+            let c = Storage(capacity: capacity)
+            c.base.update(from: base, count: count)
+            c.count = count
+            return c
+        }
+
+        @inline(__always)
+        func reserve(_ n: Int) {
+            if count + n > capacity { grow(count + n) }
+        }
+
+        func grow(_ need: Int) {
+            let newCapacity = max(need, capacity * 2)
+            let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            b.update(from: base, count: count)
+            base.deallocate()
+            base = b
+            capacity = newCapacity
+        }
+
+        @inline(__always)
+        func put(_ byte: UInt8) {
+            reserve(1)
+            base[count] = byte
+            count += 1
+        }
+
+        @inline(__always)
+        func put(_ bytes: UnsafeRawBufferPointer) {
+            guard let src = bytes.baseAddress, !bytes.isEmpty else { return }
+            reserve(bytes.count)
+            UnsafeMutableRawPointer(base + count).copyMemory(from: src, byteCount: bytes.count)
+            count += bytes.count
+        }
+
+        @inline(__always)
+        func put(_ byte: UInt8, times n: Int) {
+            reserve(n)
+            (base + count).initialize(repeating: byte, count: n)
+            count += n
+        }
+
+        var array: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    }
+
+    private var storage: Storage
+
+    /// What was written so far (since the last flush, for streaming writers).
+    public var bytes: [UInt8] { storage.array }
     /// Whether the current (innermost) container already has a member: the next one needs a comma.
     private var comma = false
     /// The flags of the enclosing containers.
@@ -16,66 +80,78 @@ public struct JSONWriter {
     private var sink: (([UInt8]) -> Void)?
     private var flushThreshold = Int.max
 
-    public init(reserve: Int = 4096) { bytes.reserveCapacity(reserve) }
+    public init(reserve: Int = 4096) { storage = Storage(capacity: reserve) }
 
     /// A writer that hands its output to `sink` in chunks of about `chunk` bytes; call `flush()` at the end.
     public init(chunk: Int, sink: @escaping ([UInt8]) -> Void) {
-        bytes.reserveCapacity(chunk + chunk / 4)
+        storage = Storage(capacity: chunk + chunk / 4)
         self.sink = sink
         flushThreshold = chunk
     }
 
+    /// The buffer, this writer's own (copied first if a copy of the writer shares it).
+    @inline(__always)
+    private mutating func out() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
     /// Hands what was written so far to the sink (streaming writers only).
     public mutating func flush() {
-        guard let sink, !bytes.isEmpty else { return }
-        sink(bytes)
-        bytes.removeAll(keepingCapacity: true)
+        guard let sink, storage.count > 0 else { return }
+        sink(storage.array)
+        out().count = 0
     }
 
     @inline(__always)
     private mutating func flushIfFull() {
-        if bytes.count >= flushThreshold { flush() }
+        if storage.count >= flushThreshold { flush() }
     }
 
     @inline(__always)
-    private mutating func separator() {
-        if comma { bytes.append(UInt8(ascii: ",")) }
+    private mutating func separator(_ o: Storage) {
+        if comma { o.put(UInt8(ascii: ",")) }
         comma = true
     }
 
     public mutating func beginObject() {
         flushIfFull()
-        separator(); bytes.append(UInt8(ascii: "{")); outer.append(comma); comma = false
+        let o = out()
+        separator(o); o.put(UInt8(ascii: "{")); outer.append(comma); comma = false
     }
-    public mutating func endObject() { comma = outer.removeLast(); bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { separator(); bytes.append(UInt8(ascii: "[")); outer.append(comma); comma = false }
-    public mutating func endArray() { comma = outer.removeLast(); bytes.append(UInt8(ascii: "]")) }
+    public mutating func endObject() { comma = outer.removeLast(); out().put(UInt8(ascii: "}")) }
+    public mutating func beginArray() {
+        let o = out()
+        separator(o); o.put(UInt8(ascii: "[")); outer.append(comma); comma = false
+    }
+    public mutating func endArray() { comma = outer.removeLast(); out().put(UInt8(ascii: "]")) }
 
     /// Writes `"name":` ; the next value call completes the member.
     public mutating func key(_ name: String) {
-        separator()
-        appendQuoted(name)
-        bytes.append(UInt8(ascii: ":"))
+        let o = out()
+        separator(o)
+        JSONWriter.appendQuoted(name, to: o)
+        o.put(UInt8(ascii: ":"))
         comma = false
     }
 
-    public mutating func string(_ s: String) { separator(); appendQuoted(s) }
-    public mutating func null() {
-        separator()
-        bytes.append(UInt8(ascii: "n")); bytes.append(UInt8(ascii: "u")); bytes.append(UInt8(ascii: "l")); bytes.append(UInt8(ascii: "l"))
+    public mutating func string(_ s: String) { let o = out(); separator(o); JSONWriter.appendQuoted(s, to: o) }
+    public mutating func null() { let o = out(); separator(o); JSONWriter.put(JSONWriter.nullBytes, to: o) }
+    public mutating func bool(_ b: Bool) {
+        let o = out(); separator(o); JSONWriter.put(b ? JSONWriter.trueBytes : JSONWriter.falseBytes, to: o)
     }
-    public mutating func bool(_ b: Bool) { separator(); bytes.append(contentsOf: b ? JSONWriter.trueBytes : JSONWriter.falseBytes) }
-    public mutating func int<T: BinaryInteger>(_ v: T) { separator(); appendInteger(v) }
+    public mutating func int<T: BinaryInteger>(_ v: T) { let o = out(); separator(o); JSONWriter.appendInteger(v, to: o) }
     public mutating func double(_ v: Double, decimals: Int = 3) {
-        separator()
-        guard v.isFinite else { bytes.append(contentsOf: JSONWriter.nullBytes); return }
+        let o = out()
+        separator(o)
+        guard v.isFinite else { JSONWriter.put(JSONWriter.nullBytes, to: o); return }
         // Whole numbers (idle rates are 0) print exactly as "%.*f" would: digits, then zeros.
         if v == v.rounded(.towardZero) && abs(v) < 9.0e15 && decimals >= 0 && decimals <= 20 {
-            if v < 0 || (v == 0 && v.sign == .minus) { bytes.append(UInt8(ascii: "-")) }
-            appendInteger(UInt64(abs(v)))
+            if v < 0 || (v == 0 && v.sign == .minus) { o.put(UInt8(ascii: "-")) }
+            JSONWriter.appendInteger(UInt64(abs(v)), to: o)
             if decimals > 0 {
-                bytes.append(UInt8(ascii: "."))
-                bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: decimals))
+                o.put(UInt8(ascii: "."))
+                o.put(UInt8(ascii: "0"), times: decimals)
             }
             return
         }
@@ -84,12 +160,17 @@ public struct JSONWriter {
         let n = abs(v) < 1e15
             ? withVaList([min(decimals, 17), v]) { vsnprintf(&buf, 64, "%.*f", $0) }
             : withVaList([v]) { vsnprintf(&buf, 64, "%.17g", $0) }
-        bytes.append(contentsOf: buf[0..<max(0, min(Int(n), 63))].map { UInt8(bitPattern: $0) })
+        buf.withUnsafeBytes { o.put(UnsafeRawBufferPointer(rebasing: $0[0..<max(0, min(Int(n), 63))])) }
     }
 
-    private static let nullBytes: [UInt8] = Array("null".utf8)
-    private static let trueBytes: [UInt8] = Array("true".utf8)
-    private static let falseBytes: [UInt8] = Array("false".utf8)
+    private static let nullBytes: StaticString = "null"
+    private static let trueBytes: StaticString = "true"
+    private static let falseBytes: StaticString = "false"
+
+    @inline(__always)
+    private static func put(_ s: StaticString, to o: Storage) {
+        o.put(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
 
     // Convenience members.
     public mutating func member(_ k: String, _ v: String) { key(k); string(v) }
@@ -102,59 +183,57 @@ public struct JSONWriter {
     }
 
     /// Decimal digits written in place (no temporary array per number).
-    private mutating func appendInteger<T: BinaryInteger>(_ v: T) {
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
+    private static func appendInteger<T: BinaryInteger>(_ v: T, to o: Storage) {
+        if v < 0 { o.put(UInt8(ascii: "-")) }
         var m = UInt64(v.magnitude)
-        var count = 1
+        var digits = 1
         var t = m / 10
-        while t > 0 { count += 1; t /= 10 }
-        let end = bytes.count + count
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
-        bytes.withUnsafeMutableBufferPointer { p in
-            var i = end - 1
-            repeat {
-                p[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: m % 10)
-                m /= 10
-                i -= 1
-            } while m > 0
-        }
+        while t > 0 { digits += 1; t /= 10 }
+        o.reserve(digits)
+        var i = o.count + digits - 1
+        repeat {
+            o.base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: m % 10)
+            m /= 10
+            i -= 1
+        } while m > 0
+        o.count += digits
     }
 
     @inline(__always)
     private static func needsEscape(_ b: UInt8) -> Bool { b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f }
 
-    private mutating func appendQuoted(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        var s = s
+    private static func appendQuoted(_ s: String, to o: Storage) {
+        o.put(UInt8(ascii: "\""))
         // Fast path: nothing to escape (keys, addresses, names): one bulk copy.
-        let copied = s.withUTF8 { u -> Bool in
-            for b in u where JSONWriter.needsEscape(b) { return false }
-            bytes.append(contentsOf: u)
+        let copied = s.utf8.withContiguousStorageIfAvailable { u -> Bool in
+            for b in u where needsEscape(b) { return false }
+            o.put(UnsafeRawBufferPointer(u))
             return true
-        }
+        } ?? false
         if !copied {
             for b in s.utf8 {
                 switch b {
-                case UInt8(ascii: "\""): bytes.append(contentsOf: [92, 34])
-                case UInt8(ascii: "\\"): bytes.append(contentsOf: [92, 92])
-                case 0x0a: bytes.append(contentsOf: [92, UInt8(ascii: "n")])
-                case 0x0d: bytes.append(contentsOf: [92, UInt8(ascii: "r")])
-                case 0x09: bytes.append(contentsOf: [92, UInt8(ascii: "t")])
+                case UInt8(ascii: "\""): o.put(92); o.put(34)
+                case UInt8(ascii: "\\"): o.put(92); o.put(92)
+                case 0x0a: o.put(92); o.put(UInt8(ascii: "n"))
+                case 0x0d: o.put(92); o.put(UInt8(ascii: "r"))
+                case 0x09: o.put(92); o.put(UInt8(ascii: "t"))
                 case 0..<0x20, 0x7f:
-                    let hex = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: [92, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 15)]])
-                default: bytes.append(b)
+                    let hex: StaticString = "0123456789abcdef"
+                    o.put(92); o.put(UInt8(ascii: "u")); o.put(48); o.put(48)
+                    o.put(hex.utf8Start[Int(b >> 4)]); o.put(hex.utf8Start[Int(b & 15)])
+                default: o.put(b)
                 }
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        o.put(UInt8(ascii: "\""))
     }
 
     /// Appends a newline (NDJSON record separator).
-    public mutating func newline() { bytes.append(0x0a) }
+    public mutating func newline() { out().put(0x0a) }
 
     /// Clears the buffer for the next record, keeping capacity.
-    public mutating func reset() { bytes.removeAll(keepingCapacity: true); comma = false; outer.removeAll(keepingCapacity: true) }
+    public mutating func reset() { out().count = 0; comma = false; outer.removeAll(keepingCapacity: true) }
 }
 
 /// Formats epoch seconds as ISO 8601 UTC (`2026-11-29T06:00:00Z`).

@@ -127,3 +127,121 @@ final class JSONExportTests: XCTestCase {
         XCTAssertEqual(SnapshotText.bytes(12), "12 B")
     }
 }
+
+/// The writer against Foundation's parser: random documents (strings with every escape and
+/// non-ASCII text, integers at the edges, doubles, nesting), written whole, streamed in small
+/// chunks, and through a copy of a half-written writer.
+final class JSONWriterRoundTripTests: XCTestCase {
+    struct Rng {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    func randomString(_ r: inout Rng) -> String {
+        let pieces = ["a", "Z", "0", " ", "\"", "\\", "\n", "\r", "\t", "\u{01}", "\u{1f}", "\u{7f}", "é", "→", "🙂", "/", "ipsec"]
+        return (0..<r.below(20)).map { _ in pieces[r.below(pieces.count)] }.joined()
+    }
+
+    /// Writes a random value and returns what the parser must read back.
+    func write(_ w: inout JSONWriter, _ r: inout Rng, depth: Int) -> Any {
+        switch depth > 2 ? r.below(4) : r.below(6) {
+        case 0:
+            let s = randomString(&r); w.string(s); return s
+        case 1:
+            let v: Int64 = [0, 1, -1, .max, .min + 1, 1_795_000_000, Int64(r.next() >> 12)][r.below(7)]
+            w.int(v); return NSNumber(value: v)
+        case 2:
+            let v = Double(r.below(2_000_000)) / 8 - 100_000
+            w.double(v, decimals: 3); return NSNumber(value: (v * 1000).rounded() / 1000)
+        case 3:
+            if r.below(2) == 0 { w.null(); return NSNull() }
+            let b = r.below(2) == 0; w.bool(b); return NSNumber(value: b)
+        case 4:
+            w.beginArray()
+            let items = (0..<r.below(5)).map { _ in write(&w, &r, depth: depth + 1) }
+            w.endArray()
+            return items
+        default:
+            w.beginObject()
+            var o: [String: Any] = [:]
+            for i in 0..<r.below(5) {
+                let k = "k\(i)" + randomString(&r)
+                w.key(k)
+                o[k] = write(&w, &r, depth: depth + 1)
+            }
+            w.endObject()
+            return o
+        }
+    }
+
+    /// Value equality across what the parser returns (Bool, NSNumber, Int, Double...).
+    func same(_ a: Any, _ b: Any) -> Bool {
+        switch (a, b) {
+        case (is NSNull, is NSNull): return true
+        case (let x as String, let y as String): return x == y
+        case (let x as [Any], let y as [Any]): return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+        case (let x as [String: Any], let y as [String: Any]):
+            return x.count == y.count && x.allSatisfy { k, v in y[k].map { same(v, $0) } ?? false }
+        default:
+            return number(a) != nil && number(a) == number(b)
+        }
+    }
+
+    func number(_ v: Any) -> String? {
+        if let b = v as? Bool, type(of: v) == Bool.self { return b ? "true" : "false" }
+        if let n = v as? NSNumber {
+            if String(cString: n.objCType) == "c" { return n.boolValue ? "true" : "false" }
+            let d = n.doubleValue
+            return d == d.rounded() && abs(d) < 9e15 ? String(Int64(d)) : (abs(d) >= 9e15 ? n.stringValue : String(d))
+        }
+        if let i = v as? Int { return String(i) }
+        if let i = v as? Int64 { return String(i) }
+        if let d = v as? Double { return d == d.rounded() && abs(d) < 9e15 ? String(Int64(d)) : String(d) }
+        return nil
+    }
+
+    func testRandomDocumentsRoundTrip() throws {
+        var rng = Rng(state: 42)
+        for _ in 0..<3000 {
+            var r1 = rng, r2 = rng
+            _ = rng.next()
+            var whole = JSONWriter(reserve: 16)
+            whole.beginArray()
+            let expected = write(&whole, &r1, depth: 0)
+            whole.endArray()
+            let parsed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(whole.bytes), options: [.fragmentsAllowed]) as? [Any])
+            XCTAssertEqual(parsed.count, 1)
+            XCTAssertTrue(same(parsed[0], expected), String(decoding: whole.bytes, as: UTF8.self))
+            // Terminal-safe: no raw control character or DEL reaches the output.
+            XCTAssertFalse(whole.bytes.contains { $0 < 0x20 || $0 == 0x7f })
+
+            // The same document streamed in tiny chunks is the same bytes.
+            var chunks: [UInt8] = []
+            var streamed = JSONWriter(chunk: 7) { chunks += $0 }
+            streamed.beginArray()
+            _ = write(&streamed, &r2, depth: 0)
+            streamed.endArray()
+            streamed.flush()
+            XCTAssertEqual(chunks, whole.bytes)
+        }
+    }
+
+    func testACopyWritesIntoItsOwnBuffer() {
+        var a = JSONWriter(reserve: 8)
+        a.beginObject()
+        a.member("x", 1)
+        var b = a
+        a.member("y", "a")
+        b.member("z", "b")
+        a.endObject(); b.endObject()
+        XCTAssertEqual(String(decoding: a.bytes, as: UTF8.self), #"{"x":1,"y":"a"}"#)
+        XCTAssertEqual(String(decoding: b.bytes, as: UTF8.self), #"{"x":1,"z":"b"}"#)
+    }
+}
