@@ -88,8 +88,15 @@ final class LiveSource: ModelSource {
             _ = model.apply(.capture(.unavailable(reason: "keepalive capture disabled (--no-capture)")), at: t)
         }
         drainEvents()
-        dumpSAs()
-        if deferPolicies { nextPolicyDump = 0 } else { dumpPolicies() }
+        if deferPolicies {
+            dumpSAs()
+            nextPolicyDump = 0
+        } else {
+            // Policies first: the SA dump's derive then groups with every policy known, once
+            // (SAs first made the policy dump regroup everything a second time).
+            dumpPolicies()
+            dumpSAs()
+        }
         readStat()
         drainEvents()
         // What the initial sync recorded is not news for streaming consumers.
