@@ -393,22 +393,22 @@ extension LiveModel {
 
     /// `updateTunnelTotals()` for one live entry: the newest SA of a chain sets the chain's totals.
     mutating func updateTunnelTotals(_ i: Int) {
-            if entries[i].hasSuccessor
-                && LiveModel.lookup(entries[i].sibling(entries[i].successorSPI), entries: entries, index: saIndex) != nil {
-                return
-            }
-            var total = entries[i].inherited + entries[i].totals
-            var chain: [Int32] = []
-            var cur = i // read in place: entries are large
-            while entries[cur].hasPredecessor, chain.count < 8,
-                  let p = LiveModel.lookup(entries[cur].sibling(entries[cur].predecessorSPI), entries: entries,
-                                           index: saIndex) {
-                chain.append(p)
-                cur = Int(p)
-                total = total + entries[cur].totals
-            }
-            entries[i].tunnelTotals = total
-            for p in chain { entries[Int(p)].tunnelTotals = total }
+        if entries[i].hasSuccessor
+            && LiveModel.lookup(entries[i].sibling(entries[i].successorSPI), entries: entries, index: saIndex) != nil {
+            return
+        }
+        var total = entries[i].inherited + entries[i].totals
+        var chain: [Int32] = []
+        var cur = i // read in place: entries are large
+        while entries[cur].hasPredecessor, chain.count < 8,
+              let p = LiveModel.lookup(entries[cur].sibling(entries[cur].predecessorSPI), entries: entries,
+                                       index: saIndex) {
+            chain.append(p)
+            cur = Int(p)
+            total = total + entries[cur].totals
+        }
+        entries[i].tunnelTotals = total
+        for p in chain { entries[Int(p)].tunnelTotals = total }
     }
 
     /// Per-peer state of peers gone for longer than the retention, and keepalives seen for no

@@ -82,6 +82,7 @@ public struct LiveModel: Sendable {
     /// Dumped SAs applied as counters only (configuration hash unchanged), and `derive` calls that
     /// only re-aggregated: statistics for tests and benchmarks.
     var counterOnlyRefreshes = 0
+    var counterOnlyDerives = 0
     /// Entries whose counters moved in the last SA dump (read by `recordHistory`).
     var movedInDump: [Int32] = []
     /// Entry slot of each record of the last raw SA dump, in dump order (-1: not found).
@@ -92,7 +93,6 @@ public struct LiveModel: Sendable {
     /// right after a `derive` (the live source ticks after every dump) has nothing to re-evaluate.
     var lastDeriveAt: ModelTime = -.infinity
     var inputSinceDerive = true
-    var counterOnlyDerives = 0
     var timelineRing: Deque<TimelineEvent> = []
     var timelineSequence: UInt64 = 0
     var rateStore: RateStore
