@@ -289,6 +289,30 @@ public enum XFRMDecoder {
         return a.loadUnaligned(as: T.self)
     }
 
+    /// XFRMA_REPLAY_VAL.
+    static func replayState(_ a: UnsafeRawBufferPointer, type t: UInt16) throws(WireError) -> XFRMReplayState {
+        let r = try attrStruct(xfrm_replay_state.self, a, type: t)
+        return XFRMReplayState(outboundSequence: r.oseq, inboundSequence: r.seq, bitmap: r.bitmap)
+    }
+
+    /// XFRMA_REPLAY_ESN_VAL: the fixed part, and a bitmap that fits the attribute (at most 4096 words).
+    static func replayStateESN(_ a: UnsafeRawBufferPointer, type t: UInt16) throws(WireError) -> XFRMReplayStateESN {
+        let r = try attrStruct(xfrm_replay_state_esn.self, a, type: t)
+        let need = Int(ipsectop_sizeof_replay_esn()) + 4 * Int(min(r.bmp_len, 4096))
+        guard a.count >= need, r.bmp_len <= 4096 else {
+            throw .truncatedAttribute(type: t, needed: need, available: a.count)
+        }
+        return XFRMReplayStateESN(bitmapLength: r.bmp_len, outboundSequence: r.oseq, inboundSequence: r.seq,
+                                  outboundSequenceHigh: r.oseq_hi, inboundSequenceHigh: r.seq_hi,
+                                  replayWindow: r.replay_window)
+    }
+
+    /// XFRMA_MARK.
+    static func mark(_ a: UnsafeRawBufferPointer, type t: UInt16) throws(WireError) -> XFRMMark {
+        let m = try attrStruct(xfrm_mark.self, a, type: t)
+        return XFRMMark(value: m.v, mask: m.m)
+    }
+
     /// Parses all attributes of a message into an `XFRMAttributes`.
     public static func parseAttributes(_ p: UnsafeRawBufferPointer) throws(WireError) -> XFRMAttributes {
         var context = XFRMDecoder.Context()
@@ -406,27 +430,15 @@ public enum XFRMDecoder {
                 context: cString(UnsafeRawBufferPointer(rebasing: a[hdr..<(hdr + len)]), max: len))
         case .lifetimeValue:
             b.rare.lifetimeValue = lifetimeCurrent(try attrStruct(xfrm_lifetime_cur.self, a, type: t))
-        case .replayValue:
-            let r = try attrStruct(xfrm_replay_state.self, a, type: t)
-            b.attrs.replay = XFRMReplayState(outboundSequence: r.oseq, inboundSequence: r.seq, bitmap: r.bitmap)
-        case .replayESNValue:
-            let r = try attrStruct(xfrm_replay_state_esn.self, a, type: t)
-            let need = Int(ipsectop_sizeof_replay_esn()) + 4 * Int(min(r.bmp_len, 4096))
-            guard a.count >= need, r.bmp_len <= 4096 else {
-                throw .truncatedAttribute(type: t, needed: need, available: a.count)
-            }
-            b.attrs.replayESN = XFRMReplayStateESN(bitmapLength: r.bmp_len, outboundSequence: r.oseq,
-                                                   inboundSequence: r.seq, outboundSequenceHigh: r.oseq_hi,
-                                                   inboundSequenceHigh: r.seq_hi, replayWindow: r.replay_window)
+        case .replayValue: b.attrs.replay = try replayState(a, type: t)
+        case .replayESNValue: b.attrs.replayESN = try replayStateESN(a, type: t)
         case .replayThreshold: b.rare.replayThreshold = try attrStruct(UInt32.self, a, type: t)
         case .etimerThreshold: b.rare.etimerThreshold = try attrStruct(UInt32.self, a, type: t)
         case .sourceAddress: b.rare.sourceAddress = try rawAddress(a, type: t)
         case .careOfAddress: b.rare.careOfAddress = try rawAddress(a, type: t)
         case .lastUsed: b.attrs.lastUsed = try attrStruct(UInt64.self, a, type: t)
         case .policyType: b.attrs.policyType = try attrStruct(xfrm_userpolicy_type.self, a, type: t).type
-        case .mark:
-            let m = try attrStruct(xfrm_mark.self, a, type: t)
-            b.attrs.mark = XFRMMark(value: m.v, mask: m.m)
+        case .mark: b.attrs.mark = try mark(a, type: t)
         case .tfcPad: b.rare.tfcPad = try attrStruct(UInt32.self, a, type: t)
         case .saExtraFlags: b.attrs.extraFlags = try attrStruct(UInt32.self, a, type: t)
         case .offloadDevice:

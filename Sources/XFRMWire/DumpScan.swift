@@ -55,41 +55,23 @@ public struct SAScan: Sendable {
         var replay: XFRMReplayState?
         var replayESN: XFRMReplayStateESN?
         var lastUsed: UInt64?
-        let attrs = UnsafeRawBufferPointer(rebasing: p[min(p.count, Int(ipsectop_nlmsg_align(UInt32(infoSize))))...])
-        var off = 0
-        while off + 4 <= attrs.count {
-            let len = Int(attrs.loadUnaligned(fromByteOffset: off, as: UInt16.self))
-            let type = attrs.loadUnaligned(fromByteOffset: off + 2, as: UInt16.self) & ipsectop_nla_type_mask()
-            guard len >= 4, off + len <= attrs.count else { return nil }
-            let a = UnsafeRawBufferPointer(rebasing: attrs[(off + 4)..<(off + len)])
-            switch type {
-            case XFRMAttributeType.replayValue.rawValue:
-                guard a.count >= MemoryLayout<xfrm_replay_state>.size else { return nil }
-                let r = a.loadUnaligned(as: xfrm_replay_state.self)
-                replay = XFRMReplayState(outboundSequence: r.oseq, inboundSequence: r.seq, bitmap: r.bitmap)
-            case XFRMAttributeType.replayESNValue.rawValue:
-                guard a.count >= MemoryLayout<xfrm_replay_state_esn>.size else { return nil }
-                let r = a.loadUnaligned(as: xfrm_replay_state_esn.self)
-                let need = Int(ipsectop_sizeof_replay_esn()) + 4 * Int(min(r.bmp_len, 4096))
-                guard a.count >= need, r.bmp_len <= 4096 else { return nil }
-                replayESN = XFRMReplayStateESN(bitmapLength: r.bmp_len, outboundSequence: r.oseq,
-                                               inboundSequence: r.seq, outboundSequenceHigh: r.oseq_hi,
-                                               inboundSequenceHigh: r.seq_hi, replayWindow: r.replay_window)
-            case XFRMAttributeType.lastUsed.rawValue:
-                guard a.count >= 8 else { return nil }
-                lastUsed = a.loadUnaligned(as: UInt64.self)
-            default:
-                if type == XFRMAttributeType.mark.rawValue {
-                    guard a.count >= MemoryLayout<xfrm_mark>.size else { return nil }
-                    let m = a.loadUnaligned(as: xfrm_mark.self)
-                    mark = XFRMMark(value: m.v, mask: m.m)
+        // The decoder's own attribute walk and readers: a record the decoder refuses is refused here.
+        do throws(WireError) {
+            let attrs = XFRMDecoder.rest(p, after: infoSize)
+            try XFRMDecoder.walkAttributes(attrs) { (type, a) throws(WireError) in
+                switch type {
+                case XFRMAttributeType.replayValue.rawValue: replay = try XFRMDecoder.replayState(a, type: type)
+                case XFRMAttributeType.replayESNValue.rawValue: replayESN = try XFRMDecoder.replayStateESN(a, type: type)
+                case XFRMAttributeType.lastUsed.rawValue: lastUsed = try XFRMDecoder.attrStruct(UInt64.self, a, type: type)
+                default:
+                    if type == XFRMAttributeType.mark.rawValue { mark = try XFRMDecoder.mark(a, type: type) }
+                    h.add(UInt64(type) | UInt64(a.count + 4) << 16)
+                    h.add(a)
                 }
-                h.add(UInt64(type) | UInt64(len) << 16)
-                h.add(a)
             }
-            off += Int(ipsectop_nla_align(UInt32(len)))
+        } catch {
+            return nil
         }
-        if off < attrs.count { return nil }
 
         identity = withUnsafeBytes(of: info.id.daddr) { d in
             SAIdentity(family: family, destination: IPAddress(xfrmBytes: d, family: family),
@@ -165,23 +147,18 @@ public struct RawSADump: Sendable {
     @discardableResult
     public mutating func append(_ bytes: [UInt8], sequence: UInt32? = nil) -> [Range<Int>] {
         let index = Int32(datagrams.count)
-        let headerSize = NetlinkHeader.size
         let newSA = XFRMMessageType.newSA.rawValue
         var others: [Range<Int>] = []
         bytes.withUnsafeBytes { b in
-            var offset = 0
-            while offset + headerSize <= b.count {
-                let length = Int(b.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-                guard length >= headerSize, offset + length <= b.count else { break }
-                let type = b.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
-                if sequence == nil || b.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self) == sequence {
-                    if type == newSA {
-                        records.append((index, Int32(offset + headerSize), Int32(length - headerSize)))
-                    } else {
-                        others.append(offset..<(offset + length))
-                    }
+            // A framing error ends the walk; what came before it is kept (the decoder reports it).
+            _ = XFRMDecoder.forEachMessage(in: b) { (header: NetlinkHeader, payload: UnsafeRawBufferPointer) in
+                guard sequence == nil || header.sequence == sequence else { return }
+                let start = payload.baseAddress.map { $0 - b.baseAddress! } ?? 0
+                if header.type == newSA {
+                    records.append((index, Int32(start), Int32(payload.count)))
+                } else {
+                    others.append((start - NetlinkHeader.size)..<(start + payload.count))
                 }
-                offset += Int(ipsectop_nlmsg_align(UInt32(length)))
             }
         }
         datagrams.append(bytes)
