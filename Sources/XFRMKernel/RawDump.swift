@@ -2,25 +2,31 @@ import CXFRM
 import Glibc
 import XFRMWire
 
-/// A raw GETSA dump and its datagrams as received (for recordings).
+/// A raw GETSA dump and when each of its datagrams arrived.
 public struct RawSADumpResult: Sendable {
     public var dump: RawSADump
-    public var datagrams: [ReceivedDatagram]
+    /// Receive time of each of `dump.datagrams`.
+    public var times: [Double]
+
+    /// The datagrams as received (kernel unicast replies), for recordings.
+    public var datagrams: [ReceivedDatagram] {
+        zip(dump.datagrams, times).map { ReceivedDatagram(bytes: $0, senderPortID: 0, groups: 0, time: $1) }
+    }
 }
 
 extension XFRMCommandChannel {
     /// A GETSA dump received without decoding its records: the periodic refresh hands it to the
     /// model, which decodes only the SAs whose configuration changed (`SAScan`). Only the netlink
-    /// headers are walked here; NLMSG_DONE and NLMSG_ERROR end the dump as in `dump(_:)`.
+    /// headers are walked here; NLMSG_DONE and NLMSG_ERROR end the dump (`endsDump`, as in `dump`).
     public func dumpSAsRaw(filter: XFRMRequest.DumpFilter? = nil) throws(KernelError) -> RawSADumpResult {
         let operation = "dumping SAs"
         let seq = nextSequence()
         try socket.send(XFRMRequest.dumpSAs(sequence: seq, filter: filter))
         var out = RawSADump()
-        var received: [ReceivedDatagram] = []
+        var times: [Double] = []
         while true {
             guard case .datagram(let d) = try socket.receive(wait: true) else { continue }
-            received.append(d)
+            times.append(d.time)
             var finished = false
             for range in out.append(d.bytes, sequence: seq) {
                 // DONE, ERROR or anything else: the full decoder says what it is.
@@ -31,7 +37,7 @@ extension XFRMCommandChannel {
                     }
                 }
             }
-            if finished { return RawSADumpResult(dump: out, datagrams: received) }
+            if finished { return RawSADumpResult(dump: out, times: times) }
         }
     }
 }
