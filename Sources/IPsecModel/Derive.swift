@@ -175,8 +175,6 @@ extension LiveModel {
     /// Recomputes everything derived: directions, peers, tunnel totals, health, keepalive status,
     /// policy attachment. O(SAs + policies).
     mutating func derive(at now: ModelTime, effects: inout [ModelEffect]) {
-        lastDeriveAt = now
-        inputSinceDerive = false
         if !structureDirty {
             deriveCounters(at: now)
             counterOnlyDerives += 1

@@ -416,8 +416,15 @@ extension LiveModel {
         }
     }
 
-    mutating func expireAcquires(at now: ModelTime) {
+    /// Forgets ACQUIREs older than the timeout; returns whether any went (health and grouping then
+    /// change: `structureDirty`).
+    @discardableResult
+    mutating func expireAcquires(at now: ModelTime) -> Bool {
+        let before = pending.count
         pending.removeAll { now - $0.time > configuration.acquireTimeout }
+        if pending.count == before { return false }
+        structureDirty = true
+        return true
     }
 
     func acquirePending(for e: SAEntry) -> Bool {

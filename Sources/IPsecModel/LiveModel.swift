@@ -26,8 +26,9 @@ import XFRMWire
 ///    are recomputed on `.saDump`, `.policyDump`, `.localAddresses` and on a `.tick` that follows
 ///    table changes; a `.tick` with no change since only re-evaluates what depends on time
 ///    (keepalive LATE, lifetimes, rekey age, acquire timeouts). Events update the SA table itself at
-///    once, O(1) per event, so an event storm does not regroup per event. A `.tick` right after a
-///    dump with no event in between is cheap but unnecessary.
+///    once, O(1) per event, so an event storm does not regroup per event. An SA dump does what a
+///    `.tick` does (acquire timeouts, time-dependent status): a `.tick` right after a dump with no
+///    event in between is unnecessary (the live source sends none).
 /// 5. Optionally `.xfrmStat(text)`, `.keepalive(observation)`, `.capture(...)`, `.action(result)`,
 ///    `.localAddresses(...)`, `.setRefreshInterval`, `.setPaused`.
 ///
@@ -89,10 +90,6 @@ public struct LiveModel: Sendable {
     var dumpOrder: [Int32] = []
     /// Per-peer sums of `deriveCounters`, reused between refreshes.
     var peerSums: [PeerSums] = []
-    /// When `derive` last ran, and whether an input that status depends on came after it: a `.tick`
-    /// right after a `derive` (the live source ticks after every dump) has nothing to re-evaluate.
-    var lastDeriveAt: ModelTime = -.infinity
-    var inputSinceDerive = true
     var timelineRing: Deque<TimelineEvent> = []
     var timelineSequence: UInt64 = 0
     var rateStore: RateStore
@@ -120,10 +117,6 @@ public struct LiveModel: Sendable {
     var lastInputTime: ModelTime = 0
     var lastResyncDiff: ReconcileDiff?
 
-    /// A `.tick` less than this long after a `derive`, with no input in between, re-evaluates
-    /// nothing: every status was computed then, and no threshold of the model is that fine.
-    static let reevaluateAfter: ModelTime = 0.1
-
     public init(configuration: ModelConfiguration = ModelConfiguration()) {
         self.configuration = configuration
         rateStore = RateStore(refreshInterval: configuration.refreshInterval)
@@ -143,10 +136,6 @@ public struct LiveModel: Sendable {
         lastInputTime = max(lastInputTime, now)
         var effects: [ModelEffect] = []
         switch input {
-        case .tick, .xfrmStat, .dumpBegan, .setPaused, .setRefreshInterval: break
-        default: inputSinceDerive = true
-        }
-        switch input {
         case .kernel(let message):
             applyKernel(message, at: now)
             derivedDirty = true
@@ -158,12 +147,14 @@ public struct LiveModel: Sendable {
             case .policy: policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
             }
         case .saDump(let states):
+            expireAcquires(at: now)
             applySADump(count: states.count, at: now) { each in
                 for st in states { each(.state(st)) }
             }
             derive(at: now, effects: &effects)
             recordHistory(at: now)
         case .saDumpRaw(let dump):
+            expireAcquires(at: now)
             applySADump(count: dump.count, at: now) { each in
                 dump.forEachPayload { each(.raw($0)) }
             }
@@ -221,12 +212,9 @@ public struct LiveModel: Sendable {
         case .setPaused(let paused):
             isPaused = paused
         case .tick:
-            let acquires = pending.count
-            expireAcquires(at: now)
-            if pending.count != acquires { structureDirty = true }
-            if derivedDirty || pending.count != acquires {
+            if expireAcquires(at: now) || derivedDirty {
                 derive(at: now, effects: &effects)
-            } else if inputSinceDerive || now - lastDeriveAt >= LiveModel.reevaluateAfter || now < lastDeriveAt {
+            } else {
                 reevaluate(at: now)
             }
         }
