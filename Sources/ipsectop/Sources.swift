@@ -140,29 +140,32 @@ final class LiveSource: ModelSource {
     }
 
     func dumpSAs() {
-        let t = now()
-        perform(model.apply(.dumpBegan(.sa), at: t))
-        do {
+        nextSADump = dump(.sa) { () throws(KernelError) in
             let r = try command.dumpSAsRaw()
-            if let rec = recorder { for d in r.datagrams { rec.write(.dump(what: "sa", d)) } }
-            perform(model.apply(.saDumpRaw(r.dump), at: now()))
-        } catch {
-            perform(model.apply(.dumpFailed(.sa, errno: errnoOf(error)), at: now()))
-        }
-        nextSADump = t + refreshInterval
+            return (recorder == nil ? [] : r.datagrams, .saDumpRaw(r.dump))
+        } + refreshInterval
     }
 
     func dumpPolicies() {
-        let t = now()
-        perform(model.apply(.dumpBegan(.policy), at: t))
-        do {
+        nextPolicyDump = dump(.policy) { () throws(KernelError) in
             let r = try command.dumpPolicies()
-            if let rec = recorder { for d in r.datagrams { rec.write(.dump(what: "policy", d)) } }
-            perform(model.apply(.policyDump(r.records), at: now()))
+            return (r.datagrams, .policyDump(r.records))
+        } + policyInterval
+    }
+
+    /// One dump: `dumpBegan`, the dump (its datagrams recorded), then its input or `dumpFailed`.
+    /// Returns when it began.
+    private func dump(_ kind: DumpKind, _ run: () throws(KernelError) -> ([ReceivedDatagram], ModelInput)) -> Double {
+        let t = now()
+        perform(model.apply(.dumpBegan(kind), at: t))
+        do {
+            let (datagrams, input) = try run()
+            if let rec = recorder { for d in datagrams { rec.write(.dump(what: kind.rawValue, d)) } }
+            perform(model.apply(input, at: now()))
         } catch {
-            perform(model.apply(.dumpFailed(.policy, errno: errnoOf(error)), at: now()))
+            perform(model.apply(.dumpFailed(kind, errno: errnoOf(error)), at: now()))
         }
-        nextPolicyDump = t + policyInterval
+        return t
     }
 
     func readStat() {
@@ -211,8 +214,8 @@ final class LiveSource: ModelSource {
             drainEvents()
             dumpSAs()
             readStat()
-            drainEvents()
-            perform(model.apply(.tick, at: now()))
+            // The dump re-evaluated everything; events that came during it need one more pass.
+            if drainEvents() { perform(model.apply(.tick, at: now())) }
             changed = true
         }
         if t >= nextPolicyDump {
