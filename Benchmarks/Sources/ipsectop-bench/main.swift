@@ -262,13 +262,18 @@ func frame(netns: String, frames: Int) {
     _ = dash.handle(.key(.character("I")), now: now)
     let s1 = monotonic()
     emit("frame.sort_rate_desc_ms", fmt((s1 - s0) * 1e3, 1))
-    var plain: [Double] = []
-    for i in 0..<frames {
-        let a = monotonic()
-        _ = dash.render(now: now + Double(i) / 100)
-        plain.append(monotonic() - a)
-        _ = dash.handle(.key(i % 40 < 20 ? .down : .pageDown), now: now)
+    /// Frame build times while moving the cursor (down, then page down).
+    func frameTimes() -> [Double] {
+        var times: [Double] = []
+        for i in 0..<frames {
+            let a = monotonic()
+            _ = dash.render(now: now + Double(i) / 100)
+            times.append(monotonic() - a)
+            _ = dash.handle(.key(i % 40 < 20 ? .down : .pageDown), now: now)
+        }
+        return times
     }
+    let plain = frameTimes()
     emit("frame.sorted_build_p50_ms", fmt(percentile(plain, 0.5) * 1e3))
     emit("frame.sorted_build_p99_ms", fmt(percentile(plain, 0.99) * 1e3))
     // Filter: "/" then a prefix that matches a tenth of the rows, then Enter.
@@ -281,13 +286,7 @@ func frame(netns: String, frames: Int) {
     }
     _ = dash.handle(.key(.enter), now: now)
     emit("frame.filter_keystroke_max_ms", fmt((typing.max() ?? .nan) * 1e3, 1))
-    var filtered: [Double] = []
-    for i in 0..<frames {
-        let a = monotonic()
-        _ = dash.render(now: now + Double(i) / 100)
-        filtered.append(monotonic() - a)
-        _ = dash.handle(.key(i % 40 < 20 ? .down : .pageDown), now: now)
-    }
+    let filtered = frameTimes()
     emit("frame.sorted_filtered_build_p50_ms", fmt(percentile(filtered, 0.5) * 1e3))
     emit("frame.sorted_filtered_build_p99_ms", fmt(percentile(filtered, 0.99) * 1e3))
     // A refresh with the view sorted and filtered: new model data into the dashboard, then a frame.
