@@ -173,17 +173,6 @@ public struct RawSADump: Sendable {
             }
         }
     }
-
-    /// Every record decoded (the slow path, for consumers that want whole states).
-    public func decodedStates() -> [XFRMState] {
-        var out: [XFRMState] = []
-        out.reserveCapacity(records.count)
-        var context = XFRMDecoder.Context()
-        forEachPayload { p in
-            if let st = try? XFRMDecoder.decodeState(payload: p, context: &context) { out.append(st) }
-        }
-        return out
-    }
 }
 
 extension XFRMDecoder {
