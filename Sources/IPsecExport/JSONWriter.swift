@@ -69,6 +69,11 @@ public struct JSONWriter {
 
     /// What was written so far (since the last flush, for streaming writers).
     public var bytes: [UInt8] { storage.array }
+
+    /// Reads what was written so far in place (no copy: one NDJSON line per event).
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: storage.base, count: storage.count))
+    }
     /// Whether the current (innermost) container already has a member: the next one needs a comma.
     private var comma = false
     /// The flags of the enclosing containers.

@@ -49,10 +49,13 @@ struct NamespaceOptions: ParsableArguments {
 
 /// Writes to stdout without buffering surprises; exits quietly when the reader went away (EPIPE).
 enum Output {
-    static func write(_ bytes: [UInt8]) {
+    static func write(_ bytes: [UInt8]) { bytes.withUnsafeBytes { write($0) } }
+
+    /// Writes all of `bytes` to stdout (retrying on EINTR; a closed pipe ends the program quietly).
+    static func write(_ bytes: UnsafeRawBufferPointer) {
         var off = 0
         while off < bytes.count {
-            let n = bytes[off...].withUnsafeBytes { Glibc.write(1, $0.baseAddress, $0.count) }
+            let n = Glibc.write(1, bytes.baseAddress! + off, bytes.count - off)
             if n < 0 {
                 if errno == EINTR { continue }
                 exit(errno == EPIPE ? ExitCodes.ok : ExitCodes.failure)

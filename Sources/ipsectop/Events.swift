@@ -134,7 +134,7 @@ struct EventPrinter {
                 w.endObject()
             }
             writer.newline()
-            Output.write(writer.bytes)
+            writer.withBytes { Output.write($0) }
         } else {
             Output.write(EventText.line(msg, time: time) + (kernelEntry?.peer.map { "  [peer \($0)]" } ?? "") + "\n")
         }
@@ -173,7 +173,7 @@ struct EventPrinter {
         body(&writer)
         writer.endObject()
         writer.newline()
-        Output.write(writer.bytes)
+        writer.withBytes { Output.write($0) }
     }
 
     /// Counts a printed line; true when `--count` is reached.
@@ -193,7 +193,7 @@ struct EventPrinter {
                     writer.reset()
                     KernelJSON.event(&writer, msg, time: d.time, group: d.groups)
                     writer.newline()
-                    Output.write(writer.bytes)
+                    writer.withBytes { Output.write($0) }
                 } else {
                     Output.write(EventText.line(msg, time: d.time) + "\n")
                 }
