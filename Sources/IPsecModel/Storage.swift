@@ -121,19 +121,12 @@ extension LiveModel {
 }
 
 extension SAIdentity {
-    /// The hash `saIndex` files an SA under: a multiply-xorshift mix of the identity's fields,
+    /// The hash `saIndex` files an SA under: the identity's fields through `Mix64`,
     /// several times cheaper than `hashValue` (SipHash) and as good for a table of our own SAs
-    /// (the index compares the full identity on every hit). Stable within a process only.
+    /// (the index compares the full identity on every hit).
     var slotHash: Int {
-        @inline(__always) func mix(_ h: UInt64, _ v: UInt64) -> UInt64 {
-            var x = (h ^ v) &* 0x9E37_79B9_7F4A_7C15
-            x ^= x >> 31
-            return x
-        }
-        var h = UInt64(spi) | UInt64(proto.rawValue) << 32 | UInt64(family.rawValue) << 40
-        h = mix(h, destination.low)
-        h = mix(h, destination.high)
-        if let m = mark { h = mix(h, UInt64(m.value) | UInt64(m.mask) << 32) }
-        return Int(bitPattern: UInt(mix(h, 0x5851_F42D_4C95_7F2D)))
+        var h = Mix64.step(UInt64(spi) | UInt64(proto.rawValue) << 32, destination.mix64)
+        if let m = mark { h = Mix64.step(h, UInt64(m.value) | UInt64(m.mask) << 32) }
+        return Int(bitPattern: UInt(Mix64.step(h, 0x5851_F42D_4C95_7F2D)))
     }
 }

@@ -87,15 +87,12 @@ public struct SAScan: Sendable {
     }
 }
 
-/// A fast 64-bit hash over byte ranges (8 bytes per step, multiply-rotate mixing). Not
+/// A fast 64-bit hash over byte ranges (8 bytes per `Mix64` step). Not
 /// cryptographic: it tells "same configuration as last time" apart from "changed".
 struct ConfigurationHasher {
     private(set) var state: UInt64 = 0x243F_6A88_85A3_08D3
 
-    mutating func add(_ word: UInt64) {
-        state = (state ^ word) &* 0x9E37_79B9_7F4A_7C15
-        state ^= state >> 29
-    }
+    mutating func add(_ word: UInt64) { state = Mix64.step(state, word) }
 
     mutating func add(_ bytes: UnsafeRawBufferPointer) {
         var i = 0
