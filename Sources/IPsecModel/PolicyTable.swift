@@ -83,12 +83,6 @@ struct PolicyTable: Sendable {
         self.values.removeLast()
         return removed
     }
-
-    /// Resident size of the table, in bytes (entries and indexes; not heap behind the entries).
-    var residentBytes: Int {
-        values.capacity * MemoryLayout<PolicyEntry>.stride + byIdentity.residentBytes
-            + byKernelIndex.capacity * (MemoryLayout<PolicyIndexKey>.stride + 4)
-    }
 }
 
 extension PolicyIdentity {

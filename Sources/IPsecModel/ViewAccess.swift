@@ -3,9 +3,6 @@ import XFRMWire
 /// Read accessors for views that keep a copy of the model and read SA entries in place, by slot,
 /// instead of copying every entry out on every refresh. Nothing here mutates the model.
 extension LiveModel {
-    /// Number of entry slots (live and free); slots are `0..<saSlotCount`.
-    public var saSlotCount: Int { entries.count }
-
     /// Calls `body` with the entry table (index = slot; dead slots have `isLive == false`).
     public func withSAEntries<R>(_ body: (UnsafeBufferPointer<SAEntry>) throws -> R) rethrows -> R {
         try entries.withUnsafeBufferPointer(body)
@@ -104,8 +101,6 @@ extension LiveModel {
 extension SAEntry {
     /// False for a free slot (the SA is gone).
     public var isLive: Bool { alive }
-    /// Address family of the outer addresses.
-    public var addressFamily: AddressFamily { family }
     /// Tunnel or transport mode.
     public var xfrmMode: XFRMMode { mode }
     /// The SA's mark (nil when none or zero).
