@@ -91,8 +91,8 @@ func dumpPolicies(_ c: XFRMCommandChannel) -> DumpResult<XFRMPolicy> {
 // MARK: - refresh: decode + model update vs the kernel's dump CPU
 
 /// One refresh as the live source does it: GETSA dump (kernel work is this process's system
-/// time; receiving and decoding is user time), then dumpBegan/saDump/tick on a model that
-/// already holds every SA. The decode is also timed alone by decoding the same datagrams again.
+/// time; receiving and decoding is user time), then dumpBegan/saDumpRaw on a model that
+/// already holds every SA (the live source ticks after a dump only when events came during it). The decode is also timed alone by decoding the same datagrams again.
 func refresh(netns: String, rounds: Int) {
     enter(netns)
     let c = channel()
@@ -118,7 +118,6 @@ func refresh(netns: String, rounds: Int) {
         let c2 = cpu()
         _ = model.apply(.dumpBegan(.sa), at: t)
         _ = model.apply(.saDumpRaw(r.dump), at: t)
-        _ = model.apply(.tick, at: t)
         let c3 = cpu(), w3 = monotonic()
         if decoded < r.dump.count { die("decoded \(decoded) < \(r.dump.count)") }
         kernelSys.append(c1.sys - c0.sys)
@@ -295,7 +294,6 @@ func frame(netns: String, frames: Int) {
         let t = now + Double(i)
         _ = model.apply(.dumpBegan(.sa), at: t)
         _ = model.apply(.saDumpRaw(sas.dump), at: t)
-        _ = model.apply(.tick, at: t)
         let a = monotonic()
         dash.update(DashboardData(model: model, now: t, host: host), now: t)
         _ = dash.render(now: t)
