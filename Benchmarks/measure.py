@@ -277,7 +277,14 @@ def summary(out):
             ("memory.rss_after_sa_dump_and_model_bytes_per_sa", "  after the SA dump and model (no policies yet), bytes/SA"),
             ("memory.rss_after_dumps_and_model_bytes_per_sa", "  after the policy dump too (SAs, policies, model), bytes/SA"),
             ("memory.rss_view_data_bytes_per_sa", "  of which: DashboardData, bytes/SA"),
-            ("memory.rss_dashboard_update_bytes_per_sa", "  of which: Dashboard.update, bytes/SA")]
+            ("memory.rss_dashboard_update_bytes_per_sa", "  of which: Dashboard.update, bytes/SA"),
+            ("heap.heap_sa_model_bytes_per_sa", "live heap (malloc in use): SA model, bytes/SA"),
+            ("heap.heap_policies_bytes_per_sa", "live heap: policies added to the model, bytes/SA"),
+            ("heap.heap_dashboard_bytes_per_sa", "live heap: view data + dashboard, bytes/SA"),
+            ("heap.heap_after_refreshes_bytes_per_sa", "live heap after 3 refreshes (all of the above), bytes/SA"),
+            ("heap.rss_after_refreshes_bytes_per_sa", "resident growth at the same point, bytes/SA"),
+            ("heap.rss_after_trim_bytes_per_sa", "resident growth after malloc_trim, bytes/SA"),
+            ("heap.trim_ms", "malloc_trim at that point, ms")]
     for n in sizes:
         r = runs[n]
         for k in ("loadavg.before_measuring", "loadavg.after_measuring"):

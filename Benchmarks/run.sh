@@ -204,6 +204,8 @@ for N in $SIZES; do
   if [ "$N" = "$LARGEST" ]; then
     log "N=$N frame build (200x50, sorted by rate, filtered), first frame in process, resident bytes"
     "$BENCH" frame "$NS" "$FRAMES" | tee -a "$KV"
+    log "N=$N live heap per stage (malloc in-use bytes per SA; resident size before and after malloc_trim)"
+    "$BENCH" memory "$NS" 3 | tee -a "$KV"
     log "N=$N replayed events through decode + model"
     "$BENCH" ingest "$NS" "$ROUNDS" | tee -a "$KV"
   fi

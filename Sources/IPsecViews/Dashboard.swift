@@ -312,6 +312,17 @@ public struct Dashboard: Sendable {
         clampPage()
     }
 
+    /// Lets go of the model before the caller changes it and calls `update` (nothing may be drawn
+    /// or handled in between). The view data shares the model's tables (copy on write): while it
+    /// holds them, the first change to the model copies its whole SA table (about 50 MB at 100,000
+    /// SAs). Ignored while paused (the frozen view keeps its data). Returns whether it let go.
+    @discardableResult
+    public mutating func releaseModel() -> Bool {
+        if paused { return false }
+        data = data.releasingModel()
+        return true
+    }
+
     /// Records the outcome of an action (also shown in the footer for a while).
     public mutating func record(_ entry: ActionLogEntry) {
         actionLog.append(entry)

@@ -1,3 +1,4 @@
+import IPsecModel
 import XFRMWire
 
 /// A status level shared by keepalive, health and timeline entries; picks the theme role.
@@ -223,6 +224,18 @@ public struct DashboardData: Sendable {
 
     /// Non-zero xfrm_stat deltas (for the header).
     public var statErrors: [StatCounter] { xfrmStat.filter { $0.delta > 0 } }
+
+    /// The same data without its reference to the model: what `Dashboard.update` reads from the
+    /// previous data (the SA list's base order) is kept, the model's tables are not. See
+    /// `Dashboard.releaseModel()`.
+    func releasingModel() -> DashboardData {
+        guard let old = snapshot else { return self }
+        var d = self
+        let empty = ModelSnapshot(model: LiveModel(), now: old.now)
+        d.snapshot = empty
+        d.sas.snapshot = d.sas.snapshot.map { _ in empty }
+        return d
+    }
 
     /// The model the peer list is built from, while it is not plain rows.
     var peersFromModel: ModelSnapshot? { peerRows == nil ? snapshot : nil }

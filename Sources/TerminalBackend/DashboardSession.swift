@@ -98,6 +98,16 @@ public final class DashboardSession {
         lastUpdate = now
     }
 
+    /// Whether `updateIfDue` would update now.
+    public func isUpdateDue(now: Double, minimumInterval: Double = 0.25) -> Bool {
+        guard let last = lastUpdate else { return true }
+        return !(now - last < minimumInterval && now >= last)
+    }
+
+    /// Lets the view data go of the model before the model changes; `update` must follow before
+    /// anything is drawn (see `Dashboard.releaseModel`). Returns false while paused.
+    public func releaseModel() -> Bool { dashboard.releaseModel() }
+
     /// Rebuilds the data only when `minimumInterval` seconds have passed since the last update
     /// (for event-driven refreshes: with 100,000 SAs an update walks every SA, and an event lets the
     /// model copy its SA table once more while the view data still shares it, so a burst of kernel
@@ -105,7 +115,7 @@ public final class DashboardSession {
     /// whether it updated; call `update` directly after a periodic dump.
     @discardableResult
     public func updateIfDue(now: Double, minimumInterval: Double = 0.25, _ build: () -> DashboardData) -> Bool {
-        if let last = lastUpdate, now - last < minimumInterval, now >= last { return false }
+        if !isUpdateDue(now: now, minimumInterval: minimumInterval) { return false }
         update(build(), now: now)
         return true
     }

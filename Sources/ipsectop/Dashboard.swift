@@ -137,8 +137,18 @@ struct Dashboard: ParsableCommand {
                 }
             }
             // Event bursts rebuild the view data at most every 0.25 s; a refresh always does.
+            // When the source is about to change the model and the view will be rebuilt right
+            // after, the view first lets go of the model, so that the change does not copy it.
+            let sourceReadable = source.pollDescriptors.contains { readable.contains($0) }
+            var released = false
+            if sourceReadable || source.secondsUntilNextDue() == 0, session.isUpdateDue(now: source.now()) {
+                released = session.releaseModel()
+            }
             if source.service(readable: readable) { dirty = true }
-            if dirty {
+            if released {
+                refreshData()
+                dirty = false
+            } else if dirty {
                 let now = source.now()
                 if session.updateIfDue(now: now, { DashboardData(model: source.model, now: now, host: hostInfo) }) { dirty = false }
             }

@@ -98,6 +98,57 @@ final class ModelBackedRowsTests: XCTestCase {
         }
     }
 
+    /// A dashboard that lets go of the model before each change (as the main loop does before a
+    /// refresh) draws exactly what one that keeps it draws, and the change no longer copies the
+    /// model's SA table.
+    func testReleasingTheModelBeforeAChangeDrawsTheSameAndCopiesNothing() {
+        // Two identical models, one per dashboard.
+        var kept = model(extra: 30, dumps: 2), released = kept
+        released.apply(.tick, at: now) // (a change of its own: the two no longer share a table)
+        kept.apply(.tick, at: now)
+        var keep = Dashboard(cols: 160, rows: 40)
+        var release = Dashboard(cols: 160, rows: 40)
+        keep.update(DashboardData(model: kept, now: now, host: host), now: now)
+        release.update(DashboardData(model: released, now: now, host: host), now: now)
+        // Sorted by rate, descending, on both: the order must survive the release.
+        for k in [Key.character(">"), .character(">"), .character(">"), .character(">"), .character(">"), .character("I")] {
+            _ = keep.handle(.key(k), now: now); _ = release.handle(.key(k), now: now)
+        }
+        func table(_ m: LiveModel) -> UnsafeRawPointer? { m.withSAEntries { UnsafeRawPointer($0.baseAddress) } }
+        func change(_ m: inout LiveModel, _ states: [XFRMState], at t: Double) -> Bool {
+            let before = table(m)
+            m.apply(.dumpBegan(.sa), at: t)
+            m.apply(.saDump(states), at: t)
+            m.apply(.tick, at: t)
+            return table(m) != before
+        }
+        var states = Fixtures.data(extraSAs: 30).sas.map(\.state)
+        var copies = (keep: 0, release: 0)
+        for k in 0..<6 {
+            let t = now + Double(k + 1)
+            for i in states.indices where i % (k + 2) == 0 {
+                states[i].lifetimeCurrent.bytes += UInt64(1000 * (i + k)); states[i].lifetimeCurrent.packets += 3
+            }
+            if k == 3 { states.remove(at: 5) }
+            if k == 4 { states[7].spi = 0x4000_0007 }
+            if change(&kept, states, at: t) { copies.keep += 1 }
+            keep.update(DashboardData(model: kept, now: t, host: host), now: t)
+            XCTAssertTrue(release.releaseModel())
+            if change(&released, states, at: t) { copies.release += 1 }
+            release.update(DashboardData(model: released, now: t, host: host), now: t)
+            XCTAssertEqual(release.render(now: t + 0.3).cells, keep.render(now: t + 0.3).cells, "refresh \(k)")
+            XCTAssertEqual(release.data.sas.array.map(\.id), keep.data.sas.array.map(\.id), "refresh \(k)")
+            XCTAssertEqual(release.data.sas.count, states.count)
+        }
+        XCTAssertEqual(copies.keep, 6, "a model shared with the view data is copied by each change")
+        XCTAssertEqual(copies.release, 0, "after releaseModel the model changes in place")
+        // Paused: the frozen view keeps its data (nothing to release) and still draws it.
+        _ = release.handle(.key(.character("p")), now: now + 10)
+        XCTAssertTrue(release.paused)
+        XCTAssertFalse(release.releaseModel())
+        XCTAssertEqual(release.data.sas.array.count, states.count)
+    }
+
     func testFilterKeysFollowConfigurationChangesInTheModel() {
         var m = model(extra: 10, dumps: 2)
         var d = Dashboard(cols: 150, rows: 30)

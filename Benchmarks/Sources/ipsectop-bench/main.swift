@@ -8,6 +8,7 @@
 //   ipsectop-bench ingest   NETNS [ROUNDS]   replayed events (NEWSA, UPDSA, hard EXPIRE) through decode + model
 //   ipsectop-bench decode   FIXTURE [N]      a dump of N SAs (default 100,000) cloned from the real NEWSA
 //                                            records of a lab recording: decode SAs/s, bytes retained per SA
+import CXFRM
 import Glibc
 import IPsecModel
 import IPsecViews
@@ -292,6 +293,7 @@ func frame(netns: String, frames: Int) {
     var refreshes: [Double] = []
     for i in 1...5 {
         let t = now + Double(i)
+        dash.releaseModel() // as the dashboard's loop does before a refresh
         _ = model.apply(.dumpBegan(.sa), at: t)
         _ = model.apply(.saDumpRaw(sas.dump), at: t)
         let a = monotonic()
@@ -474,11 +476,66 @@ func decode(fixture: String, count n: Int) {
     emit("decode.dump_path_sas_per_s_median", fmt(Double(n) / median(dumpTimes), 0))
 }
 
+// MARK: - memory: live heap per stage
+
+/// Bytes in use by malloc (arenas and mmapped chunks): what the program holds, without the
+/// pages malloc keeps after frees.
+func heapInUse() -> Int { ipsectop_heap_in_use() }
+
+/// The dashboard's order (SA dump, model, view data; policy dump, model, view data; refreshes),
+/// with every dump result dropped before measuring: malloc's in-use bytes per SA after each stage,
+/// and the resident size after `malloc_trim` at the end.
+func memory(netns: String, refreshes: Int) {
+    enter(netns)
+    let c = channel()
+    let h0 = heapInUse(), r0 = residentBytes()
+    var model = LiveModel()
+    var t = wallClockSeconds()
+    _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
+    _ = model.apply(.dumpBegan(.sa), at: t)
+    do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw().dump), at: t) } catch { die("GETSA dump: \(error)") }
+    let n = max(model.header.saCount, 1)
+    let hSA = heapInUse()
+    _ = model.apply(.dumpBegan(.policy), at: t)
+    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    let hPol = heapInUse()
+    let host = HostInfo(host: "bench", netns: netns, kernel: "")
+    var dash = Dashboard(cols: 200, rows: 50, refreshInterval: 1)
+    dash.update(DashboardData(model: model, now: t, host: host), now: t)
+    _ = dash.render(now: t)
+    let hDash = heapInUse()
+    for _ in 0..<refreshes {
+        t += 1
+        dash.releaseModel() // as the dashboard's loop does before a refresh
+        _ = model.apply(.dumpBegan(.sa), at: t)
+        do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw().dump), at: t) } catch { die("GETSA dump: \(error)") }
+        dash.update(DashboardData(model: model, now: t, host: host), now: t)
+        _ = dash.render(now: t)
+    }
+    let hEnd = heapInUse(), rEnd = residentBytes()
+    let tt0 = monotonic()
+    _ = ipsectop_heap_trim()
+    let tt1 = monotonic()
+    let rTrim = residentBytes()
+    emit("heap.trim_ms", fmt((tt1 - tt0) * 1e3, 2))
+    func per(_ b: Int) -> String { fmt(Double(b) / Double(n), 0) }
+    emit("heap.sas", "\(model.header.saCount)")
+    emit("heap.policies", "\(model.policyCount)")
+    emit("heap.heap_sa_model_bytes_per_sa", per(hSA - h0))
+    emit("heap.heap_policies_bytes_per_sa", per(hPol - hSA))
+    emit("heap.heap_dashboard_bytes_per_sa", per(hDash - hPol))
+    emit("heap.heap_after_refreshes_bytes_per_sa", per(hEnd - h0))
+    emit("heap.rss_after_refreshes_bytes_per_sa", per(rEnd - r0))
+    emit("heap.rss_after_trim_bytes_per_sa", per(rTrim - r0))
+    // Exit with everything still allocated (a heap profiler then shows what the stages hold).
+    withExtendedLifetime((model, dash)) { exit(0) }
+}
+
 // MARK: - main
 
 let args = CommandLine.arguments
 guard args.count >= 3 else {
-    die("usage: ipsectop-bench refresh|frame|ingest|initial|policies NETNS [COUNT] | decode FIXTURE [N]")
+    die("usage: ipsectop-bench refresh|frame|ingest|initial|policies|memory NETNS [COUNT] | decode FIXTURE [N]")
 }
 let count = args.count > 3 ? Int(args[3]) : nil
 switch args[1] {
@@ -488,5 +545,6 @@ case "ingest": ingest(netns: args[2], rounds: count ?? 5)
 case "decode": decode(fixture: args[2], count: count ?? 100_000)
 case "initial": initial(netns: args[2], rounds: count ?? 5)
 case "policies": policies(netns: args[2], rounds: count ?? 5)
+case "memory": memory(netns: args[2], refreshes: count ?? 3)
 default: die("unknown benchmark \(args[1])")
 }

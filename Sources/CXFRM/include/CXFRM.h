@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <malloc.h>
 #include <string.h>
 #include <linux/netlink.h>
 #include <linux/xfrm.h>
@@ -51,5 +52,13 @@ static inline void ipsectop_explicit_bzero(void *p, size_t n) {
     volatile unsigned char *v = (volatile unsigned char *)p;
     while (n--) *v++ = 0;
 }
+
+/// Bytes malloc has handed out and not had back (arenas plus mmapped chunks).
+static inline size_t ipsectop_heap_in_use(void) {
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+/// Returns malloc's free pages to the kernel (after a large transient allocation is freed).
+static inline int ipsectop_heap_trim(void) { return malloc_trim(0); }
 
 #endif
