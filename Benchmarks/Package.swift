@@ -28,7 +28,7 @@ let package = Package(
         ], path: "Shared/IPsecModel"),
         .target(name: "IPsecViews", dependencies: ["IPsecModel", "XFRMWire"], path: "Shared/IPsecViews"),
         .executableTarget(name: "ipsectop-bench", dependencies: [
-            "CXFRM", "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecViews",
+            "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecViews",
         ]),
     ]
 )

@@ -75,7 +75,8 @@ struct Snapshot: ParsableCommand {
             } else {
                 try namespace.enter()
                 let live = try LiveSource(configuration: config, label: namespace.label ?? "(current)",
-                                          receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: follow != nil)
+                                          receiveBuffer: receiveBuffer, recordTo: record, captureKeepalives: follow != nil,
+                                          trimsHeap: follow != nil)
                 if let f = follow {
                     // SIGUSR1 prints the snapshot of that moment (one JSON document per line) and goes on.
                     let context = { (now: Double) in

@@ -8,7 +8,6 @@
 //   ipsectop-bench ingest   NETNS [ROUNDS]   replayed events (NEWSA, UPDSA, hard EXPIRE) through decode + model
 //   ipsectop-bench decode   FIXTURE [N]      a dump of N SAs (default 100,000) cloned from the real NEWSA
 //                                            records of a lab recording: decode SAs/s, bytes retained per SA
-import CXFRM
 import Glibc
 import IPsecModel
 import IPsecViews
@@ -480,7 +479,7 @@ func decode(fixture: String, count n: Int) {
 
 /// Bytes in use by malloc (arenas and mmapped chunks): what the program holds, without the
 /// pages malloc keeps after frees.
-func heapInUse() -> Int { ipsectop_heap_in_use() }
+func heapInUse() -> Int { Heap.bytesInUse }
 
 /// The dashboard's order (SA dump, model, view data; policy dump, model, view data; refreshes),
 /// with every dump result dropped before measuring: malloc's in-use bytes per SA after each stage,
@@ -514,7 +513,7 @@ func memory(netns: String, refreshes: Int) {
     }
     let hEnd = heapInUse(), rEnd = residentBytes()
     let tt0 = monotonic()
-    _ = ipsectop_heap_trim()
+    Heap.trim()
     let tt1 = monotonic()
     let rTrim = residentBytes()
     emit("heap.trim_ms", fmt((tt1 - tt0) * 1e3, 2))
