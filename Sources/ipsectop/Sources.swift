@@ -332,17 +332,27 @@ final class ReplaySource: ModelSource {
             index += 1
             changed = true
         }
-        if changed { _ = model.apply(.tick, at: min(t, items[max(0, index - 1)].time)) }
+        if changed && tickNeeded { tick(at: min(t, items[max(0, index - 1)].time)) }
         return changed
     }
 
     /// Feeds the whole recording.
     func feedAll() {
         while index < items.count { feed(items[index]); index += 1 }
-        if let last = items.last { _ = model.apply(.tick, at: last.time) }
+        if let last = items.last, tickNeeded { tick(at: last.time) }
+    }
+
+    /// Whether something was fed since the last completed SA dump (which does what a `.tick`
+    /// does), as the live source ticks after a dump only when events came after it.
+    private var tickNeeded = true
+
+    private func tick(at time: Double) {
+        _ = model.apply(.tick, at: time)
+        tickNeeded = false
     }
 
     private func feed(_ item: RecordedItem) {
+        tickNeeded = true
         switch item {
         case .event(let d):
             for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
@@ -372,6 +382,7 @@ final class ReplaySource: ModelSource {
             if done, let p = pendingDump {
                 _ = model.apply(p.what == "policy" ? .policyDump(p.policies) : .saDumpRaw(p.states), at: d.time)
                 pendingDump = nil
+                if p.what != "policy" { tickNeeded = false }
             }
         case .reply: break
         case .proc(let text, let t): _ = model.apply(.xfrmStat(text), at: t)
