@@ -11,24 +11,30 @@ struct PairKey: Hashable, Sendable {
     }
 }
 
-/// Accumulates one peer during `derive`.
 /// The peers of the last derivation, sorted by key, in an array (a dictionary of large records
-/// would be mostly empty buckets) with a key -> position index.
+/// would be mostly empty buckets) with a key -> position index of 8-byte buckets (a
+/// `[PeerKey: Int32]` dictionary held a copy of every 56-byte key: 79 bytes per SA at 100,000 SAs).
 struct PeerCache: Sendable {
     /// Records in key order; `deriveCounters` updates them in place (keys unchanged).
     var values: [PeerRecord] = []
-    private var positions: [PeerKey: Int32] = [:]
+    private var positions = SlotIndex()
 
     init() {}
 
     /// Records already in key order (keys unique).
     init(sorted records: [PeerRecord]) {
         values = records
-        positions.reserveCapacity(values.count)
-        for (i, r) in values.enumerated() { positions[r.key] = Int32(i) }
+        positions.reserve(values.count)
+        for (i, r) in values.enumerated() { positions.insert(Int32(i), hash: r.key.slotHash) }
     }
 
-    subscript(key: PeerKey) -> PeerRecord? { positions[key].map { values[Int($0)] } }
+    /// The position of `key`'s record.
+    func position(of key: PeerKey) -> Int? {
+        let values = self.values
+        return positions.find(hash: key.slotHash) { values[Int($0)].key == key }.map(Int.init)
+    }
+
+    subscript(key: PeerKey) -> PeerRecord? { position(of: key).map { values[$0] } }
     var count: Int { values.count }
 }
 
@@ -45,7 +51,9 @@ struct PeerRecord: Sendable {
     var outboundRates: WindowedRates
     var inboundTotals: TrafficTotals
     var outboundTotals: TrafficTotals
-    var nat: NATTraversal?
+    /// NAT-T detail, boxed: most peers have none, and inline it took 96 bytes of every record.
+    var natBox: NATBox?
+    var nat: NATTraversal? { natBox?.value }
     /// `nat?.encapsulation.type`, kept apart: reading it through `nat` copied the whole record.
     var encapsulationType: EncapsulationType?
     var keepalive: KeepaliveStatus
@@ -54,6 +62,11 @@ struct PeerRecord: Sendable {
     var kernelInterval: UInt32?
     var inboundLastUsed: ModelTime?
     var outboundLastUsed: ModelTime?
+}
+
+final class NATBox: Sendable {
+    let value: NATTraversal
+    init(_ value: NATTraversal) { self.value = value }
 }
 
 /// What `deriveCounters` adds up per peer.
@@ -145,9 +158,8 @@ extension LiveModel {
     /// The policy part of `inferLocalAddresses` (depends on the policy table only).
     func localAddressesFromPolicies() -> Set<IPAddress> {
         var local = Set<IPAddress>()
-        for p in policyTable.values {
-            let pol = p.policy
-            for t in pol.attributes.templates {
+        for pol in policyTable.values {
+            for t in pol.templates {
                 switch pol.direction {
                 case .outbound:
                     if !t.source.isZero { local.insert(t.source) }
@@ -308,9 +320,8 @@ extension LiveModel {
         var idx = policyTable.startIndex
         while idx != policyTable.endIndex {
             defer { policyTable.formIndex(after: &idx) }
-            let pol = policyTable.values[idx].policy
             var attached: [PeerKey] = []
-            for t in pol.attributes.templates {
+            for t in policyTable.values[idx].templates {
                 var candidates: [PeerKey] = []
                 if t.reqid != 0 { candidates = byReqid[t.reqid] ?? [] }
                 if !t.source.isZero && !t.destination.isZero {
@@ -322,8 +333,11 @@ extension LiveModel {
             }
             attached.sort()
             if policyTable.values[idx].peers != attached { policyTable.values[idx].peers = attached }
-            for peer in attached {
-                if let b = builderIndex[peer] { builders[Int(b)].policies.append(pol.identity) }
+            if !attached.isEmpty {
+                let id = policyTable.values[idx].identity
+                for peer in attached {
+                    if let b = builderIndex[peer] { builders[Int(b)].policies.append(id) }
+                }
             }
         }
 
@@ -367,7 +381,7 @@ extension LiveModel {
                                       undetermined: builders[b].undetermined, pairs: pairList,
                                       policies: sortedPolicies(builders[b].policies), inboundRates: builders[b].inRates,
                                       outboundRates: builders[b].outRates, inboundTotals: builders[b].inTotals,
-                                      outboundTotals: builders[b].outTotals, nat: nat,
+                                      outboundTotals: builders[b].outTotals, natBox: nat.map(NATBox.init),
                                       encapsulationType: nat?.encapsulation.type, keepalive: ka, health: health,
                                       kernelInterval: builders[b].kernelInterval,
                                       inboundLastUsed: builders[b].inboundLastUsed,
@@ -501,7 +515,7 @@ extension LiveModel {
     func sortedPolicies(_ ids: [PolicyIdentity]) -> [PolicyIdentity] {
         guard ids.count > 1 else { return ids }
         return ids.map { id -> (UInt8, UInt32, UInt32, PolicyIdentity) in
-            (id.direction.rawValue, policyTable[id]?.policy.priority ?? 0, id.index, id)
+            (id.direction.rawValue, policyTable[id]?.priority ?? 0, id.index, id)
         }.sorted { a, b in
             if a.0 != b.0 { return a.0 < b.0 }
             if a.1 != b.1 { return a.1 < b.1 }

@@ -253,23 +253,20 @@ extension LiveModel {
             seen.insert(id)
             if let idx = policyTable.index(forKey: id) {
                 if policyTable.values[idx].lastChanged < window.began {
-                    if policyTable.values[idx].policy != p {
-                        // Counters alone (use time, bytes) are not a change of the policy.
-                        var counters = policyTable.values[idx].policy
-                        counters.lifetimeCurrent = p.lifetimeCurrent
-                        if counters == p {
-                            policyTable.values[idx].policy.lifetimeCurrent = p.lifetimeCurrent
-                        } else {
-                            policyTable.values[idx].policy = p
-                            policyTable.values[idx].lastChanged = now
-                            policyVersion &+= 1
-                        }
+                    // Counters alone (use time, bytes) are not a change of the policy.
+                    if policyTable.values[idx].sameConfiguration(as: p) {
+                        policyTable.values[idx].lifetimeCurrent = p.lifetimeCurrent
+                    } else {
+                        policyTable.values[idx].assign(p, common: policyCommon(for: p, keeping: policyTable.values[idx].common))
+                        policyTable.values[idx].lastChanged = now
+                        policyVersion &+= 1
                     }
                 } else {
-                    policyTable.values[idx].policy.lifetimeCurrent = p.lifetimeCurrent
+                    policyTable.values[idx].lifetimeCurrent = p.lifetimeCurrent
                 }
             } else {
-                putPolicy(PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: []))
+                putPolicy(PolicyEntry(policy: p, common: policyCommon(for: p), firstSeen: now, lastChanged: now,
+                                      softExpired: false, peers: []))
                 inserted = true
                 if !initial { diff.addedPolicies += 1 }
             }

@@ -334,7 +334,7 @@ extension LiveModel {
     mutating func upsertPolicy(_ p: XFRMPolicy, at now: ModelTime) {
         let id = p.identity
         if let idx = policyTable.index(forKey: id) {
-            policyTable.values[idx].policy = p
+            policyTable.values[idx].assign(p, common: policyCommon(for: p, keeping: policyTable.values[idx].common))
             policyTable.values[idx].lastChanged = now
             policyVersion &+= 1
         } else {
@@ -342,8 +342,20 @@ extension LiveModel {
             if p.index != 0, let old = policyTable.identity(kernelIndex: PolicyIndexKey(index: p.index, direction: p.direction.rawValue)) {
                 dropPolicy(old)
             }
-            putPolicy(PolicyEntry(policy: p, firstSeen: now, lastChanged: now, softExpired: false, peers: []))
+            putPolicy(PolicyEntry(policy: p, common: policyCommon(for: p), firstSeen: now, lastChanged: now,
+                                  softExpired: false, peers: []))
         }
+    }
+
+    /// The shared part for `p`: `current` (the replaced policy's) or the last one handed out when
+    /// it matches (policies come in runs that share lifetime limits and attributes: a dump lists them
+    /// one after another), else a new one.
+    mutating func policyCommon(for p: XFRMPolicy, keeping current: PolicyCommon? = nil) -> PolicyCommon {
+        if let c = current, c.matches(p) { return c }
+        if let c = lastPolicyCommon, c.matches(p) { return c }
+        let c = PolicyCommon(p)
+        lastPolicyCommon = c
+        return c
     }
 
     /// Adds a policy to the table and its index.

@@ -64,6 +64,8 @@ public struct LiveModel: Sendable {
     var liveCount = 0
     /// The policies, with their indexes by identity and by the kernel's (index, direction).
     var policyTable = PolicyTable()
+    /// The shared part of the last policy stored (`policyCommon(for:)`).
+    var lastPolicyCommon: PolicyCommon?
     /// Bumped whenever a policy is added, removed or replaced (not for counters, peers, soft expiry):
     /// what `derive` computes from policies alone is cached against it.
     var policyVersion: UInt64 = 1

@@ -196,8 +196,14 @@ public struct PeerKey: Hashable, Sendable, Comparable, CustomStringConvertible {
 
     /// One pre-mixed word (see `Mix64`).
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(Mix64.step(Mix64.step(local.mix64, remote.mix64), UInt64(remotePort)))
+        hasher.combine(mix64)
     }
+
+    var mix64: UInt64 { Mix64.step(Mix64.step(local.mix64, remote.mix64), UInt64(remotePort)) }
+
+    /// The hash `PeerCache` files a peer under.
+    var slotHash: Int { Int(bitPattern: UInt(Mix64.step(mix64, 0x5851_F42D_4C95_7F2D))) }
+
     /// "192.0.2.1 <-> 198.51.100.2:4500".
     public var description: String {
         "\(local) <-> \(remote)" + (remotePort != 0 ? ":\(remotePort)" : "")
@@ -453,16 +459,109 @@ public struct SAPair: Sendable, Hashable {
     }
 }
 
+/// What most policies have in common: the lifetime limits and every attribute but the templates
+/// (mark, interface id, type, security context...). Kept once and shared by consecutive policies
+/// that have the same (see `LiveModel.policyCommon(for:)`).
+final class PolicyCommon: Sendable {
+    let lifetimeConfig: XFRMLifetimeConfig
+    /// The policy's attributes without its templates.
+    let attributes: XFRMAttributes
+
+    init(_ p: XFRMPolicy) {
+        lifetimeConfig = p.lifetimeConfig
+        var a = p.attributes
+        a.templates = []
+        attributes = a
+    }
+
+    /// Whether `p` has these lifetime limits and attributes (its templates aside).
+    func matches(_ p: XFRMPolicy) -> Bool {
+        guard lifetimeConfig == p.lifetimeConfig else { return false }
+        if p.attributes.templates.isEmpty { return attributes == p.attributes }
+        var a = p.attributes
+        a.templates = []
+        return attributes == a
+    }
+}
+
 /// A policy with model bookkeeping.
+///
+/// Memory: what differs from policy to policy (selector, counters, priority, index, direction,
+/// action, flags, templates) is stored inline, the rest in a shared `PolicyCommon`; `policy`
+/// rebuilds the full `XFRMPolicy`. Equality and hashing are by value.
 public struct PolicyEntry: Sendable, Hashable {
-    public var policy: XFRMPolicy
+    var selector: XFRMSelector
+    var lifetimeCurrent: XFRMLifetimeCurrent
+    var priority: UInt32
+    var index: UInt32
+    var direction: PolicyDirection
+    var action: UInt8
+    var flags: UInt8
+    var share: UInt8
+    var templates: [XFRMTemplate]
+    var common: PolicyCommon
     public var firstSeen: ModelTime
     public var lastChanged: ModelTime
     /// A soft POLEXPIRE was seen.
     public var softExpired: Bool
     /// The peers this policy is attached to (through template reqid/addresses).
     public var peers: [PeerKey]
-    public var identity: PolicyIdentity { policy.identity }
+
+    public init(policy: XFRMPolicy, firstSeen: ModelTime, lastChanged: ModelTime, softExpired: Bool, peers: [PeerKey]) {
+        self.init(policy: policy, common: PolicyCommon(policy), firstSeen: firstSeen, lastChanged: lastChanged,
+                  softExpired: softExpired, peers: peers)
+    }
+
+    init(policy p: XFRMPolicy, common: PolicyCommon, firstSeen: ModelTime, lastChanged: ModelTime, softExpired: Bool,
+         peers: [PeerKey]) {
+        selector = p.selector; lifetimeCurrent = p.lifetimeCurrent; priority = p.priority; index = p.index
+        direction = p.direction; action = p.action; flags = p.flags; share = p.share
+        templates = p.attributes.templates
+        self.common = common
+        self.firstSeen = firstSeen; self.lastChanged = lastChanged; self.softExpired = softExpired; self.peers = peers
+    }
+
+    /// The kernel's policy, rebuilt. Setting it keeps the shared part when it still matches.
+    public var policy: XFRMPolicy {
+        get {
+            var a = common.attributes
+            a.templates = templates
+            return XFRMPolicy(selector: selector, lifetimeConfig: common.lifetimeConfig, lifetimeCurrent: lifetimeCurrent,
+                              priority: priority, index: index, direction: direction, action: action, flags: flags,
+                              share: share, attributes: a)
+        }
+        set { assign(newValue, common: common.matches(newValue) ? common : PolicyCommon(newValue)) }
+    }
+
+    /// Replaces the kernel's policy; `common` must match it.
+    mutating func assign(_ p: XFRMPolicy, common: PolicyCommon) {
+        selector = p.selector; lifetimeCurrent = p.lifetimeCurrent; priority = p.priority; index = p.index
+        direction = p.direction; action = p.action; flags = p.flags; share = p.share
+        templates = p.attributes.templates
+        self.common = common
+    }
+
+    /// Whether `p` differs from this policy in its counters (`lifetimeCurrent`) at most.
+    func sameConfiguration(as p: XFRMPolicy) -> Bool {
+        selector == p.selector && priority == p.priority && index == p.index && direction == p.direction
+            && action == p.action && flags == p.flags && share == p.share && templates == p.attributes.templates
+            && common.matches(p)
+    }
+
+    public var identity: PolicyIdentity {
+        let a = common.attributes
+        return PolicyIdentity(index: index, direction: direction, selector: selector, mark: a.mark, ifID: a.ifID ?? 0,
+                              type: a.policyType ?? 0)
+    }
+
+    public static func == (l: PolicyEntry, r: PolicyEntry) -> Bool {
+        l.firstSeen == r.firstSeen && l.lastChanged == r.lastChanged && l.softExpired == r.softExpired
+            && l.peers == r.peers && l.lifetimeCurrent == r.lifetimeCurrent && l.policy == r.policy
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(policy); h.combine(firstSeen); h.combine(lastChanged); h.combine(softExpired); h.combine(peers)
+    }
 }
 
 /// Header figures for the dashboard.

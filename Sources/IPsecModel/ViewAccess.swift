@@ -83,7 +83,7 @@ extension LiveModel {
         var i = policyTable.startIndex
         while i != policyTable.endIndex {
             if try include(policyTable.values[i]) {
-                let p = policyTable.values[i].policy
+                let p = policyTable.values[i]
                 keys.append((p.direction.rawValue, p.priority, p.index, i))
             }
             policyTable.formIndex(after: &i)

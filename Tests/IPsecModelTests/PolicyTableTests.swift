@@ -63,6 +63,91 @@ final class PolicyTableTests: XCTestCase {
     }
 }
 
+/// `PolicyEntry` keeps the per-policy fields inline and the rest in a shared `PolicyCommon`: it must
+/// give back exactly the policy it was given, tell counter-only changes from configuration changes,
+/// and share one common part across a dump of alike policies.
+final class PolicyEntryTests: XCTestCase {
+    let a = Fx.ip("192.0.2.1"), b = Fx.ip("198.51.100.1"), c = Fx.ip("203.0.113.9")
+
+    /// Policies that differ from a base one in one field each (every field of `XFRMPolicy` and the
+    /// attributes a policy carries).
+    func variants() -> [XFRMPolicy] {
+        let base = Fx.policy(dir: .outbound, index: 9, selector: Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0"),
+                             templates: [Fx.template(src: a, dst: b, reqid: 4)])
+        var out = [base]
+        func with(_ f: (inout XFRMPolicy) -> Void) { var p = base; f(&p); out.append(p) }
+        with { $0.selector.destinationPrefixLength = 16 }
+        with { $0.lifetimeConfig.hardAddExpiresSeconds = 3600 }
+        with { $0.priority = 7 }
+        with { $0.index = 10 }
+        with { $0.direction = .forward }
+        with { $0.action = 1 }
+        with { $0.flags = 1 }
+        with { $0.share = 2 }
+        with { $0.attributes.templates = [] }
+        with { $0.attributes.templates.append(Fx.template(src: a, dst: c, reqid: 5, mode: .transport)) }
+        with { $0.attributes.templates[0].reqid = 6 }
+        with { $0.attributes.mark = XFRMMark(value: 3, mask: 0xff) }
+        with { $0.attributes.ifID = 12 }
+        with { $0.attributes.policyType = 1 }
+        with { $0.attributes.securityContext = XFRMSecurityContext(doi: 1, algorithm: 1, context: "system_u:object_r:ipsec_spd_t") }
+        return out
+    }
+
+    func testTheEntryGivesBackThePolicyAndTellsCountersFromConfiguration() {
+        let vs = variants()
+        for (i, p) in vs.enumerated() {
+            let e = PolicyEntry(policy: p, firstSeen: 1, lastChanged: 2, softExpired: false, peers: [])
+            XCTAssertEqual(e.policy, p, "variant \(i)")
+            XCTAssertEqual(e.identity, p.identity, "variant \(i)")
+            var counters = p
+            counters.lifetimeCurrent = XFRMLifetimeCurrent(bytes: 10, packets: 2, addTime: 5, useTime: 6)
+            XCTAssertTrue(e.sameConfiguration(as: counters), "variant \(i): counters only")
+            for (j, q) in vs.enumerated() where j != i {
+                XCTAssertFalse(e.sameConfiguration(as: q), "variant \(i) vs \(j)")
+                let f = PolicyEntry(policy: q, firstSeen: 1, lastChanged: 2, softExpired: false, peers: [])
+                XCTAssertNotEqual(e, f, "variant \(i) vs \(j)")
+            }
+            // Setting the policy through the property: the entry then equals one built from it.
+            for q in vs {
+                var g = e
+                g.policy = q
+                XCTAssertEqual(g.policy, q)
+                XCTAssertEqual(g, PolicyEntry(policy: q, firstSeen: 1, lastChanged: 2, softExpired: false, peers: []))
+                XCTAssertEqual(g.hashValue, PolicyEntry(policy: q, firstSeen: 1, lastChanged: 2, softExpired: false,
+                                                        peers: []).hashValue)
+            }
+        }
+    }
+
+    func testADumpOfAlikePoliciesSharesOneCommonPart() {
+        var m = LiveModel()
+        var policies: [XFRMPolicy] = []
+        for i in 0..<300 {
+            var p = Fx.policy(dir: [.inbound, .outbound, .forward][i % 3], index: UInt32(8 * i + i % 3),
+                              selector: Fx.subnetSelector(from: "192.0.2.\(i % 250)", to: "198.51.100.\(i / 250)"),
+                              templates: [Fx.template(src: a, dst: Fx.ip("203.0.113.\(i % 200 + 1)"), reqid: UInt32(i + 1))])
+            if i >= 200 { p.attributes.mark = XFRMMark(value: 7, mask: 0xff) } // a second run of alike policies
+            policies.append(p)
+        }
+        m.apply(.dumpBegan(.policy), at: 10)
+        m.apply(.policyDump(policies), at: 10)
+        XCTAssertEqual(Set(m.policies.map(\.policy)), Set(policies))
+        XCTAssertEqual(Set(m.policyTable.values.map { ObjectIdentifier($0.common) }).count, 2)
+        // A refresh with new counters keeps the entries (and their sharing); a changed template is a change.
+        var next = policies
+        for i in next.indices { next[i].lifetimeCurrent.useTime = 100 + UInt64(i) }
+        next[5].attributes.templates[0].reqid = 999
+        let version = m.policyVersion
+        m.apply(.dumpBegan(.policy), at: 20)
+        m.apply(.policyDump(next), at: 20)
+        XCTAssertEqual(Set(m.policies.map(\.policy)), Set(next))
+        XCTAssertEqual(m.policyVersion, version &+ 1, "one policy changed its configuration")
+        XCTAssertEqual(m.policies.filter { $0.lastChanged == 20 }.count, 1)
+        XCTAssertEqual(Set(m.policyTable.values.map { ObjectIdentifier($0.common) }).count, 2)
+    }
+}
+
 /// A small deterministic generator (SplitMix64) for reproducible random tests.
 struct SplitMix {
     var state: UInt64
