@@ -234,6 +234,16 @@ public struct JSONWriter {
         o.put(UInt8(ascii: "\""))
     }
 
+    /// Appends array elements another writer wrote at its top level (`{...},{...}`): the array's
+    /// next elements, as if written here one by one. Nothing to append: no change.
+    public mutating func appendElements(of other: JSONWriter) {
+        guard other.storage.count > 0 else { return }
+        flushIfFull()
+        let o = out()
+        separator(o)
+        o.put(UnsafeRawBufferPointer(start: other.storage.base, count: other.storage.count))
+    }
+
     /// Appends a newline (NDJSON record separator).
     public mutating func newline() { out().put(0x0a) }
 

@@ -120,64 +120,38 @@ public enum ModelJSON {
         w.member("resyncs", h.resyncCount)
         if case .resyncing(_, let reason) = h.sync { w.member("reason", reason) }
         w.endObject()
+        let now = c.now
         w.key("sas")
         w.beginArray()
-        model.forEachSA { e in
-            w.beginObject()
-            KernelJSON.saMembers(&w, e.state)
-            saDerived(&w, e, model: model, now: c.now)
-            w.endObject()
+        // By entry slot (as `forEachSA`), in blocks written on every core (`ParallelJSON`).
+        ParallelJSON.elements(into: &w, count: model.withSAEntries { $0.count }) { w, slots in
+            model.withSAEntries { buf in
+                for i in slots where buf[i].isLive {
+                    w.beginObject()
+                    KernelJSON.saMembers(&w, buf[i].state)
+                    saDerived(&w, buf[i], model: model, now: now)
+                    w.endObject()
+                }
+            }
         }
         w.endArray()
         w.key("policies")
         w.beginArray()
-        for p in model.policies {
-            w.beginObject()
-            KernelJSON.policyMembers(&w, p.policy)
-            w.key("peers"); w.beginArray(); for k in p.peers { w.string(k.description) }; w.endArray()
-            w.endObject()
+        let policies = model.policies
+        ParallelJSON.elements(into: &w, count: policies.count) { w, range in
+            for p in policies[range] {
+                w.beginObject()
+                KernelJSON.policyMembers(&w, p.policy)
+                w.key("peers"); w.beginArray(); for k in p.peers { w.string(k.description) }; w.endArray()
+                w.endObject()
+            }
         }
         w.endArray()
         w.key("peers")
         w.beginArray()
-        for p in model.peers {
-            w.beginObject()
-            w.member("id", p.key.description)
-            w.member("local", p.key.local.description)
-            w.member("remote", p.key.remote.description)
-            w.member("remote_port", p.key.remotePort == 0 ? nil : p.key.remotePort)
-            w.key("inbound"); w.beginArray(); for s in p.inbound { w.string(SAIdentity.hex(s.spi)) }; w.endArray()
-            w.key("outbound"); w.beginArray(); for s in p.outbound { w.string(SAIdentity.hex(s.spi)) }; w.endArray()
-            w.key("undetermined"); w.beginArray(); for s in p.undetermined { w.string(SAIdentity.hex(s.spi)) }; w.endArray()
-            rates(&w, "inbound_rates", p.inboundRates)
-            rates(&w, "outbound_rates", p.outboundRates)
-            totals(&w, "inbound_totals", p.inboundTotals)
-            totals(&w, "outbound_totals", p.outboundTotals)
-            w.key("nat")
-            if let n = p.nat {
-                w.beginObject()
-                w.member("type", n.encapsulation.type.description)
-                w.member("local_port", n.localPort)
-                w.member("remote_port", n.remotePort)
-                w.member("original_address", n.originalAddress?.description)
-                w.member("behind_nat", n.behindNAT)
-                w.member("reason", n.behindNATReason)
-                w.key("mapping_changes")
-                w.beginArray()
-                for m in n.mappingHistory {
-                    w.beginObject()
-                    epoch(&w, "time", m.time)
-                    w.member("spi", SAIdentity.hex(m.sa.spi))
-                    w.member("old", "\(m.oldAddress):\(m.oldPort)")
-                    w.member("new", "\(m.newAddress):\(m.newPort)")
-                    w.endObject()
-                }
-                w.endArray()
-                w.endObject()
-            } else { w.null() }
-            keepalive(&w, model.keepaliveStatus(for: p.key, at: c.now) ?? p.keepalive, now: c.now)
-            health(&w, p.health, reasons: [])
-            w.endObject()
+        let peers = model.peers
+        ParallelJSON.elements(into: &w, count: peers.count) { w, range in
+            for p in peers[range] { peer(&w, p, model: model, now: now) }
         }
         w.endArray()
         KernelJSON.counts(&w, sad: c.sad, spd: c.spd)
@@ -191,5 +165,46 @@ public enum ModelJSON {
         w.endObject()
         w.endObject()
         w.newline()
+    }
+
+    /// One peer of the `peers` array.
+    static func peer(_ w: inout JSONWriter, _ p: PeerSummary, model: LiveModel, now: Double) {
+        w.beginObject()
+        w.member("id", p.key.description)
+        w.member("local", p.key.local.description)
+        w.member("remote", p.key.remote.description)
+        w.member("remote_port", p.key.remotePort == 0 ? nil : p.key.remotePort)
+        w.key("inbound"); w.beginArray(); for s in p.inbound { w.string(SAIdentity.hex(s.spi)) }; w.endArray()
+        w.key("outbound"); w.beginArray(); for s in p.outbound { w.string(SAIdentity.hex(s.spi)) }; w.endArray()
+        w.key("undetermined"); w.beginArray(); for s in p.undetermined { w.string(SAIdentity.hex(s.spi)) }; w.endArray()
+        rates(&w, "inbound_rates", p.inboundRates)
+        rates(&w, "outbound_rates", p.outboundRates)
+        totals(&w, "inbound_totals", p.inboundTotals)
+        totals(&w, "outbound_totals", p.outboundTotals)
+        w.key("nat")
+        if let n = p.nat {
+            w.beginObject()
+            w.member("type", n.encapsulation.type.description)
+            w.member("local_port", n.localPort)
+            w.member("remote_port", n.remotePort)
+            w.member("original_address", n.originalAddress?.description)
+            w.member("behind_nat", n.behindNAT)
+            w.member("reason", n.behindNATReason)
+            w.key("mapping_changes")
+            w.beginArray()
+            for m in n.mappingHistory {
+                w.beginObject()
+                epoch(&w, "time", m.time)
+                w.member("spi", SAIdentity.hex(m.sa.spi))
+                w.member("old", "\(m.oldAddress):\(m.oldPort)")
+                w.member("new", "\(m.newAddress):\(m.newPort)")
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        } else { w.null() }
+        keepalive(&w, model.keepaliveStatus(for: p.key, at: now) ?? p.keepalive, now: now)
+        health(&w, p.health, reasons: [])
+        w.endObject()
     }
 }

@@ -60,16 +60,26 @@ public enum SnapshotJSON {
         w.member("kernel", s.kernel)
         w.key("sas")
         w.beginArray()
-        for sa in s.sas {
-            w.beginObject()
-            KernelJSON.saMembers(&w, sa)
-            extraSA?(&w, sa)
-            w.endObject()
+        if let extraSA {
+            for sa in s.sas {
+                w.beginObject()
+                KernelJSON.saMembers(&w, sa)
+                extraSA(&w, sa)
+                w.endObject()
+            }
+        } else {
+            let sas = s.sas
+            ParallelJSON.elements(into: &w, count: sas.count) { w, range in
+                for sa in sas[range] { KernelJSON.sa(&w, sa) }
+            }
         }
         w.endArray()
         w.key("policies")
         w.beginArray()
-        for p in s.policies { KernelJSON.policy(&w, p) }
+        let policies = s.policies
+        ParallelJSON.elements(into: &w, count: policies.count) { w, range in
+            for p in policies[range] { KernelJSON.policy(&w, p) }
+        }
         w.endArray()
         KernelJSON.counts(&w, sad: s.sad, spd: s.spd)
         w.key("xfrm_stat")
