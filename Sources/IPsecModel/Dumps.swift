@@ -7,68 +7,98 @@ extension LiveModel {
         case raw(UnsafeRawBufferPointer)
     }
 
+    /// What a GETSA dump being applied carries from one record to the next (`startSADump`,
+    /// `feedSADump`, `finishSADump`): the whole dump at once, or datagram by datagram as received.
+    struct SADumpCursor: Sendable {
+        /// When the dump's records are taken to be (counters, rate samples).
+        var now: ModelTime
+        /// When the dump began (events after it win over its records).
+        var began: ModelTime
+        var initial: Bool
+        var generation: UInt32
+        var diff = ReconcileDiff()
+        /// Entry slot of each record of the previous dump, and of this one so far.
+        var previousOrder: [Int32]
+        var order: [Int32] = []
+        var context = XFRMDecoder.Context()
+    }
+
     /// A complete GETSA dump: refreshes counters, samples rates, and reconciles the table. O(n).
     /// `records` calls its argument once per record, in dump order. A raw record whose
     /// configuration hash matches the entry's is applied as counters only, without decoding it.
     mutating func applySADump(count: Int, at now: ModelTime, records: ((SADumpRecord) -> Void) -> Void) {
-        let window = saDumpQueue ?? DumpQueue(began: now)
-        saDumpQueue = nil
+        var cursor = startSADump(count: count, at: now)
+        records { feedSADump(&cursor, $0) }
+        finishSADump(cursor, at: now)
+    }
+
+    /// Begins applying a GETSA dump of about `count` records, taken at `now`.
+    mutating func startSADump(count: Int, at now: ModelTime) -> SADumpCursor {
         let initial = saDumpCount == 0
         saDumpCount += 1
         generation &+= 1
-        let gen = generation
         rateStore.beginDump(at: now)
         lastRefreshTime = now
-        var diff = ReconcileDiff()
         if entries.capacity < count { entries.reserveCapacity(count + count / 32) }
         saIndex.reserve(count)
         tunnelIndex.reserve(count)
-        let checkRemoved = !window.removedSAs.isEmpty
-        let previousOrder = dumpOrder
-        var order: [Int32] = []
-        order.reserveCapacity(count)
-        var context = XFRMDecoder.Context()
+        var cursor = SADumpCursor(now: now, began: saDumpQueue?.began ?? now, initial: initial, generation: generation,
+                                  previousOrder: dumpOrder)
+        cursor.order.reserveCapacity(count)
+        return cursor
+    }
 
-        records { record in
-            switch record {
-            case .state(let st):
-                applyDumpedState(st, hash: 0, window: window, initial: initial, generation: gen, diff: &diff, at: now)
-            case .raw(let payload):
-                guard let scan = SAScan(payload: payload) else {
-                    // Malformed for the scan: the decoder decides (nil: skipped, as a dump skips
-                    // records it cannot decode).
-                    if let st = try? XFRMDecoder.decodeState(payload: payload, context: &context) {
-                        applyDumpedState(st, hash: 0, window: window, initial: initial, generation: gen, diff: &diff, at: now)
-                    }
-                    return
+    /// Applies one record of the dump under way.
+    mutating func feedSADump(_ c: inout SADumpCursor, _ record: SADumpRecord) {
+        let now = c.now, gen = c.generation, initial = c.initial
+        let window = saDumpQueue ?? DumpQueue(began: c.began)
+        switch record {
+        case .state(let st):
+            applyDumpedState(st, hash: 0, window: window, initial: initial, generation: gen, diff: &c.diff, at: now)
+        case .raw(let payload):
+            guard let scan = SAScan(payload: payload) else {
+                // Malformed for the scan: the decoder decides (nil: skipped, as a dump skips
+                // records it cannot decode).
+                if let st = try? XFRMDecoder.decodeState(payload: payload, context: &c.context) {
+                    applyDumpedState(st, hash: 0, window: window, initial: initial, generation: gen, diff: &c.diff, at: now)
                 }
-                if checkRemoved && window.removedSAs.contains(scan.identity) { return }
-                // The kernel lists SAs in the same order on every dump: the slot of this position in
-                // the previous dump is checked first (a sequential walk instead of a hash probe).
-                let position = order.count
-                var found: Int32?
-                if position < previousOrder.count {
-                    let guess = previousOrder[position]
-                    if guess >= 0 && Int(guess) < entries.count && entries[Int(guess)].alive
-                        && LiveModel.isEntry(Int(guess), scan.identity, entries: entries) {
-                        found = guess
-                    }
-                }
-                if found == nil { found = LiveModel.lookup(scan.identity, entries: entries, index: saIndex) }
-                order.append(found ?? -1)
-                if let slot = found, entries[Int(slot)].configHash == scan.configurationHash {
-                    let fromEvent = entries[Int(slot)].lastEventAt >= window.began
-                    let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
-                    LiveModel.refreshCounters(&entries[Int(slot)], with: scan.counters, at: now, fromEvent: fromEvent,
-                                              carry: carry, generation: gen, rates: &rateStore)
-                    counterOnlyRefreshes += 1
-                } else if let st = try? XFRMDecoder.decodeState(payload: payload, context: &context) {
-                    applyDumpedState(st, hash: scan.configurationHash, window: window, initial: initial, generation: gen,
-                                     diff: &diff, at: now)
+                return
+            }
+            if !window.removedSAs.isEmpty && window.removedSAs.contains(scan.identity) { return }
+            // The kernel lists SAs in the same order on every dump: the slot of this position in
+            // the previous dump is checked first (a sequential walk instead of a hash probe).
+            let position = c.order.count
+            var found: Int32?
+            if position < c.previousOrder.count {
+                let guess = c.previousOrder[position]
+                if guess >= 0 && Int(guess) < entries.count && entries[Int(guess)].alive
+                    && LiveModel.isEntry(Int(guess), scan.identity, entries: entries) {
+                    found = guess
                 }
             }
+            if found == nil { found = LiveModel.lookup(scan.identity, entries: entries, index: saIndex) }
+            c.order.append(found ?? -1)
+            if let slot = found, entries[Int(slot)].configHash == scan.configurationHash {
+                let fromEvent = entries[Int(slot)].lastEventAt >= window.began
+                let carry = carries.isEmpty ? nil : carries.removeValue(forKey: slot)
+                LiveModel.refreshCounters(&entries[Int(slot)], with: scan.counters, at: now, fromEvent: fromEvent,
+                                          carry: carry, generation: gen, rates: &rateStore)
+                counterOnlyRefreshes += 1
+            } else if let st = try? XFRMDecoder.decodeState(payload: payload, context: &c.context) {
+                applyDumpedState(st, hash: scan.configurationHash, window: window, initial: initial, generation: gen,
+                                 diff: &c.diff, at: now)
+            }
         }
+    }
 
+    /// Completes the dump under way at `now`: SAs it did not show are stale (unless an event
+    /// touched them since it began), rates are sampled, the reconciliation is recorded.
+    mutating func finishSADump(_ c: SADumpCursor, at now: ModelTime) {
+        let window = saDumpQueue ?? DumpQueue(began: c.began)
+        saDumpQueue = nil
+        let gen = c.generation, initial = c.initial
+        var diff = c.diff
+        let order = c.order
         dumpOrder = order
         // One pass: stale SAs (not in the dump and not touched by an event while the dump ran),
         // rates of the others, and the SAs that moved (for the history).

@@ -106,6 +106,13 @@ public enum ModelInput: Sendable {
     /// decodes only the records whose configuration changed since the previous dump (the others
     /// cost a hash and a lookup: see `SAScan`).
     case saDumpRaw(RawSADump)
+    /// Part of a GETSA dump as it is received (the records of one datagram, in dump order): applied
+    /// at once, so that a large dump is never held whole. `saDumpEnd` completes the dump; the
+    /// result is that of `saDumpRaw` with every part's records, at the time of the first part.
+    /// Between the parts and the end nothing else should be fed (a dump in progress is a cursor).
+    case saDumpPart(RawSADump)
+    /// The end of a GETSA dump fed as `saDumpPart`s (NLMSG_DONE): reconciles the table.
+    case saDumpEnd
     /// A complete GETPOLICY dump; reconciles the policy table the same way.
     case policyDump([XFRMPolicy])
     /// A dump ended in error (NLMSG_ERROR / DONE with errno); the dump is abandoned.

@@ -103,6 +103,8 @@ public struct LiveModel: Sendable {
     var captureSince: ModelTime?
     var syncState: SyncState = .initialising
     var saDumpQueue: DumpQueue?
+    /// A GETSA dump being fed in parts (`saDumpPart`), until `saDumpEnd`.
+    var saDumpCursor: SADumpCursor?
     var policyDumpQueue: DumpQueue?
     var resync: ResyncProgress?
     var saDumpCount = 0
@@ -145,7 +147,9 @@ public struct LiveModel: Sendable {
         case .dumpBegan(let kind):
             // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {
-            case .sa: saDumpQueue = saDumpQueue ?? DumpQueue(began: now)
+            case .sa:
+                saDumpQueue = saDumpQueue ?? DumpQueue(began: now)
+                saDumpCursor = nil // a streamed dump that never ended
             case .policy: policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
             }
         case .saDump(let states):
@@ -162,12 +166,35 @@ public struct LiveModel: Sendable {
             }
             derive(at: now, effects: &effects)
             recordHistory(at: now)
+        case .saDumpPart(let part):
+            var cursor: SADumpCursor
+            if let c = saDumpCursor {
+                cursor = c
+                saDumpCursor = nil // (the cursor's arrays are then this copy's alone)
+            } else {
+                expireAcquires(at: now)
+                cursor = startSADump(count: max(liveCount, part.count), at: now)
+            }
+            part.forEachPayload { feedSADump(&cursor, .raw($0)) }
+            saDumpCursor = cursor
+        case .saDumpEnd:
+            let cursor: SADumpCursor
+            if let c = saDumpCursor {
+                cursor = c
+            } else {
+                expireAcquires(at: now)
+                cursor = startSADump(count: 0, at: now)
+            }
+            saDumpCursor = nil
+            finishSADump(cursor, at: now)
+            derive(at: now, effects: &effects)
+            recordHistory(at: now)
         case .policyDump(let policies):
             applyPolicyDump(policies, at: now)
             derive(at: now, effects: &effects)
         case .dumpFailed(let kind, let errno):
             switch kind {
-            case .sa: saDumpQueue = nil
+            case .sa: saDumpQueue = nil; saDumpCursor = nil
             case .policy: policyDumpQueue = nil
             }
             record(TimelineEvent(time: now, kind: .note, name: "DUMP-FAILED",

@@ -19,16 +19,28 @@ extension XFRMCommandChannel {
     /// model, which decodes only the SAs whose configuration changed (`SAScan`). Only the netlink
     /// headers are walked here; NLMSG_DONE and NLMSG_ERROR end the dump (`endsDump`, as in `dump`).
     public func dumpSAsRaw(filter: XFRMRequest.DumpFilter? = nil) throws(KernelError) -> RawSADumpResult {
+        var out = RawSADump()
+        var times: [Double] = []
+        try dumpSAsRaw(filter: filter) { d, part in
+            times.append(d.time)
+            out.append(contentsOf: part)
+        }
+        return RawSADumpResult(dump: out, times: times)
+    }
+
+    /// The same dump handed over datagram by datagram as it is received: `each` gets the datagram
+    /// and its NEWSA records (possibly none) before the next one is read, so a dump of 100,000 SAs
+    /// is never held whole. A dump that ends in error throws after the datagrams before the error.
+    public func dumpSAsRaw(filter: XFRMRequest.DumpFilter? = nil,
+                           each: (ReceivedDatagram, RawSADump) -> Void) throws(KernelError) {
         let operation = "dumping SAs"
         let seq = nextSequence()
         try socket.send(XFRMRequest.dumpSAs(sequence: seq, filter: filter))
-        var out = RawSADump()
-        var times: [Double] = []
         while true {
             guard case .datagram(let d) = try socket.receive(wait: true) else { continue }
-            times.append(d.time)
+            var part = RawSADump()
             var finished = false
-            for range in out.append(d.bytes, sequence: seq) {
+            for range in part.append(d.bytes, sequence: seq) {
                 // DONE, ERROR or anything else: the full decoder says what it is.
                 let decoded = d.bytes.withUnsafeBytes { XFRMDecoder.decodeDatagram(UnsafeRawBufferPointer(rebasing: $0[range])) }
                 for m in decoded.messages {
@@ -37,7 +49,8 @@ extension XFRMCommandChannel {
                     }
                 }
             }
-            if finished { return RawSADumpResult(dump: out, times: times) }
+            each(d, part)
+            if finished { return }
         }
     }
 }

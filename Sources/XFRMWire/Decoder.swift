@@ -593,7 +593,7 @@ extension XFRMDecoder {
     /// State kept while decoding a run of messages (a datagram, or a whole dump): the last algorithm
     /// set, so that the SAs of a dump share one box, and the long algorithm names already made, so that
     /// they share one string. Decoded values are the same with a fresh context or a reused one.
-    public struct Context {
+    public struct Context: Sendable {
         var lastAlgorithms: XFRMAttributeBox<XFRMAlgorithmSet>?
 
         public init() {}

@@ -142,35 +142,41 @@ final class LiveSource: ModelSource {
         return changed
     }
 
+    /// A GETSA dump fed to the model datagram by datagram as it arrives (`saDumpPart`, then
+    /// `saDumpEnd`): the dump is never held whole (about 30 MB at 100,000 SAs).
     func dumpSAs() {
         nextSADump = dump(.sa) { () throws(KernelError) in
-            let r = try command.dumpSAsRaw()
-            return (recorder == nil ? [] : r.datagrams, .saDumpRaw(r.dump))
+            var records = 0
+            var recorded: [ReceivedDatagram] = []
+            try command.dumpSAsRaw { d, part in
+                if recorder != nil { recorded.append(d) }
+                records += part.count
+                perform(model.apply(.saDumpPart(part), at: d.time))
+            }
+            // Recorded once the dump completed, as a failed dump is not recorded.
+            if let rec = recorder { for d in recorded { rec.write(.dump(what: DumpKind.sa.rawValue, d)) } }
+            perform(model.apply(.saDumpEnd, at: now()))
+            return records
         } + refreshInterval
     }
 
     func dumpPolicies() {
         nextPolicyDump = dump(.policy) { () throws(KernelError) in
             let r = try command.dumpPolicies()
-            return (r.datagrams, .policyDump(r.records))
+            if let rec = recorder { for d in r.datagrams { rec.write(.dump(what: DumpKind.policy.rawValue, d)) } }
+            perform(model.apply(.policyDump(r.records), at: now()))
+            return r.records.count
         } + policyInterval
     }
 
-    /// One dump: `dumpBegan`, the dump (its datagrams recorded), then its input or `dumpFailed`.
-    /// Returns when it began.
-    private func dump(_ kind: DumpKind, _ run: () throws(KernelError) -> ([ReceivedDatagram], ModelInput)) -> Double {
+    /// One dump: `dumpBegan`, then `run` (the dump, fed to the model; returns its record count), or
+    /// `dumpFailed`. Returns when it began.
+    private func dump(_ kind: DumpKind, _ run: () throws(KernelError) -> Int) -> Double {
         let t = now()
         perform(model.apply(.dumpBegan(kind), at: t))
         var records = 0
         do {
-            let (datagrams, input) = try run()
-            if let rec = recorder { for d in datagrams { rec.write(.dump(what: kind.rawValue, d)) } }
-            switch input {
-            case .saDumpRaw(let d): records = d.count
-            case .policyDump(let p): records = p.count
-            default: break
-            }
-            perform(model.apply(input, at: now()))
+            records = try run()
         } catch {
             perform(model.apply(.dumpFailed(kind, errno: errnoOf(error)), at: now()))
         }
@@ -186,9 +192,9 @@ final class LiveSource: ModelSource {
     /// templates, freed once the model has compared them), and malloc keeps the freed pages: the
     /// resident size then stays that much above what the model holds. Give them back after each
     /// large policy dump (one trim per policy interval, about 5 ms at 100,000 SAs and policies) and
-    /// after the first large SA dump or one whose size moved by more than a quarter. Periodic SA
-    /// dumps reuse the same buffers from one refresh to the next: trimming those would only make
-    /// the next refresh fault the pages back in.
+    /// after the first large SA dump (the table's growth leaves its smaller copies behind) or one
+    /// whose size moved by more than a quarter. A periodic SA dump holds one datagram at a time:
+    /// nothing to give back.
     private func trimHeap(after kind: DumpKind, records: Int) {
         guard trimsHeap, records >= Self.trimMinimumRecords else { return }
         if kind == .sa {
@@ -288,7 +294,8 @@ final class ReplaySource: ModelSource {
     let label: String
     private let startRecorded: Double
     private let startWall: Double
-    private var pendingDump: (what: String, states: RawSADump, policies: [XFRMPolicy])?
+    /// The dump being replayed (its kind, and the policies of a policy dump so far).
+    private var pendingDump: (what: String, policies: [XFRMPolicy])?
     var refreshInterval: Double {
         didSet { _ = model.apply(.setRefreshInterval(refreshInterval), at: now()) }
     }
@@ -360,7 +367,7 @@ final class ReplaySource: ModelSource {
             }
         case .dump(let what, let d):
             if pendingDump == nil || pendingDump?.what != what {
-                pendingDump = (what, RawSADump(), [])
+                pendingDump = (what, [])
                 _ = model.apply(.dumpBegan(what == "policy" ? .policy : .sa), at: d.time)
             }
             var done = false
@@ -372,17 +379,24 @@ final class ReplaySource: ModelSource {
                     default: break
                     }
                 }
+                if done, let p = pendingDump {
+                    _ = model.apply(.policyDump(p.policies), at: d.time)
+                    pendingDump = nil
+                }
             } else {
-                // SA dumps as the live source applies them: raw, decoded only where changed.
-                for range in pendingDump?.states.append(d.bytes) ?? [] {
+                // SA dumps as the live source applies them: datagram by datagram, raw, decoded
+                // only where changed.
+                var part = RawSADump()
+                for range in part.append(d.bytes) {
                     let decoded = d.bytes.withUnsafeBytes { XFRMDecoder.decodeDatagram(UnsafeRawBufferPointer(rebasing: $0[range])) }
                     for m in decoded.messages { if case .success(.done) = m.body { done = true } }
                 }
-            }
-            if done, let p = pendingDump {
-                _ = model.apply(p.what == "policy" ? .policyDump(p.policies) : .saDumpRaw(p.states), at: d.time)
-                pendingDump = nil
-                if p.what != "policy" { tickNeeded = false }
+                _ = model.apply(.saDumpPart(part), at: d.time)
+                if done {
+                    _ = model.apply(.saDumpEnd, at: d.time)
+                    pendingDump = nil
+                    tickNeeded = false
+                }
             }
         case .reply: break
         case .proc(let text, let t): _ = model.apply(.xfrmStat(text), at: t)

@@ -7,7 +7,8 @@ import XFRMWire
 /// configuration hash changed, peers re-aggregated without regrouping while nothing structural
 /// changed) against the reference path (`.saDump` of fully decoded states, which always regroups),
 /// fed the same real lab recordings: every observable of the two models must be equal after
-/// every input.
+/// every input. A third model takes each SA dump datagram by datagram (`.saDumpPart`, `.saDumpEnd`,
+/// as the live and replay sources feed it) and must equal the raw one.
 final class RawDumpEquivalenceTests: XCTestCase {
     struct Line {
         var t: Double
@@ -77,20 +78,30 @@ final class RawDumpEquivalenceTests: XCTestCase {
         XCTAssertFalse(lines.isEmpty, file: file, line: line)
         var reference = LiveModel()
         var raw = LiveModel()
+        var streamed = LiveModel()
         var pendingStates: [XFRMState]?
         var pendingRaw = RawSADump()
+        var pendingParts: [RawSADump] = []
         var pendingPolicies: [XFRMPolicy]?
         var rawDumps = 0
         var compared = 0
+        var streamedParts = 0
         func both(_ input: ModelInput, _ rawInput: ModelInput? = nil, at t: Double) {
             _ = reference.apply(input, at: t)
             _ = raw.apply(rawInput ?? input, at: t)
+            if case .saDumpRaw = rawInput { return } // the streamed model takes its parts instead
+            _ = streamed.apply(rawInput ?? input, at: t)
         }
         func compare(at t: Double) {
-            let a = observables(reference, at: t), b = observables(raw, at: t)
+            let a = observables(reference, at: t), b = observables(raw, at: t), c = observables(streamed, at: t)
             XCTAssertEqual(a.count, b.count, "\(relative) at \(t)", file: file, line: line)
+            XCTAssertEqual(b.count, c.count, "\(relative) at \(t)", file: file, line: line)
             for (x, y) in zip(a, b) where x != y {
                 XCTFail("\(relative) at \(t):\nreference: \(x)\nraw:       \(y)", file: file, line: line)
+                return
+            }
+            for (y, z) in zip(b, c) where y != z {
+                XCTFail("\(relative) at \(t):\nraw:      \(y)\nstreamed: \(z)", file: file, line: line)
                 return
             }
             compared += 1
@@ -119,6 +130,7 @@ final class RawDumpEquivalenceTests: XCTestCase {
                 if pendingStates == nil {
                     pendingStates = []
                     pendingRaw = RawSADump()
+                    pendingParts = []
                     both(.dumpBegan(.sa), at: l.t)
                 }
                 var done = false
@@ -127,8 +139,15 @@ final class RawDumpEquivalenceTests: XCTestCase {
                     if case .success(.done) = m.body { done = true }
                 }
                 pendingRaw.append(l.bytes)
+                var part = RawSADump()
+                part.append(l.bytes)
+                pendingParts.append(part)
                 if done, let s = pendingStates {
                     XCTAssertEqual(s.count, pendingRaw.count, file: file, line: line)
+                    // The parts at the dump's time (the whole-dump inputs are applied at it too).
+                    for p in pendingParts { _ = streamed.apply(.saDumpPart(p), at: l.t) }
+                    _ = streamed.apply(.saDumpEnd, at: l.t)
+                    streamedParts += pendingParts.count
                     both(.saDump(s), .saDumpRaw(pendingRaw), at: l.t)
                     rawDumps += 1
                     pendingStates = nil
@@ -157,7 +176,59 @@ final class RawDumpEquivalenceTests: XCTestCase {
                              file: file, line: line)
         }
         XCTAssertEqual(reference.counterOnlyRefreshes, 0, file: file, line: line)
+        XCTAssertEqual(streamed.counterOnlyRefreshes, raw.counterOnlyRefreshes, file: file, line: line)
+        XCTAssertGreaterThan(streamedParts, rawDumps, "\(relative): some dumps came in several datagrams",
+                             file: file, line: line)
         XCTAssertGreaterThanOrEqual(compared, 4, file: file, line: line)
+    }
+
+    /// A dump fed in parts that ends in error removes nothing (the SAs it did not reach are not
+    /// stale) and leaves no dump in progress; the next dump reconciles as usual.
+    func testAStreamedDumpThatFailsRemovesNothing() throws {
+        let lines = try load("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
+        var m = LiveModel()
+        var dumps: [[Line]] = []
+        var current: [Line] = []
+        for l in lines where l.kind == "dump" && l.what != "policy" {
+            current.append(l)
+            if XFRMDecoder.decodeDatagram(l.bytes).messages.contains(where: { if case .success(.done) = $0.body { return true }; return false }) {
+                dumps.append(current); current = []
+            }
+        }
+        let first = try XCTUnwrap(dumps.first { d in d.contains { l in
+            XFRMDecoder.decodeDatagram(l.bytes).messages.contains { if case .success(.newSA) = $0.body { return true }; return false }
+        } })
+        func feed(_ d: [Line], failAfter: Int? = nil) {
+            m.apply(.dumpBegan(.sa), at: d[0].t)
+            for (k, l) in d.enumerated() {
+                if let f = failAfter, k == f { m.apply(.dumpFailed(.sa, errno: 105), at: l.t); return }
+                var part = RawSADump()
+                part.append(l.bytes)
+                m.apply(.saDumpPart(part), at: l.t)
+            }
+            m.apply(.saDumpEnd, at: d[d.count - 1].t)
+        }
+        feed(first)
+        let ids = Set(m.allSAs.map(\.identity))
+        XCTAssertFalse(ids.isEmpty)
+        // An empty first part, then the error: nothing of the table is lost.
+        var emptyThenFail = first
+        emptyThenFail[0].bytes = []
+        feed(emptyThenFail, failAfter: 1)
+        XCTAssertEqual(Set(m.allSAs.map(\.identity)), ids)
+        XCTAssertNil(m.saDumpCursor)
+        XCTAssertEqual(m.timeline.last?.name, "DUMP-FAILED")
+        // A dump whose end never came is dropped by the next dumpBegan: the next dump is whole.
+        m.apply(.dumpBegan(.sa), at: first[0].t + 1)
+        m.apply(.saDumpPart(RawSADump()), at: first[0].t + 1)
+        XCTAssertNotNil(m.saDumpCursor)
+        feed(first.map { var l = $0; l.t += 2; return l })
+        XCTAssertNil(m.saDumpCursor)
+        XCTAssertEqual(Set(m.allSAs.map(\.identity)), ids)
+        // An empty dump (no part at all) says every SA is gone.
+        m.apply(.dumpBegan(.sa), at: first[0].t + 5)
+        m.apply(.saDumpEnd, at: first[0].t + 5)
+        XCTAssertTrue(m.allSAs.isEmpty)
     }
 
     func testSampleRecording() throws { try checkEquivalence("Samples/natt-strongswan.xfrmrec") }
