@@ -162,14 +162,6 @@ public struct RawSADump: Sendable {
         return others
     }
 
-    /// Appends another dump's datagrams and records (the next part of the same dump).
-    public mutating func append(contentsOf other: RawSADump) {
-        let base = Int32(datagrams.count)
-        datagrams.append(contentsOf: other.datagrams)
-        records.reserveCapacity(records.count + other.records.count)
-        for r in other.records { records.append((r.datagram + base, r.offset, r.length)) }
-    }
-
     /// Calls `body` with each record's payload, in dump order.
     public func forEachPayload(_ body: (UnsafeRawBufferPointer) -> Void) {
         for r in records {

@@ -90,8 +90,8 @@ func dumpPolicies(_ c: XFRMCommandChannel) -> DumpResult<XFRMPolicy> {
 
 // MARK: - refresh: decode + model update vs the kernel's dump CPU
 
-/// One refresh as the live source does it: GETSA dump (kernel work is this process's system
-/// time; receiving and decoding is user time), then dumpBegan/saDumpRaw on a model that
+/// One refresh as the live source did it before streaming: GETSA dump (kernel work is this
+/// process's system time; receiving and decoding is user time), then dumpBegan/saDumpRaw on a model that
 /// already holds every SA (the live source ticks after a dump only when events came during it). The decode is also timed alone by decoding the same datagrams again.
 func refresh(netns: String, rounds: Int) {
     enter(netns)
@@ -127,7 +127,20 @@ func refresh(netns: String, rounds: Int) {
         dumpWall.append(w1 - w0)
         modelWall.append(w3 - w1)
     }
+    // The same refreshes streamed, as the live source now feeds them (receive and model interleaved):
+    // user time of both together, and the system time.
+    var streamUser: [Double] = [], streamSys: [Double] = []
+    for _ in 0..<rounds {
+        t += 1
+        let a = cpu()
+        streamedRefresh(&model, c, at: t)
+        let b = cpu()
+        streamUser.append(b.user - a.user)
+        streamSys.append(b.sys - a.sys)
+    }
     let n = model.header.saCount
+    emit("refresh.streamed_user_ms", fmt(median(streamUser) * 1e3))
+    emit("refresh.streamed_sys_ms", fmt(median(streamSys) * 1e3))
     emit("refresh.sas", "\(n)")
     emit("refresh.rounds", "\(rounds)")
     emit("refresh.kernel_dump_sys_ms", fmt(median(kernelSys) * 1e3))
@@ -140,6 +153,15 @@ func refresh(netns: String, rounds: Int) {
     // Ratio of the medians (the system time of a small dump can round to 0 in one round).
     let k = median(kernelSys)
     emit("refresh.ratio_vs_kernel", k > 0 ? fmt(median(ours) / k, 2) : "nan")
+}
+
+/// One refresh as the live source does it: the dump fed to the model datagram by datagram.
+func streamedRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Double) {
+    _ = model.apply(.dumpBegan(.sa), at: t)
+    do {
+        try c.dumpSAsRaw { _, part in _ = model.apply(.saDumpPart(part), at: t) }
+    } catch { die("GETSA dump: \(error)") }
+    _ = model.apply(.saDumpEnd, at: t)
 }
 
 // MARK: - policies: the periodic policy refresh
@@ -506,8 +528,7 @@ func memory(netns: String, refreshes: Int) {
     for _ in 0..<refreshes {
         t += 1
         dash.releaseModel() // as the dashboard's loop does before a refresh
-        _ = model.apply(.dumpBegan(.sa), at: t)
-        do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw().dump), at: t) } catch { die("GETSA dump: \(error)") }
+        streamedRefresh(&model, c, at: t)
         dash.update(DashboardData(model: model, now: t, host: host), now: t)
         _ = dash.render(now: t)
     }
