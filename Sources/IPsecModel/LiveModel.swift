@@ -15,6 +15,8 @@ import XFRMWire
 ///    cursor walk): SAs they removed are not resurrected, SAs they added or changed are not called
 ///    stale. This gives the result of "queue events, re-apply them idempotently after the dump"
 ///    without applying anything twice.
+///    An SA dump may also be fed as it is received: `.saDumpPart` per datagram, then `.saDumpEnd`
+///    (the live and replay sources do; nothing else is fed in between).
 /// 2. Every refresh interval: `.dumpBegan(.sa)` + `.saDump` again. That refreshes counters and
 ///    rates and reconciles (SAs missing from the dump are removed, unknown ones added; a
 ///    difference is a "RECONCILED" timeline entry since events were lost).
@@ -32,13 +34,14 @@ import XFRMWire
 /// 5. Optionally `.xfrmStat(text)`, `.keepalive(observation)`, `.capture(...)`, `.action(result)`,
 ///    `.localAddresses(...)`, `.setRefreshInterval`, `.setPaused`.
 ///
-/// Memory (malloc in-use bytes at 100,000 SAs and 8,000 peers, release build): about 610 bytes per
-/// SA without traffic (compact 488-byte entry with shared attribute and selector boxes, two 8-byte
-/// hash buckets per key, peers cached by entry slot). An SA that carries traffic adds a 40 s rate
-/// ring of 16-bit samples (about 170 B); a peer with traffic gets a 10-minute history ring (8 B per
-/// point, 4.8 KB), for at most `historyPeerLimit` peers (about 20 MB at most). No per-SA history is
-/// kept. A 100,000-SA refresh takes about 0.15-0.25 s and a `.tick` about 0.1 s (release build,
-/// 2 shared cores); a kernel event is O(1).
+/// Memory (malloc in-use bytes at 100,000 larval SAs, 50,000 peers and 100,000 policies, release
+/// build; `ipsectop-bench memory`): about 940 bytes per SA (a 512-byte entry with shared attribute
+/// and selector boxes, 8-byte hash buckets per key, peer records by entry slot) and 365 per policy
+/// (its shared part kept once). An SA that carries traffic adds a 40 s rate ring of 16-bit samples
+/// (about 170 B); a peer with traffic gets a 10-minute history ring (8 B per point, 4.8 KB), for at
+/// most `historyPeerLimit` peers (about 20 MB at most). No per-SA history is kept. A 100,000-SA
+/// refresh takes about 35 ms of user time when nothing but counters changed (BENCHMARKS.md); a
+/// kernel event is O(1).
 public struct LiveModel: Sendable {
     public private(set) var configuration: ModelConfiguration
 
