@@ -69,17 +69,6 @@ final class NATBox: Sendable {
     init(_ value: NATTraversal) { self.value = value }
 }
 
-/// What `deriveCounters` adds up per peer.
-struct PeerSums: Sendable {
-    var inRates = WindowedRates.zero
-    var outRates = WindowedRates.zero
-    var inTotals = TrafficTotals.zero
-    var outTotals = TrafficTotals.zero
-    var inLast: ModelTime?
-    var outLast: ModelTime?
-    var health: HealthFlags = []
-}
-
 struct PeerBuilder {
     /// Entry slots.
     var inbound: [Int32] = []
@@ -448,34 +437,40 @@ extension LiveModel {
     /// totals, last use, keepalive verdict).
     mutating func deriveCounters(at now: ModelTime) {
         // One sequential pass over the SAs: tunnel totals, health, and the sums of each SA's peer
-        // (in slot order, the order in which `derive` adds them). Walking each peer's SAs instead
-        // reads the entries in random order: at 100,000 SAs that cost more than everything else.
+        // (in slot order, the order in which `derive` adds them), added up in the cached peer
+        // records themselves. Walking each peer's SAs instead reads the entries in random order:
+        // at 100,000 SAs that cost more than everything else.
         var cache = peerCache
         peerCache = PeerCache()
-        var sums = peerSums
-        peerSums = []
-        sums.removeAll(keepingCapacity: true)
-        sums.append(contentsOf: repeatElement(PeerSums(), count: cache.values.count))
-        for i in entries.indices where entries[i].alive {
-            updateTunnelTotals(i)
-            let health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
-            entries[i].health = health
-            let p = Int(entries[i].peerIndex)
-            guard p >= 0 && p < sums.count else { continue }
-            let share = entries[i].totals + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
-            sums[p].health.formUnion(health)
-            switch entries[i].direction {
-            case .inbound?:
-                sums[p].inRates = sums[p].inRates + entries[i].rates
-                sums[p].inTotals = sums[p].inTotals + share
-                if let u = entries[i].lastUsedTime { sums[p].inLast = max(sums[p].inLast ?? u, u) }
-            case .outbound?:
-                sums[p].outRates = sums[p].outRates + entries[i].rates
-                sums[p].outTotals = sums[p].outTotals + share
-                if let u = entries[i].lastUsedTime { sums[p].outLast = max(sums[p].outLast ?? u, u) }
-            case nil:
-                sums[p].outRates = sums[p].outRates + entries[i].rates
-                sums[p].outTotals = sums[p].outTotals + share
+        for p in cache.values.indices {
+            cache.values[p].inboundRates = .zero; cache.values[p].outboundRates = .zero
+            cache.values[p].inboundTotals = .zero; cache.values[p].outboundTotals = .zero
+            cache.values[p].inboundLastUsed = nil; cache.values[p].outboundLastUsed = nil
+            cache.values[p].health = []
+        }
+        let peers = cache.values.count
+        cache.values.withUnsafeMutableBufferPointer { sums in
+            for i in entries.indices where entries[i].alive {
+                updateTunnelTotals(i)
+                let health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
+                entries[i].health = health
+                let p = Int(entries[i].peerIndex)
+                guard p >= 0 && p < peers else { continue }
+                let share = entries[i].totals + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
+                sums[p].health.formUnion(health)
+                switch entries[i].direction {
+                case .inbound?:
+                    sums[p].inboundRates = sums[p].inboundRates + entries[i].rates
+                    sums[p].inboundTotals = sums[p].inboundTotals + share
+                    if let u = entries[i].lastUsedTime { sums[p].inboundLastUsed = max(sums[p].inboundLastUsed ?? u, u) }
+                case .outbound?:
+                    sums[p].outboundRates = sums[p].outboundRates + entries[i].rates
+                    sums[p].outboundTotals = sums[p].outboundTotals + share
+                    if let u = entries[i].lastUsedTime { sums[p].outboundLastUsed = max(sums[p].outboundLastUsed ?? u, u) }
+                case nil:
+                    sums[p].outboundRates = sums[p].outboundRates + entries[i].rates
+                    sums[p].outboundTotals = sums[p].outboundTotals + share
+                }
             }
         }
         if !orphans.isEmpty {
@@ -484,29 +479,22 @@ extension LiveModel {
         let oneWayWindow = rateStore.windowSpans[1] >= 5
         let noTracks = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty
         for p in cache.values.indices {
-            var health = sums[p].health
             if oneWayWindow && !cache.values[p].pairs.isEmpty {
                 for (_, si, so) in cache.values[p].pairs where si >= 0 && so >= 0 {
-                    if markOneWay(inbound: Int(si), outbound: Int(so), at: now) { health.insert(.oneWayTraffic) }
+                    if markOneWay(inbound: Int(si), outbound: Int(so), at: now) { cache.values[p].health.insert(.oneWayTraffic) }
                 }
             }
             let key = cache.values[p].key
             let track = noTracks ? nil
                 : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
-            let keepalive = LiveModel.keepaliveVerdict(
+            cache.values[p].keepalive = LiveModel.keepaliveVerdict(
                 encapsulation: cache.values[p].encapsulationType, peer: key,
                 kernelInterval: cache.values[p].kernelInterval, track: track,
-                inboundLastUsed: sums[p].inLast, outboundLastUsed: sums[p].outLast, capture: captureState,
-                captureSince: captureSince, configuration: configuration, now: now)
-            cache.values[p].inboundRates = sums[p].inRates; cache.values[p].outboundRates = sums[p].outRates
-            cache.values[p].inboundTotals = sums[p].inTotals; cache.values[p].outboundTotals = sums[p].outTotals
-            cache.values[p].inboundLastUsed = sums[p].inLast; cache.values[p].outboundLastUsed = sums[p].outLast
-            cache.values[p].health = health
-            cache.values[p].keepalive = keepalive
+                inboundLastUsed: cache.values[p].inboundLastUsed, outboundLastUsed: cache.values[p].outboundLastUsed,
+                capture: captureState, captureSince: captureSince, configuration: configuration, now: now)
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = cache
-        peerSums = sums
         forgetStalePeerState(at: now)
     }
 

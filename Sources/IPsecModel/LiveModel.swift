@@ -93,8 +93,6 @@ public struct LiveModel: Sendable {
     var movedInDump: [Int32] = []
     /// Entry slot of each record of the last raw SA dump, in dump order (-1: not found).
     var dumpOrder: [Int32] = []
-    /// Per-peer sums of `deriveCounters`, reused between refreshes.
-    var peerSums: [PeerSums] = []
     var timelineRing: Deque<TimelineEvent> = []
     var timelineSequence: UInt64 = 0
     var rateStore: RateStore
