@@ -104,7 +104,7 @@ public final class DashboardSession {
         return !(now - last < minimumInterval && now >= last)
     }
 
-    /// Lets the view data go of the model before the model changes; `update` must follow before
+    /// Makes the view data let go of the model before the model changes; `update` must follow before
     /// anything is drawn (see `Dashboard.releaseModel`). Returns false while paused.
     public func releaseModel() -> Bool { dashboard.releaseModel() }
 
