@@ -335,7 +335,6 @@ extension LiveModel {
         var records: [PeerRecord] = []
         records.reserveCapacity(builders.count)
         var ports = Set<UInt16>()
-        let noTracks = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty
         for b in order {
             let key = builderKeys[b]
             let nat = natTraversal(key: key, builder: builders[b])
@@ -343,13 +342,10 @@ extension LiveModel {
                 ports.insert(n.localPort)
                 ports.insert(n.remotePort)
             }
-            let track = noTracks ? nil
-                : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
-            let ka = LiveModel.keepaliveVerdict(
-                encapsulation: nat?.encapsulation.type, peer: key, kernelInterval: builders[b].kernelInterval,
-                track: track, inboundLastUsed: builders[b].inboundLastUsed,
-                outboundLastUsed: builders[b].outboundLastUsed, capture: captureState,
-                captureSince: captureSince, configuration: configuration, now: now)
+            let ka = keepaliveVerdict(peer: key, encapsulation: nat?.encapsulation.type,
+                                      kernelInterval: builders[b].kernelInterval,
+                                      inboundLastUsed: builders[b].inboundLastUsed,
+                                      outboundLastUsed: builders[b].outboundLastUsed, at: now)
             let reqids = builders[b].pairedReqids
             let pairList = reqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
             var health: HealthFlags = []
@@ -477,21 +473,14 @@ extension LiveModel {
             orphans = orphans.filter { now - $0.value.time <= configuration.tunnelRetention }
         }
         let oneWayWindow = rateStore.windowSpans[1] >= 5
-        let noTracks = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty
         for p in cache.values.indices {
             if oneWayWindow && !cache.values[p].pairs.isEmpty {
                 for (_, si, so) in cache.values[p].pairs where si >= 0 && so >= 0 {
                     if markOneWay(inbound: Int(si), outbound: Int(so), at: now) { cache.values[p].health.insert(.oneWayTraffic) }
                 }
             }
+            cache.values[p].keepalive = keepaliveVerdict(for: cache.values[p], at: now)
             let key = cache.values[p].key
-            let track = noTracks ? nil
-                : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
-            cache.values[p].keepalive = LiveModel.keepaliveVerdict(
-                encapsulation: cache.values[p].encapsulationType, peer: key,
-                kernelInterval: cache.values[p].kernelInterval, track: track,
-                inboundLastUsed: cache.values[p].inboundLastUsed, outboundLastUsed: cache.values[p].outboundLastUsed,
-                capture: captureState, captureSince: captureSince, configuration: configuration, now: now)
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = cache
@@ -550,14 +539,7 @@ extension LiveModel {
             for s in cache.values[p].outbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
             for s in cache.values[p].undetermined where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
             cache.values[p].health = health
-            let key = cache.values[p].key
-            let track = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty ? nil
-                : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
-            cache.values[p].keepalive = LiveModel.keepaliveVerdict(
-                encapsulation: cache.values[p].encapsulationType, peer: key,
-                kernelInterval: cache.values[p].kernelInterval, track: track,
-                inboundLastUsed: cache.values[p].inboundLastUsed, outboundLastUsed: cache.values[p].outboundLastUsed,
-                capture: captureState, captureSince: captureSince, configuration: configuration, now: now)
+            cache.values[p].keepalive = keepaliveVerdict(for: cache.values[p], at: now)
         }
         peerCache = cache
     }

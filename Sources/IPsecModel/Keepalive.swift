@@ -1,6 +1,25 @@
 import XFRMWire
 
 extension LiveModel {
+    /// `keepaliveVerdict` for `key` with what this model knows besides the peer's own figures: the
+    /// keepalives seen on the wire for it (by peer, else by address pair), the capture's state and
+    /// the configuration.
+    func keepaliveVerdict(peer key: PeerKey, encapsulation: EncapsulationType?, kernelInterval: UInt32?,
+                          inboundLastUsed: ModelTime?, outboundLastUsed: ModelTime?, at now: ModelTime) -> KeepaliveStatus {
+        let track = keepaliveByPeer.isEmpty && keepaliveByAddresses.isEmpty ? nil
+            : keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
+        return LiveModel.keepaliveVerdict(encapsulation: encapsulation, peer: key, kernelInterval: kernelInterval,
+                                          track: track, inboundLastUsed: inboundLastUsed,
+                                          outboundLastUsed: outboundLastUsed, capture: captureState,
+                                          captureSince: captureSince, configuration: configuration, now: now)
+    }
+
+    /// The verdict for a cached peer from the figures its record holds.
+    func keepaliveVerdict(for r: PeerRecord, at now: ModelTime) -> KeepaliveStatus {
+        keepaliveVerdict(peer: r.key, encapsulation: r.encapsulationType, kernelInterval: r.kernelInterval,
+                         inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, at: now)
+    }
+
     /// Keepalive status of a NAT-T peer from (a) the kernel interval attribute, (b) keepalives seen on
     /// the wire, (c) XFRMA_LASTUSED. Traffic counts as keepalive: both the kernel and the IKE daemons
     /// send keepalives only when the SA has been idle for the interval.

@@ -165,11 +165,8 @@ extension LiveModel {
                 }
             }
         }
-        let track = keepaliveByPeer[key] ?? keepaliveByAddresses[AddressPair(local: key.local, remote: key.remote)]
-        return LiveModel.keepaliveVerdict(encapsulation: p.nat?.encapsulation.type, peer: key, kernelInterval: kernel,
-                                          track: track, inboundLastUsed: inUsed, outboundLastUsed: outUsed,
-                                          capture: captureState, captureSince: captureSince,
-                                          configuration: configuration, now: now)
+        return keepaliveVerdict(peer: key, encapsulation: p.nat?.encapsulation.type, kernelInterval: kernel,
+                                inboundLastUsed: inUsed, outboundLastUsed: outUsed, at: now)
     }
 
     /// Rekey links (old -> new SPI), oldest first.
