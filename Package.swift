@@ -47,12 +47,15 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
-        .testTarget(name: "XFRMWireTests", dependencies: ["XFRMWire", "CXFRM"],
+        // Helpers shared by the test targets (not part of any product).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "XFRMWireTests", dependencies: ["XFRMWire", "CXFRM", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "XFRMKernelTests", dependencies: ["XFRMKernel", "XFRMWire"], swiftSettings: strict),
-        .testTarget(name: "IPsecModelTests", dependencies: ["IPsecModel", "XFRMWire"], swiftSettings: strict),
+        .testTarget(name: "IPsecModelTests", dependencies: ["IPsecModel", "XFRMWire", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "IPsecActionsTests", dependencies: ["IPsecActions", "XFRMWire", "XFRMKernel"], swiftSettings: strict),
-        .testTarget(name: "IPsecExportTests", dependencies: ["IPsecExport", "IPsecModel", "XFRMWire"], swiftSettings: strict),
+        .testTarget(name: "IPsecExportTests", dependencies: ["IPsecExport", "IPsecModel", "XFRMWire", "TestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "IPsecViewsTests", dependencies: [
             "IPsecViews", "IPsecModel", "XFRMWire",
             .product(name: "SnapshotTesting", package: "swift-snapshot-testing"),

@@ -1,6 +1,7 @@
 import Foundation
 import IPsecExport
 import IPsecModel
+import TestSupport
 import XCTest
 import XFRMWire
 
@@ -132,25 +133,14 @@ final class JSONExportTests: XCTestCase {
 /// non-ASCII text, integers at the edges, doubles, nesting), written whole, streamed in small
 /// chunks, and through a copy of a half-written writer.
 final class JSONWriterRoundTripTests: XCTestCase {
-    struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
 
-    func randomString(_ r: inout Rng) -> String {
+    func randomString(_ r: inout SplitMix64) -> String {
         let pieces = ["a", "Z", "0", " ", "\"", "\\", "\n", "\r", "\t", "\u{01}", "\u{1f}", "\u{7f}", "é", "→", "🙂", "/", "ipsec"]
         return (0..<r.below(20)).map { _ in pieces[r.below(pieces.count)] }.joined()
     }
 
     /// Writes a random value and returns what the parser must read back.
-    func write(_ w: inout JSONWriter, _ r: inout Rng, depth: Int) -> Any {
+    func write(_ w: inout JSONWriter, _ r: inout SplitMix64, depth: Int) -> Any {
         switch depth > 2 ? r.below(4) : r.below(6) {
         case 0:
             let s = randomString(&r); w.string(s); return s
@@ -208,7 +198,7 @@ final class JSONWriterRoundTripTests: XCTestCase {
     }
 
     func testRandomDocumentsRoundTrip() throws {
-        var rng = Rng(state: 42)
+        var rng = SplitMix64(seed: 42)
         for _ in 0..<3000 {
             var r1 = rng, r2 = rng
             _ = rng.next()

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import IPsecModel
 import XFRMWire
@@ -22,7 +23,7 @@ final class PolicyTableTests: XCTestCase {
     }
 
     func testRandomPutsAndRemovalsMatchTheDictionaries() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var table = PolicyTable()
         var reference = Reference()
         let selectors = (0..<6).map { i in
@@ -148,15 +149,3 @@ final class PolicyEntryTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for reproducible random tests.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

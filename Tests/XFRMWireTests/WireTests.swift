@@ -1,4 +1,5 @@
 import CXFRM
+import TestSupport
 import XCTest
 @testable import XFRMWire
 
@@ -306,18 +307,6 @@ final class RedactionTests: XCTestCase {
     }
 }
 
-/// Deterministic PRNG for reproducible garbage.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e3779b97f4a7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58476d1ce4e5b9
-        z = (z ^ (z >> 27)) &* 0x94d049bb133111eb
-        return z ^ (z >> 31)
-    }
-}
 
 final class AddressTests: XCTestCase {
     func testFormatting() {
