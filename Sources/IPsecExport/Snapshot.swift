@@ -34,23 +34,20 @@ public enum SnapshotJSON {
     /// Schema version; bumped only on incompatible changes.
     public static let schemaVersion = 1
 
-    public static func render(_ s: SnapshotData, extraSA: ((inout JSONWriter, XFRMState) -> Void)? = nil,
-                              extraTop: ((inout JSONWriter) -> Void)? = nil) -> [UInt8] {
+    public static func render(_ s: SnapshotData) -> [UInt8] {
         var w = JSONWriter(reserve: 2048 + s.sas.count * 1100 + s.policies.count * 700)
-        write(&w, s, extraSA: extraSA, extraTop: extraTop)
+        write(&w, s)
         return w.bytes
     }
 
     /// The same document, handed to `sink` in chunks of about `chunk` bytes (bounded memory).
-    public static func write(_ s: SnapshotData, chunk: Int = 1 << 20, extraSA: ((inout JSONWriter, XFRMState) -> Void)? = nil,
-                             extraTop: ((inout JSONWriter) -> Void)? = nil, to sink: @escaping ([UInt8]) -> Void) {
+    public static func write(_ s: SnapshotData, chunk: Int = 1 << 20, to sink: @escaping ([UInt8]) -> Void) {
         var w = JSONWriter(chunk: chunk, sink: sink)
-        write(&w, s, extraSA: extraSA, extraTop: extraTop)
+        write(&w, s)
         w.flush()
     }
 
-    static func write(_ w: inout JSONWriter, _ s: SnapshotData, extraSA: ((inout JSONWriter, XFRMState) -> Void)?,
-                      extraTop: ((inout JSONWriter) -> Void)?) {
+    static func write(_ w: inout JSONWriter, _ s: SnapshotData) {
         w.beginObject()
         w.member("schema", schemaVersion)
         w.member("taken_at", iso8601(s.takenAt))
@@ -60,18 +57,9 @@ public enum SnapshotJSON {
         w.member("kernel", s.kernel)
         w.key("sas")
         w.beginArray()
-        if let extraSA {
-            for sa in s.sas {
-                w.beginObject()
-                KernelJSON.saMembers(&w, sa)
-                extraSA(&w, sa)
-                w.endObject()
-            }
-        } else {
-            let sas = s.sas
-            ParallelJSON.elements(into: &w, count: sas.count) { w, range in
-                for sa in sas[range] { KernelJSON.sa(&w, sa) }
-            }
+        let sas = s.sas
+        ParallelJSON.elements(into: &w, count: sas.count) { w, range in
+            for sa in sas[range] { KernelJSON.sa(&w, sa) }
         }
         w.endArray()
         w.key("policies")
@@ -86,7 +74,6 @@ public enum SnapshotJSON {
         w.beginObject()
         for (k, v) in s.xfrmStat { w.member(k, v) }
         w.endObject()
-        extraTop?(&w)
         w.endObject()
         w.newline()
     }
