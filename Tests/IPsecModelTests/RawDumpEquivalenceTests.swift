@@ -218,12 +218,19 @@ final class RawDumpEquivalenceTests: XCTestCase {
         XCTAssertEqual(Set(m.allSAs.map(\.identity)), ids)
         XCTAssertNil(m.saDumpCursor)
         XCTAssertEqual(m.timeline.last?.name, "DUMP-FAILED")
-        // A dump whose end never came is dropped by the next dumpBegan: the next dump is whole.
+        // A dump whose end never came (its first datagram's records applied) is dropped by the
+        // next dumpBegan: the next dump starts its own record order instead of continuing that one.
+        let records = first.reduce(0) { n, l in var part = RawSADump(); part.append(l.bytes); return n + part.count }
+        XCTAssertGreaterThan(records, 0)
+        var head = RawSADump()
+        head.append(first[0].bytes)
+        XCTAssertGreaterThan(head.count, 0)
         m.apply(.dumpBegan(.sa), at: first[0].t + 1)
-        m.apply(.saDumpPart(RawSADump()), at: first[0].t + 1)
-        XCTAssertNotNil(m.saDumpCursor)
+        m.apply(.saDumpPart(head), at: first[0].t + 1)
+        XCTAssertEqual(m.saDumpCursor?.order.count, head.count)
         feed(first.map { var l = $0; l.t += 2; return l })
         XCTAssertNil(m.saDumpCursor)
+        XCTAssertEqual(m.dumpOrder.count, records, "the abandoned dump's records are not part of the next one")
         XCTAssertEqual(Set(m.allSAs.map(\.identity)), ids)
         // An empty dump (no part at all) says every SA is gone.
         m.apply(.dumpBegan(.sa), at: first[0].t + 5)
