@@ -479,7 +479,7 @@ extension LiveModel {
                     if markOneWay(inbound: Int(si), outbound: Int(so), at: now) { cache.values[p].health.insert(.oneWayTraffic) }
                 }
             }
-            cache.values[p].keepalive = keepaliveVerdict(for: cache.values[p], at: now)
+            cache.values[p].keepalive = cachedPeerKeepalive(cache.values, p, at: now)
             let key = cache.values[p].key
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
@@ -539,9 +539,18 @@ extension LiveModel {
             for s in cache.values[p].outbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
             for s in cache.values[p].undetermined where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
             cache.values[p].health = health
-            cache.values[p].keepalive = keepaliveVerdict(for: cache.values[p], at: now)
+            cache.values[p].keepalive = cachedPeerKeepalive(cache.values, p, at: now)
         }
         peerCache = cache
+    }
+
+    /// The keepalive verdict of cached peer `p` from the figures its record holds, read in place
+    /// (a copy of the whole record per peer per refresh cost a third of the counter-only derive).
+    func cachedPeerKeepalive(_ records: [PeerRecord], _ p: Int, at now: ModelTime) -> KeepaliveStatus {
+        records.withUnsafeBufferPointer { r in
+            keepaliveVerdict(peer: r[p].key, encapsulation: r[p].encapsulationType, kernelInterval: r[p].kernelInterval,
+                             inboundLastUsed: r[p].inboundLastUsed, outboundLastUsed: r[p].outboundLastUsed, at: now)
+        }
     }
 
     func natTraversal(key: PeerKey, builder b: PeerBuilder) -> NATTraversal? {

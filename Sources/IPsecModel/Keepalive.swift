@@ -14,12 +14,6 @@ extension LiveModel {
                                           captureSince: captureSince, configuration: configuration, now: now)
     }
 
-    /// The verdict for a cached peer from the figures its record holds.
-    func keepaliveVerdict(for r: PeerRecord, at now: ModelTime) -> KeepaliveStatus {
-        keepaliveVerdict(peer: r.key, encapsulation: r.encapsulationType, kernelInterval: r.kernelInterval,
-                         inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, at: now)
-    }
-
     /// Keepalive status of a NAT-T peer from (a) the kernel interval attribute, (b) keepalives seen on
     /// the wire, (c) XFRMA_LASTUSED. Traffic counts as keepalive: both the kernel and the IKE daemons
     /// send keepalives only when the SA has been idle for the interval.

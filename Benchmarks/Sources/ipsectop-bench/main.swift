@@ -96,13 +96,8 @@ func dumpPolicies(_ c: XFRMCommandChannel) -> DumpResult<XFRMPolicy> {
 func refresh(netns: String, rounds: Int) {
     enter(netns)
     let c = channel()
-    var model = LiveModel()
     var t = 1_000_000.0
-    _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
-    let first = dumpSAs(c)
-    _ = model.apply(.dumpBegan(.sa), at: t)
-    _ = model.apply(.saDump(first.records), at: t)
-    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    var model = loadedModel(c, at: t)
     var kernelSys: [Double] = [], dumpUser: [Double] = [], decodeUser: [Double] = [], modelUser: [Double] = []
     var dumpWall: [Double] = [], modelWall: [Double] = []
     for _ in 0..<rounds {
@@ -155,6 +150,17 @@ func refresh(netns: String, rounds: Int) {
     emit("refresh.ratio_vs_kernel", k > 0 ? fmt(median(ours) / k, 2) : "nan")
 }
 
+/// A model holding every SA and policy of the namespace (its interface addresses, the SA dump,
+/// then the policy dump).
+func loadedModel(_ c: XFRMCommandChannel, at t: Double) -> LiveModel {
+    var model = LiveModel()
+    _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
+    streamedRefresh(&model, c, at: t)
+    _ = model.apply(.dumpBegan(.policy), at: t)
+    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    return model
+}
+
 /// One refresh as the live source does it: the dump fed to the model datagram by datagram.
 func streamedRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Double) {
     _ = model.apply(.dumpBegan(.sa), at: t)
@@ -171,12 +177,8 @@ func streamedRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Do
 func policies(netns: String, rounds: Int) {
     enter(netns)
     let c = channel()
-    var model = LiveModel()
     var t = 1_000_000.0
-    _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
-    _ = model.apply(.dumpBegan(.sa), at: t)
-    do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw().dump), at: t) } catch { die("GETSA dump: \(error)") }
-    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    var model = loadedModel(c, at: t)
     var user: [Double] = [], sys: [Double] = []
     for _ in 0..<rounds {
         t += 10
