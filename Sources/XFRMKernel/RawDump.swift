@@ -1,31 +1,14 @@
-import CXFRM
-import Glibc
 import XFRMWire
 
-/// A raw GETSA dump and when each of its datagrams arrived.
-public struct RawSADumpResult: Sendable {
-    public var dump: RawSADump
-    /// Receive time of each of `dump.datagrams`.
-    public var times: [Double]
-
-    /// The datagrams as received (kernel unicast replies), for recordings.
-    public var datagrams: [ReceivedDatagram] {
-        zip(dump.datagrams, times).map { ReceivedDatagram(bytes: $0, senderPortID: 0, groups: 0, time: $1) }
-    }
-}
-
 extension XFRMCommandChannel {
-    /// A GETSA dump received without decoding its records: the periodic refresh hands it to the
-    /// model, which decodes only the SAs whose configuration changed (`SAScan`). Only the netlink
-    /// headers are walked here; NLMSG_DONE and NLMSG_ERROR end the dump (`endsDump`, as in `dump`).
-    public func dumpSAsRaw(filter: XFRMRequest.DumpFilter? = nil) throws(KernelError) -> RawSADumpResult {
+    /// A GETSA dump received whole without decoding its records, for `.saDumpRaw` (the model
+    /// decodes only the SAs whose configuration changed: `SAScan`). Only the netlink headers are
+    /// walked here; NLMSG_DONE and NLMSG_ERROR end the dump (`endsDump`, as in `dump`). The live
+    /// source streams its dumps instead (`dumpSAsRaw(each:)`); the benchmarks time the two apart.
+    public func dumpSAsRaw(filter: XFRMRequest.DumpFilter? = nil) throws(KernelError) -> RawSADump {
         var out = RawSADump()
-        var times: [Double] = []
-        try receiveSADump(filter: filter) { d, seq in
-            times.append(d.time)
-            return out.append(d.bytes, sequence: seq)
-        }
-        return RawSADumpResult(dump: out, times: times)
+        try receiveSADump(filter: filter) { d, seq in out.append(d.bytes, sequence: seq) }
+        return out
     }
 
     /// The same dump handed over datagram by datagram as it is received: `each` gets the datagram

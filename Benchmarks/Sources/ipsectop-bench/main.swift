@@ -104,17 +104,17 @@ func refresh(netns: String, rounds: Int) {
         t += 1
         // As the live source: the dump received raw, the model decodes only changed records.
         let c0 = cpu(), w0 = monotonic()
-        let r: RawSADumpResult
+        let r: RawSADump
         do { r = try c.dumpSAsRaw() } catch { die("GETSA dump: \(error)") }
         let c1 = cpu(), w1 = monotonic()
         // Decoding every record, for comparison (not part of the refresh).
         var decoded = 0
-        for d in r.datagrams { decoded += XFRMDecoder.decodeDatagram(d.bytes).messages.count }
+        for d in r.datagrams { decoded += XFRMDecoder.decodeDatagram(d).messages.count }
         let c2 = cpu()
         _ = model.apply(.dumpBegan(.sa), at: t)
-        _ = model.apply(.saDumpRaw(r.dump), at: t)
+        _ = model.apply(.saDumpRaw(r), at: t)
         let c3 = cpu(), w3 = monotonic()
-        if decoded < r.dump.count { die("decoded \(decoded) < \(r.dump.count)") }
+        if decoded < r.count { die("decoded \(decoded) < \(r.count)") }
         kernelSys.append(c1.sys - c0.sys)
         dumpUser.append(c1.user - c0.user)
         decodeUser.append(c2.user - c1.user)
@@ -201,7 +201,7 @@ func policies(netns: String, rounds: Int) {
 func initial(netns: String, rounds: Int) {
     enter(netns)
     let c = channel()
-    let sas: RawSADumpResult
+    let sas: RawSADump
     do { sas = try c.dumpSAsRaw() } catch { die("GETSA dump: \(error)") }
     var times: [Double] = []
     var n = 0
@@ -211,7 +211,7 @@ func initial(netns: String, rounds: Int) {
         _ = model.apply(.localAddresses(interfaceAddresses()), at: now)
         let a = cpu()
         _ = model.apply(.dumpBegan(.sa), at: now)
-        _ = model.apply(.saDumpRaw(sas.dump), at: now)
+        _ = model.apply(.saDumpRaw(sas), at: now)
         times.append(cpu().user - a.user)
         n = model.header.saCount
     }
@@ -234,10 +234,10 @@ func frame(netns: String, frames: Int) {
     _ = model.apply(.dumpBegan(.sa), at: now)
     // As the dashboard starts: the SA dump (raw), the model, the view data and the first frame;
     // the policy dump comes after the first frame.
-    let sas: RawSADumpResult
+    let sas: RawSADump
     do { sas = try c.dumpSAsRaw() } catch { die("GETSA dump: \(error)") }
     let t1 = monotonic()
-    _ = model.apply(.saDumpRaw(sas.dump), at: now)
+    _ = model.apply(.saDumpRaw(sas), at: now)
     let t2 = monotonic()
     let rssSAModel = residentBytes()
     let host = HostInfo(host: "bench", netns: netns, kernel: "")
@@ -318,7 +318,7 @@ func frame(netns: String, frames: Int) {
         let t = now + Double(i)
         dash.releaseModel() // as the dashboard's loop does before a refresh
         _ = model.apply(.dumpBegan(.sa), at: t)
-        _ = model.apply(.saDumpRaw(sas.dump), at: t)
+        _ = model.apply(.saDumpRaw(sas), at: t)
         let a = monotonic()
         dash.update(DashboardData(model: model, now: t, host: host), now: t)
         _ = dash.render(now: t)
@@ -516,7 +516,7 @@ func memory(netns: String, refreshes: Int) {
     var t = wallClockSeconds()
     _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
     _ = model.apply(.dumpBegan(.sa), at: t)
-    do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw().dump), at: t) } catch { die("GETSA dump: \(error)") }
+    do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw()), at: t) } catch { die("GETSA dump: \(error)") }
     let n = max(model.header.saCount, 1)
     let hSA = heapInUse()
     _ = model.apply(.dumpBegan(.policy), at: t)
