@@ -113,6 +113,10 @@ public enum ModelInput: Sendable {
     case saDumpPart(RawSADump)
     /// The end of a GETSA dump fed as `saDumpPart`s (NLMSG_DONE): reconciles the table.
     case saDumpEnd
+    /// How many SAs the kernel holds (XFRM_MSG_GETSADINFO), fed just before a streamed GETSA dump:
+    /// the next dump makes room for that many at once, instead of growing its tables by doubling
+    /// as the parts arrive (which left the SA table and its indexes up to twice the size needed).
+    case saCountHint(Int)
     /// A complete GETPOLICY dump; reconciles the policy table the same way.
     case policyDump([XFRMPolicy])
     /// A dump ended in error (NLMSG_ERROR / DONE with errno); the dump is abandoned.

@@ -106,6 +106,8 @@ public struct LiveModel: Sendable {
     var saDumpQueue: DumpQueue?
     /// A GETSA dump being fed in parts (`saDumpPart`), until `saDumpEnd`.
     var saDumpCursor: SADumpCursor?
+    /// The kernel's SA count fed by `saCountHint`, for the next dump's reservation.
+    var saCountHint = 0
     var policyDumpQueue: DumpQueue?
     var resync: ResyncProgress?
     var saDumpCount = 0
@@ -174,7 +176,8 @@ public struct LiveModel: Sendable {
                 saDumpCursor = nil // (the cursor's arrays are then this copy's alone)
             } else {
                 expireAcquires(at: now)
-                cursor = startSADump(count: max(liveCount, part.count), at: now)
+                cursor = startSADump(count: max(liveCount, part.count, saCountHint), at: now)
+                saCountHint = 0
             }
             part.forEachPayload { feedSADump(&cursor, .raw($0)) }
             saDumpCursor = cursor
@@ -190,6 +193,9 @@ public struct LiveModel: Sendable {
             finishSADump(cursor, at: now)
             derive(at: now, effects: &effects)
             recordHistory(at: now)
+        case .saCountHint(let count):
+            // Bounded: a hint is only a reservation, and a wrong one must not cost unbounded memory.
+            saCountHint = min(max(count, 0), 1 << 24)
         case .policyDump(let policies):
             applyPolicyDump(policies, at: now)
             derive(at: now, effects: &effects)

@@ -145,6 +145,9 @@ final class LiveSource: ModelSource {
     /// A GETSA dump fed to the model datagram by datagram as it arrives (`saDumpPart`, then
     /// `saDumpEnd`): the dump is never held whole (about 30 MB at 100,000 SAs).
     func dumpSAs() {
+        // The kernel's count first (one small request), so the table is sized once for the dump;
+        // without it (an old kernel refusing GETSADINFO) the table grows as the parts arrive.
+        if let count = (try? command.sadInfo())?.count { perform(model.apply(.saCountHint(Int(count)), at: now())) }
         nextSADump = dump(.sa) { () throws(KernelError) in
             var records = 0
             var recorded: [ReceivedDatagram] = []

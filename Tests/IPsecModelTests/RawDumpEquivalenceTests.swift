@@ -238,6 +238,85 @@ final class RawDumpEquivalenceTests: XCTestCase {
         XCTAssertTrue(m.allSAs.isEmpty)
     }
 
+    /// A streamed dump grows its tables as the parts arrive unless it knows its size: the kernel's
+    /// SA count fed first (`saCountHint`) sizes them once, as a collected dump of the same records
+    /// does. 3,600 distinct SAs made from one real NEWSA message of a lab recording (SPI rewritten).
+    func testAStreamedDumpSizedByTheKernelCountReservesOnce() throws {
+        let lines = try load("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
+        // The first NEWSA message of a dump datagram, header included.
+        var message: [UInt8]?
+        for l in lines where l.kind == "dump" && l.what != "policy" && message == nil && l.bytes.count >= 16 {
+            let len = Int(l.bytes[0]) | Int(l.bytes[1]) << 8 | Int(l.bytes[2]) << 16 | Int(l.bytes[3]) << 24
+            let type = Int(l.bytes[4]) | Int(l.bytes[5]) << 8
+            if type == 16, len <= l.bytes.count { message = Array(l.bytes[0..<len]) }
+        }
+        let template = try XCTUnwrap(message, "the recording holds a NEWSA record")
+        let spiOffset = 16 + 72 // nlmsghdr, then xfrm_usersa_info: selector (56 bytes), id.daddr (16), id.spi
+        let n = 3_600, perDatagram = 30
+        var parts: [RawSADump] = []
+        var all = RawSADump()
+        var identities = Set<SAIdentity>()
+        for first in stride(from: 0, to: n, by: perDatagram) {
+            var datagram: [UInt8] = []
+            for k in first..<first + perDatagram {
+                var m = template
+                let spi = UInt32(0x7000_0000 + k)
+                for b in 0..<4 { m[spiOffset + b] = UInt8(truncatingIfNeeded: spi >> (24 - 8 * b)) }
+                datagram += m
+                let id = try m[16...].withUnsafeBytes { try XCTUnwrap(SAScan(payload: $0)).identity }
+                identities.insert(id)
+            }
+            var part = RawSADump()
+            part.append(datagram)
+            parts.append(part)
+            all.append(datagram)
+        }
+        XCTAssertEqual(identities.count, n, "every record is a distinct SA")
+        XCTAssertEqual(all.count, n)
+
+        func table(_ m: LiveModel) -> (Int, Int) {
+            (m.entries.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }, m.entries.capacity)
+        }
+        /// The model after a streamed dump, and how many times the SA table moved while the parts came in.
+        func streamed(hint: Int?) -> (LiveModel, Int) {
+            var m = LiveModel()
+            if let h = hint { m.apply(.saCountHint(h), at: 1) }
+            m.apply(.dumpBegan(.sa), at: 1)
+            var moves = 0
+            var last: (Int, Int)?
+            for p in parts {
+                m.apply(.saDumpPart(p), at: 1)
+                if let l = last, l != table(m) { moves += 1 }
+                last = table(m)
+            }
+            m.apply(.saDumpEnd, at: 1)
+            return (m, moves)
+        }
+        var collected = LiveModel()
+        collected.apply(.dumpBegan(.sa), at: 1)
+        collected.apply(.saDumpRaw(all), at: 1)
+        let (hinted, hintedMoves) = streamed(hint: n), (unhinted, unhintedMoves) = streamed(hint: nil)
+        for m in [collected, hinted, unhinted] { XCTAssertEqual(Set(m.allSAs.map(\.identity)), identities) }
+        // Sized once, before the first part, as the collected dump of the same records (malloc
+        // may round a capacity up by a few slots).
+        XCTAssertEqual(hintedMoves, 0)
+        XCTAssertTrue((n...(n + n / 32 + 16)).contains(hinted.entries.capacity), "\(hinted.entries.capacity)")
+        XCTAssertLessThanOrEqual(abs(hinted.entries.capacity - collected.entries.capacity), 16)
+        XCTAssertEqual(hinted.saIndex.residentBytes, collected.saIndex.residentBytes)
+        XCTAssertEqual(hinted.tunnelIndex.residentBytes, collected.tunnelIndex.residentBytes)
+        // Without the count the table moved as it grew, and the indexes doubled past what they need.
+        XCTAssertGreaterThan(unhintedMoves, 3)
+        XCTAssertGreaterThanOrEqual(unhinted.saIndex.residentBytes, 2 * hinted.saIndex.residentBytes - 64)
+        // The hint serves one dump; the next dump of the same SAs keeps the table where it is.
+        var again = streamed(hint: n).0
+        let before = table(again)
+        again.apply(.dumpBegan(.sa), at: 2)
+        for p in parts { again.apply(.saDumpPart(p), at: 2) }
+        again.apply(.saDumpEnd, at: 2)
+        XCTAssertTrue(table(again) == before, "the second dump reallocated the SA table")
+        XCTAssertEqual(again.saCountHint, 0)
+    }
+
     func testSampleRecording() throws { try checkEquivalence("Samples/natt-strongswan.xfrmrec") }
     func testStrongSwanNATT61() throws { try checkEquivalence("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec") }
     func testStrongSwanNATT612() throws { try checkEquivalence("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.12.xfrmrec") }

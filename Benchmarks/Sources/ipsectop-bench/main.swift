@@ -163,6 +163,10 @@ func loadedModel(_ c: XFRMCommandChannel, at t: Double) -> LiveModel {
 
 /// One refresh as the live source does it: the dump fed to the model datagram by datagram.
 func streamedRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Double) {
+    // As the live source: the kernel's SA count first, then the dump.
+    do {
+        if let count = try c.sadInfo()?.count { _ = model.apply(.saCountHint(Int(count)), at: t) }
+    } catch { die("GETSADINFO: \(error)") }
     _ = model.apply(.dumpBegan(.sa), at: t)
     do {
         try c.dumpSAsRaw { _, part in _ = model.apply(.saDumpPart(part), at: t) }
@@ -515,8 +519,7 @@ func memory(netns: String, refreshes: Int) {
     var model = LiveModel()
     var t = wallClockSeconds()
     _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
-    _ = model.apply(.dumpBegan(.sa), at: t)
-    do { _ = model.apply(.saDumpRaw(try c.dumpSAsRaw()), at: t) } catch { die("GETSA dump: \(error)") }
+    streamedRefresh(&model, c, at: t) // the first dump streamed, as the live source reads it
     let n = max(model.header.saCount, 1)
     let hSA = heapInUse()
     _ = model.apply(.dumpBegan(.policy), at: t)
