@@ -266,23 +266,46 @@ extension LiveModel {
         e.integrityRising = stats.integrityFailed > e.stats.integrityFailed
     }
 
+    /// What a GETPOLICY dump being applied carries from one part to the next (`startPolicyDump`,
+    /// `feedPolicyDump`, `finishPolicyDump`): the whole dump at once, or datagram by datagram.
+    struct PolicyDumpCursor: Sendable {
+        /// Events during the dump (taken when it starts: nothing else is fed until it ends).
+        var window: DumpQueue
+        var initial: Bool
+        var diff = ReconcileDiff()
+        var versionBefore: UInt64
+        var countBefore: Int
+        var seen: Set<PolicyIdentity>
+        /// Whether a record was new to the table (then stale keys must be looked for).
+        var inserted = false
+    }
+
     /// A complete GETPOLICY dump: reconciles the policy table.
     mutating func applyPolicyDump(_ policies: [XFRMPolicy], at now: ModelTime) {
+        var cursor = startPolicyDump(count: policies.count, at: now)
+        feedPolicyDump(&cursor, policies, at: now)
+        finishPolicyDump(cursor, at: now)
+    }
+
+    /// Begins applying a GETPOLICY dump of about `count` records, taken at `now`.
+    mutating func startPolicyDump(count: Int, at now: ModelTime) -> PolicyDumpCursor {
         let window = policyDumpQueue ?? DumpQueue(began: now)
         policyDumpQueue = nil
         let initial = policyDumpCount == 0
         policyDumpCount += 1
-        var diff = ReconcileDiff()
-        let versionBefore = policyVersion, countBefore = policyTable.count
-        var seen = Set<PolicyIdentity>(minimumCapacity: policies.count)
-        var inserted = false
-        if policyTable.capacity < policies.count { policyTable.reserveCapacity(policies.count) }
+        if policyTable.capacity < count { policyTable.reserveCapacity(count) }
+        return PolicyDumpCursor(window: window, initial: initial, versionBefore: policyVersion,
+                                countBefore: policyTable.count, seen: Set(minimumCapacity: count))
+    }
+
+    /// Applies records of the dump under way, in dump order.
+    mutating func feedPolicyDump(_ c: inout PolicyDumpCursor, _ policies: [XFRMPolicy], at now: ModelTime) {
         for p in policies {
             let id = p.identity
-            if window.removedPolicies.contains(id) { continue }
-            seen.insert(id)
+            if c.window.removedPolicies.contains(id) { continue }
+            c.seen.insert(id)
             if let idx = policyTable.index(forKey: id) {
-                if policyTable.values[idx].lastChanged < window.began {
+                if policyTable.values[idx].lastChanged < c.window.began {
                     // Counters alone (use time, bytes) are not a change of the policy.
                     if policyTable.values[idx].sameConfiguration(as: p) {
                         policyTable.values[idx].lifetimeCurrent = p.lifetimeCurrent
@@ -297,26 +320,31 @@ extension LiveModel {
             } else {
                 putPolicy(PolicyEntry(policy: p, common: policyCommon(for: p), firstSeen: now, lastChanged: now,
                                       softExpired: false, peers: []))
-                inserted = true
-                if !initial { diff.addedPolicies += 1 }
+                c.inserted = true
+                if !c.initial { c.diff.addedPolicies += 1 }
             }
         }
+    }
+
+    /// Completes the dump: policies it did not list (and no event touched since it began) are gone.
+    mutating func finishPolicyDump(_ c: PolicyDumpCursor, at now: ModelTime) {
+        var diff = c.diff
         // When every dumped policy was already in the table (nothing inserted, so nothing displaced),
         // the keys seen are table keys: equal counts mean nothing is stale, the usual case. Else the
         // stale keys are collected without copying the table (`filter` built a new dictionary).
         var stale: [PolicyIdentity] = []
-        if inserted || seen.count != policyTable.count {
+        if c.inserted || c.seen.count != policyTable.count {
             var i = policyTable.startIndex
             while i != policyTable.endIndex {
                 let key = policyTable.values[i].identity
-                if !seen.contains(key) && policyTable.values[i].lastChanged < window.began { stale.append(key) }
+                if !c.seen.contains(key) && policyTable.values[i].lastChanged < c.window.began { stale.append(key) }
                 policyTable.formIndex(after: &i)
             }
         }
         for k in stale { dropPolicy(k) }
         diff.stalePolicies = stale.count
-        if policyVersion != versionBefore || policyTable.count != countBefore { structureDirty = true }
-        finishDump(.policy, diff: diff, initial: initial, began: window.began, at: now)
+        if policyVersion != c.versionBefore || policyTable.count != c.countBefore { structureDirty = true }
+        finishDump(.policy, diff: diff, initial: c.initial, began: c.window.began, at: now)
     }
 
     /// Sync state, resync completion and reconciliation notes after either dump.

@@ -113,12 +113,19 @@ public enum ModelInput: Sendable {
     case saDumpPart(RawSADump)
     /// The end of a GETSA dump fed as `saDumpPart`s (NLMSG_DONE): reconciles the table.
     case saDumpEnd
-    /// How many SAs the kernel holds (XFRM_MSG_GETSADINFO), fed just before a streamed GETSA dump:
-    /// the next dump makes room for that many at once, instead of growing its tables by doubling
-    /// as the parts arrive (which left the SA table and its indexes up to twice the size needed).
-    case saCountHint(Int)
+    /// How many SAs or policies the kernel holds (XFRM_MSG_GETSADINFO / GETSPDINFO), fed just
+    /// before a streamed dump of that kind: the dump makes room for that many at once, instead of
+    /// growing its tables by doubling as the parts arrive (which left the SA table and its indexes
+    /// up to twice the size needed, and moved them on the way).
+    case dumpSizeHint(DumpKind, Int)
     /// A complete GETPOLICY dump; reconciles the policy table the same way.
     case policyDump([XFRMPolicy])
+    /// Part of a GETPOLICY dump as it is received (the policies of one datagram, in dump order),
+    /// applied at once; `policyDumpEnd` completes it with the result of `policyDump` of every
+    /// part's policies. As for SA parts, nothing else should be fed between the parts and the end.
+    case policyDumpPart([XFRMPolicy])
+    /// The end of a GETPOLICY dump fed as `policyDumpPart`s: policies it did not list are gone.
+    case policyDumpEnd
     /// A dump ended in error (NLMSG_ERROR / DONE with errno); the dump is abandoned.
     case dumpFailed(DumpKind, errno: Int32)
     /// The event socket overran (ENOBUFS) or the model is otherwise in doubt: emits re-dump effects.

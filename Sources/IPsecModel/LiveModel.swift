@@ -106,9 +106,12 @@ public struct LiveModel: Sendable {
     var saDumpQueue: DumpQueue?
     /// A GETSA dump being fed in parts (`saDumpPart`), until `saDumpEnd`.
     var saDumpCursor: SADumpCursor?
-    /// The kernel's SA count fed by `saCountHint`, for the next dump's reservation.
+    /// The kernel's SA and policy counts fed by `dumpSizeHint`, for the next streamed dump's reservation.
     var saCountHint = 0
+    var policyCountHint = 0
     var policyDumpQueue: DumpQueue?
+    /// A GETPOLICY dump being fed in parts (`policyDumpPart`), until `policyDumpEnd`.
+    var policyDumpCursor: PolicyDumpCursor?
     var resync: ResyncProgress?
     var saDumpCount = 0
     var policyDumpCount = 0
@@ -128,6 +131,14 @@ public struct LiveModel: Sendable {
         self.configuration = configuration
         rateStore = RateStore(refreshInterval: configuration.refreshInterval)
         interfaceLocal = configuration.localAddresses
+    }
+
+    /// Drops a streamed policy dump that will not end. What its parts applied stays (they are the
+    /// kernel's word), but nothing is removed; the next derive regroups if they changed the table.
+    mutating func abandonPolicyDump() {
+        guard let c = policyDumpCursor else { return }
+        policyDumpCursor = nil
+        if policyVersion != c.versionBefore || policyTable.count != c.countBefore { structureDirty = true }
     }
 
     /// Functional form of `apply`: `(state, input, now) -> (state', effects)`.
@@ -153,7 +164,9 @@ public struct LiveModel: Sendable {
             case .sa:
                 saDumpQueue = saDumpQueue ?? DumpQueue(began: now)
                 saDumpCursor = nil // a streamed dump that never ended
-            case .policy: policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
+            case .policy:
+                policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
+                abandonPolicyDump() // a streamed dump that never ended
             }
         case .saDump(let states):
             expireAcquires(at: now)
@@ -193,16 +206,36 @@ public struct LiveModel: Sendable {
             finishSADump(cursor, at: now)
             derive(at: now, effects: &effects)
             recordHistory(at: now)
-        case .saCountHint(let count):
+        case .dumpSizeHint(let kind, let count):
             // Bounded: a hint is only a reservation, and a wrong one must not cost unbounded memory.
-            saCountHint = min(max(count, 0), 1 << 24)
+            let n = min(max(count, 0), 1 << 22)
+            switch kind {
+            case .sa: saCountHint = n
+            case .policy: policyCountHint = n
+            }
         case .policyDump(let policies):
             applyPolicyDump(policies, at: now)
+            derive(at: now, effects: &effects)
+        case .policyDumpPart(let policies):
+            var cursor: PolicyDumpCursor
+            if let c = policyDumpCursor {
+                cursor = c
+                policyDumpCursor = nil // (the cursor's set is then this copy's alone)
+            } else {
+                cursor = startPolicyDump(count: max(policyTable.count, policies.count, policyCountHint), at: now)
+                policyCountHint = 0
+            }
+            feedPolicyDump(&cursor, policies, at: now)
+            policyDumpCursor = cursor
+        case .policyDumpEnd:
+            let cursor = policyDumpCursor ?? startPolicyDump(count: 0, at: now)
+            policyDumpCursor = nil
+            finishPolicyDump(cursor, at: now)
             derive(at: now, effects: &effects)
         case .dumpFailed(let kind, let errno):
             switch kind {
             case .sa: saDumpQueue = nil; saDumpCursor = nil
-            case .policy: policyDumpQueue = nil
+            case .policy: policyDumpQueue = nil; abandonPolicyDump()
             }
             record(TimelineEvent(time: now, kind: .note, name: "DUMP-FAILED",
                                  summary: "\(kind.rawValue) dump failed (errno \(errno))"))

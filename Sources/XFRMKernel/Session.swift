@@ -65,16 +65,34 @@ public final class XFRMCommandChannel {
     func dump<R>(_ request: (UInt32) -> [UInt8], operation: String, recordType: UInt16?,
                  record: (UnsafeRawBufferPointer, inout XFRMDecoder.Context) throws(WireError) -> R?,
                  extract: (XFRMMessage) -> R?) throws(KernelError) -> DumpResult<R> {
-        let seq = nextSequence()
-        try socket.send(request(seq))
         var out = DumpResult<R>(records: [], datagrams: [], malformed: [])
         if let t = recordType, let n = previousRecordCount[t] { out.records.reserveCapacity(n + n / 16) }
+        try streamDump(request, operation: operation, recordType: recordType, record: record, extract: extract) {
+            d, records, malformed in
+            out.datagrams.append(d)
+            out.records += records
+            out.malformed += malformed
+        }
+        if let t = recordType { previousRecordCount[t] = out.records.count }
+        return out
+    }
+
+    /// The same dump handed over datagram by datagram as it is received: `each` gets the datagram,
+    /// its records and what it could not decode (its framing error first) before the next one is
+    /// read. A dump that ends in error throws after handing over the datagrams before the error.
+    func streamDump<R>(_ request: (UInt32) -> [UInt8], operation: String, recordType: UInt16?,
+                       record: (UnsafeRawBufferPointer, inout XFRMDecoder.Context) throws(WireError) -> R?,
+                       extract: (XFRMMessage) -> R?,
+                       each: (ReceivedDatagram, [R], [WireError]) -> Void) throws(KernelError) {
+        let seq = nextSequence()
+        try socket.send(request(seq))
         var context = XFRMDecoder.Context()
+        var records: [R] = []
         var failures: [WireError] = []
         while true {
             guard case .datagram(let d) = try socket.receive(wait: true) else { continue }
-            out.datagrams.append(d)
             var finished = false
+            records.removeAll(keepingCapacity: true)
             failures.removeAll(keepingCapacity: true)
             let walk: Result<WireError?, KernelError> = d.bytes.withUnsafeBytes { bytes in
                 do throws(KernelError) {
@@ -82,7 +100,7 @@ public final class XFRMCommandChannel {
                         guard header.sequence == seq else { return }
                         if header.type == recordType {
                             do throws(WireError) {
-                                if let r = try record(payload, &context) { out.records.append(r) }
+                                if let r = try record(payload, &context) { records.append(r) }
                             } catch {
                                 failures.append(error)
                             }
@@ -100,7 +118,7 @@ public final class XFRMCommandChannel {
                             if try XFRMCommandChannel.endsDump(msg, operation: operation) {
                                 finished = true
                             } else if let r = extract(msg) {
-                                out.records.append(r)
+                                records.append(r)
                             }
                         case .failure(let w):
                             failures.append(w)
@@ -110,13 +128,17 @@ public final class XFRMCommandChannel {
                     return .failure(error)
                 }
             }
-            // As before: the datagram's framing error first, then its undecodable messages.
-            if let fe = try walk.get() { out.malformed.append(fe) }
-            out.malformed += failures
-            if finished {
-                if let t = recordType { previousRecordCount[t] = out.records.count }
-                return out
+            switch walk {
+            case .success(let framing):
+                // As before: the datagram's framing error first, then its undecodable messages.
+                if let fe = framing { failures.insert(fe, at: 0) }
+                each(d, records, failures)
+            case .failure(let error):
+                // The datagram that carries the dump's error: what it held before the error first.
+                each(d, records, failures)
+                throw error
             }
+            if finished { return }
         }
     }
 
@@ -150,6 +172,16 @@ public final class XFRMCommandChannel {
                  recordType: XFRMMessageType.newPolicy.rawValue,
                  record: { (p, c) throws(WireError) in try XFRMDecoder.decodePolicy(payload: p, context: &c) },
                  extract: { _ in nil })
+    }
+
+    /// All policies, handed over datagram by datagram as received (`each` gets the datagram, its
+    /// policies and the records it could not decode), so a dump of 100,000 policies is never held
+    /// whole. A dump that ends in error throws after handing over what came before the error.
+    public func dumpPolicies(each: (ReceivedDatagram, [XFRMPolicy], [WireError]) -> Void) throws(KernelError) {
+        try streamDump({ XFRMRequest.dumpPolicies(sequence: $0) }, operation: "dumping policies",
+                       recordType: XFRMMessageType.newPolicy.rawValue,
+                       record: { (p, c) throws(WireError) in try XFRMDecoder.decodePolicy(payload: p, context: &c) },
+                       extract: { _ in nil }, each: each)
     }
 
     /// Sends one request and waits for its answer: the reply messages (if any) and the ACK.

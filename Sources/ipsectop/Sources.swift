@@ -147,7 +147,7 @@ final class LiveSource: ModelSource {
     func dumpSAs() {
         // The kernel's count first (one small request), so the table is sized once for the dump;
         // without it (an old kernel refusing GETSADINFO) the table grows as the parts arrive.
-        if let count = (try? command.sadInfo())?.count { perform(model.apply(.saCountHint(Int(count)), at: now())) }
+        if let count = (try? command.sadInfo())?.count { perform(model.apply(.dumpSizeHint(.sa, Int(count)), at: now())) }
         nextSADump = dump(.sa) { () throws(KernelError) in
             var records = 0
             var recorded: [ReceivedDatagram] = []
@@ -163,12 +163,24 @@ final class LiveSource: ModelSource {
         } + refreshInterval
     }
 
+    /// A GETPOLICY dump fed the same way (`policyDumpPart`, then `policyDumpEnd`): at 100,000
+    /// policies the whole dump decoded at once held about 80 MB until the model had compared it.
     func dumpPolicies() {
+        if let info = try? command.spdInfo() {
+            let count = Int(info.inbound ?? 0) + Int(info.outbound ?? 0) + Int(info.forward ?? 0)
+            perform(model.apply(.dumpSizeHint(.policy, count), at: now()))
+        }
         nextPolicyDump = dump(.policy) { () throws(KernelError) in
-            let r = try command.dumpPolicies()
-            if let rec = recorder { for d in r.datagrams { rec.write(.dump(what: DumpKind.policy.rawValue, d)) } }
-            perform(model.apply(.policyDump(r.records), at: now()))
-            return r.records.count
+            var records = 0
+            var recorded: [ReceivedDatagram] = []
+            try command.dumpPolicies { d, policies, _ in
+                if recorder != nil { recorded.append(d) }
+                records += policies.count
+                perform(model.apply(.policyDumpPart(policies), at: d.time))
+            }
+            if let rec = recorder { for d in recorded { rec.write(.dump(what: DumpKind.policy.rawValue, d)) } }
+            perform(model.apply(.policyDumpEnd, at: now()))
+            return records
         } + policyInterval
     }
 
@@ -298,7 +310,8 @@ final class ReplaySource: ModelSource {
     private let startRecorded: Double
     private let startWall: Double
     /// The dump being replayed (its kind, and the policies of a policy dump so far).
-    private var pendingDump: (what: String, policies: [XFRMPolicy])?
+    /// The kind of the recorded dump being fed ("sa" or "policy"), until its end.
+    private var pendingDump: String?
     var refreshInterval: Double {
         didSet { _ = model.apply(.setRefreshInterval(refreshInterval), at: now()) }
     }
@@ -369,21 +382,24 @@ final class ReplaySource: ModelSource {
                 if case .success(let msg) = m.body { _ = model.apply(.kernel(msg), at: d.time) }
             }
         case .dump(let what, let d):
-            if pendingDump == nil || pendingDump?.what != what {
-                pendingDump = (what, [])
+            if pendingDump != what {
+                pendingDump = what
                 _ = model.apply(.dumpBegan(what == "policy" ? .policy : .sa), at: d.time)
             }
             var done = false
             if what == "policy" {
+                // Policy dumps as the live source applies them: datagram by datagram.
+                var part: [XFRMPolicy] = []
                 for m in XFRMDecoder.decodeDatagram(d.bytes).messages {
                     switch m.body {
-                    case .success(.newPolicy(let p)): pendingDump?.policies.append(p)
+                    case .success(.newPolicy(let p)): part.append(p)
                     case .success(.done): done = true
                     default: break
                     }
                 }
-                if done, let p = pendingDump {
-                    _ = model.apply(.policyDump(p.policies), at: d.time)
+                _ = model.apply(.policyDumpPart(part), at: d.time)
+                if done {
+                    _ = model.apply(.policyDumpEnd, at: d.time)
                     pendingDump = nil
                 }
             } else {

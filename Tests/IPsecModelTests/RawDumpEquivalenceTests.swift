@@ -83,6 +83,8 @@ final class RawDumpEquivalenceTests: XCTestCase {
         var pendingRaw = RawSADump()
         var pendingParts: [RawSADump] = []
         var pendingPolicies: [XFRMPolicy]?
+        var pendingPolicyParts: [[XFRMPolicy]] = []
+        var policyDumps = 0
         var rawDumps = 0
         var compared = 0
         var streamedParts = 0
@@ -90,6 +92,7 @@ final class RawDumpEquivalenceTests: XCTestCase {
             _ = reference.apply(input, at: t)
             _ = raw.apply(rawInput ?? input, at: t)
             if case .saDumpRaw = rawInput { return } // the streamed model takes its parts instead
+            if case .policyDump = input { return }
             _ = streamed.apply(rawInput ?? input, at: t)
         }
         func compare(at t: Double) {
@@ -115,16 +118,25 @@ final class RawDumpEquivalenceTests: XCTestCase {
             case "dump" where l.what == "policy":
                 if pendingPolicies == nil {
                     pendingPolicies = []
+                    pendingPolicyParts = []
                     both(.dumpBegan(.policy), at: l.t)
                 }
                 var done = false
+                var part: [XFRMPolicy] = []
                 for m in XFRMDecoder.decodeDatagram(l.bytes).messages {
-                    if case .success(.newPolicy(let p)) = m.body { pendingPolicies?.append(p) }
+                    if case .success(.newPolicy(let p)) = m.body { part.append(p) }
                     if case .success(.done) = m.body { done = true }
                 }
+                pendingPolicies? += part
+                pendingPolicyParts.append(part)
                 if done, let p = pendingPolicies {
+                    // The streamed model takes the dump datagram by datagram, as the live source does.
+                    for q in pendingPolicyParts { _ = streamed.apply(.policyDumpPart(q), at: l.t) }
+                    _ = streamed.apply(.policyDumpEnd, at: l.t)
                     both(.policyDump(p), at: l.t)
                     pendingPolicies = nil
+                    policyDumps += 1
+                    compare(at: l.t)
                 }
             case "dump":
                 if pendingStates == nil {
@@ -169,6 +181,7 @@ final class RawDumpEquivalenceTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(rawDumps, 2, "\(relative) has SA dumps", file: file, line: line)
+        XCTAssertGreaterThan(policyDumps, 0, "\(relative) has policy dumps", file: file, line: line)
         if exercised {
         XCTAssertGreaterThan(raw.counterOnlyRefreshes, 0, "\(relative): the raw path never skipped a decode",
                              file: file, line: line)
@@ -238,8 +251,47 @@ final class RawDumpEquivalenceTests: XCTestCase {
         XCTAssertTrue(m.allSAs.isEmpty)
     }
 
+    /// A policy dump fed in parts that ends in error, or is abandoned for a new one, removes
+    /// nothing; the next complete dump reconciles with its own records only.
+    func testAStreamedPolicyDumpThatFailsRemovesNothing() throws {
+        let lines = try load("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
+        var policies: [XFRMPolicy] = []
+        for l in lines where l.kind == "dump" && l.what == "policy" && policies.isEmpty {
+            for m in XFRMDecoder.decodeDatagram(l.bytes).messages {
+                if case .success(.newPolicy(let p)) = m.body { policies.append(p) }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(policies.count, 2, "the recording dumps several policies")
+        var m = LiveModel()
+        func dump(_ parts: [[XFRMPolicy]], at t: Double, failing: Bool = false) {
+            m.apply(.dumpBegan(.policy), at: t)
+            for p in parts { m.apply(.policyDumpPart(p), at: t) }
+            m.apply(failing ? .dumpFailed(.policy, errno: 105) : .policyDumpEnd, at: t)
+        }
+        dump([Array(policies.prefix(1)), Array(policies.dropFirst())], at: 1)
+        let all = Set(policies.map(\.identity))
+        XCTAssertEqual(Set(m.policies.map(\.identity)), all)
+        // A part, then the error: the policies it did not reach are not stale.
+        dump([Array(policies.prefix(1))], at: 2, failing: true)
+        XCTAssertEqual(Set(m.policies.map(\.identity)), all)
+        XCTAssertNil(m.policyDumpCursor)
+        XCTAssertEqual(m.timeline.last?.name, "DUMP-FAILED")
+        // A dump whose end never came (it listed the first policy) is dropped by the next
+        // dumpBegan: the next dump, which lacks that policy, removes it.
+        m.apply(.dumpBegan(.policy), at: 3)
+        m.apply(.policyDumpPart(Array(policies.prefix(1))), at: 3)
+        XCTAssertNotNil(m.policyDumpCursor)
+        dump([Array(policies.dropFirst())], at: 4)
+        XCTAssertNil(m.policyDumpCursor)
+        XCTAssertEqual(Set(m.policies.map(\.identity)), all.subtracting([policies[0].identity]))
+        // An empty dump (no part at all) says every policy is gone.
+        m.apply(.dumpBegan(.policy), at: 5)
+        m.apply(.policyDumpEnd, at: 5)
+        XCTAssertTrue(m.policies.isEmpty)
+    }
+
     /// A streamed dump grows its tables as the parts arrive unless it knows its size: the kernel's
-    /// SA count fed first (`saCountHint`) sizes them once, as a collected dump of the same records
+    /// SA count fed first (`dumpSizeHint`) sizes them once, as a collected dump of the same records
     /// does. 3,600 distinct SAs made from one real NEWSA message of a lab recording (SPI rewritten).
     func testAStreamedDumpSizedByTheKernelCountReservesOnce() throws {
         let lines = try load("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
@@ -280,7 +332,7 @@ final class RawDumpEquivalenceTests: XCTestCase {
         /// The model after a streamed dump, and how many times the SA table moved while the parts came in.
         func streamed(hint: Int?) -> (LiveModel, Int) {
             var m = LiveModel()
-            if let h = hint { m.apply(.saCountHint(h), at: 1) }
+            if let h = hint { m.apply(.dumpSizeHint(.sa, h), at: 1) }
             m.apply(.dumpBegan(.sa), at: 1)
             var moves = 0
             var last: (Int, Int)?

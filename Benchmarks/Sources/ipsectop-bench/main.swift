@@ -81,10 +81,6 @@ func dumpSAs(_ c: XFRMCommandChannel) -> DumpResult<XFRMState> {
     do { return try c.dumpSAs() } catch { die("GETSA dump: \(error)") }
 }
 
-func dumpPolicies(_ c: XFRMCommandChannel) -> DumpResult<XFRMPolicy> {
-    do { return try c.dumpPolicies() } catch { die("GETPOLICY dump: \(error)") }
-}
-
 // `interfaceAddresses()` (XFRMKernel) after entering the namespace: the fixture puts
 // 203.0.113.1-250 and 2001:db8:0:1::1 on lo, and the dashboard feeds them to the model the same way.
 
@@ -156,16 +152,37 @@ func loadedModel(_ c: XFRMCommandChannel, at t: Double) -> LiveModel {
     var model = LiveModel()
     _ = model.apply(.localAddresses(interfaceAddresses()), at: t)
     streamedRefresh(&model, c, at: t)
-    _ = model.apply(.dumpBegan(.policy), at: t)
-    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    streamedPolicyRefresh(&model, c, at: t)
     return model
+}
+
+/// One policy refresh as the live source does it: the kernel's policy count, then the dump fed
+/// datagram by datagram. Returns the number of policies dumped.
+@discardableResult
+func streamedPolicyRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Double) -> Int {
+    do {
+        if let info = try c.spdInfo() {
+            let count = Int(info.inbound ?? 0) + Int(info.outbound ?? 0) + Int(info.forward ?? 0)
+            _ = model.apply(.dumpSizeHint(.policy, count), at: t)
+        }
+    } catch { die("GETSPDINFO: \(error)") }
+    _ = model.apply(.dumpBegan(.policy), at: t)
+    var n = 0
+    do {
+        try c.dumpPolicies { _, part, _ in
+            n += part.count
+            _ = model.apply(.policyDumpPart(part), at: t)
+        }
+    } catch { die("GETPOLICY dump: \(error)") }
+    _ = model.apply(.policyDumpEnd, at: t)
+    return n
 }
 
 /// One refresh as the live source does it: the dump fed to the model datagram by datagram.
 func streamedRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Double) {
     // As the live source: the kernel's SA count first, then the dump.
     do {
-        if let count = try c.sadInfo()?.count { _ = model.apply(.saCountHint(Int(count)), at: t) }
+        if let count = try c.sadInfo()?.count { _ = model.apply(.dumpSizeHint(.sa, Int(count)), at: t) }
     } catch { die("GETSADINFO: \(error)") }
     _ = model.apply(.dumpBegan(.sa), at: t)
     do {
@@ -177,7 +194,7 @@ func streamedRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Do
 // MARK: - policies: the periodic policy refresh
 
 /// A model that holds every SA and policy takes `rounds` policy refreshes as the live source
-/// does every 10 s (`dumpBegan`, GETPOLICY dump, `policyDump`): user and system time of each.
+/// does every 10 s (GETSPDINFO, `dumpBegan`, the GETPOLICY dump in parts): user and system time of each.
 func policies(netns: String, rounds: Int) {
     enter(netns)
     let c = channel()
@@ -187,8 +204,7 @@ func policies(netns: String, rounds: Int) {
     for _ in 0..<rounds {
         t += 10
         let a = cpu()
-        _ = model.apply(.dumpBegan(.policy), at: t)
-        _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+        streamedPolicyRefresh(&model, c, at: t)
         let b = cpu()
         user.append(b.user - a.user)
         sys.append(b.sys - a.sys)
@@ -250,9 +266,7 @@ func frame(netns: String, frames: Int) {
     let t3 = monotonic()
     let screen = dash.render(now: now)
     let t4 = monotonic()
-    _ = model.apply(.dumpBegan(.policy), at: now)
-    let pols = dumpPolicies(c)
-    _ = model.apply(.policyDump(pols.records), at: now)
+    let policyCount = streamedPolicyRefresh(&model, c, at: now)
     let t5 = monotonic()
     let rssModel = residentBytes()
     var viewData: DashboardData? = DashboardData(model: model, now: now, host: host)
@@ -263,7 +277,7 @@ func frame(netns: String, frames: Int) {
     let rssDashboard = residentBytes()
     let n = model.header.saCount
     emit("frame.sas", "\(n)")
-    emit("frame.policies", "\(pols.records.count)")
+    emit("frame.policies", "\(policyCount)")
     emit("first.sa_dump_ms", fmt((t1 - t0) * 1e3, 1))
     emit("first.model_sa_ms", fmt((t2 - t1) * 1e3, 1))
     emit("first.view_data_and_update_ms", fmt((t3 - t2) * 1e3, 1))
@@ -522,8 +536,7 @@ func memory(netns: String, refreshes: Int) {
     streamedRefresh(&model, c, at: t) // the first dump streamed, as the live source reads it
     let n = max(model.header.saCount, 1)
     let hSA = heapInUse()
-    _ = model.apply(.dumpBegan(.policy), at: t)
-    _ = model.apply(.policyDump(dumpPolicies(c).records), at: t)
+    streamedPolicyRefresh(&model, c, at: t)
     let hPol = heapInUse()
     let host = HostInfo(host: "bench", netns: netns, kernel: "")
     var dash = Dashboard(cols: 200, rows: 50, refreshInterval: 1)
