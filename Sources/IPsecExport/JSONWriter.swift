@@ -132,7 +132,24 @@ public struct JSONWriter {
     public mutating func endArray() { comma = outer.removeLast(); out().put(UInt8(ascii: "]")) }
 
     /// Writes `"name":` ; the next value call completes the member.
-    public mutating func key(_ name: String) {
+    /// A member name written in code: copied as it is, without looking for bytes to escape (a
+    /// name that needs escaping is a programming error, caught in debug builds).
+    public mutating func key(_ name: StaticString) {
+        assert(name.hasPointerRepresentation
+               && !UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount).contains(where: JSONWriter.needsEscape),
+               "member name \(name) needs escaping")
+        let o = out()
+        separator(o)
+        o.reserve(name.utf8CodeUnitCount + 3)
+        o.put(UInt8(ascii: "\""))
+        JSONWriter.put(name, to: o)
+        o.put(UInt8(ascii: "\""))
+        o.put(UInt8(ascii: ":"))
+        comma = false
+    }
+
+    /// A member name known only at run time (escaped as any string).
+    public mutating func key(dynamic name: String) {
         let o = out()
         separator(o)
         JSONWriter.appendQuoted(name, to: o)
@@ -178,12 +195,12 @@ public struct JSONWriter {
     }
 
     // Convenience members.
-    public mutating func member(_ k: String, _ v: String) { key(k); string(v) }
-    public mutating func member(_ k: String, _ v: String?) { key(k); if let v { string(v) } else { null() } }
-    public mutating func member<T: BinaryInteger>(_ k: String, _ v: T) { key(k); int(v) }
-    public mutating func member<T: BinaryInteger>(_ k: String, _ v: T?) { key(k); if let v { int(v) } else { null() } }
-    public mutating func member(_ k: String, _ v: Bool) { key(k); bool(v) }
-    public mutating func member(_ k: String, double v: Double?, decimals: Int = 3) {
+    public mutating func member(_ k: StaticString, _ v: String) { key(k); string(v) }
+    public mutating func member(_ k: StaticString, _ v: String?) { key(k); if let v { string(v) } else { null() } }
+    public mutating func member<T: BinaryInteger>(_ k: StaticString, _ v: T) { key(k); int(v) }
+    public mutating func member<T: BinaryInteger>(_ k: StaticString, _ v: T?) { key(k); if let v { int(v) } else { null() } }
+    public mutating func member(_ k: StaticString, _ v: Bool) { key(k); bool(v) }
+    public mutating func member(_ k: StaticString, double v: Double?, decimals: Int = 3) {
         key(k); if let v { double(v, decimals: decimals) } else { null() }
     }
 

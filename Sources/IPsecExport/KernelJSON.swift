@@ -4,18 +4,19 @@ import XFRMWire
 /// fields are only ever added, never renamed.
 public enum KernelJSON {
     /// A 64-bit limit: `null` when infinite (XFRM_INF).
-    static func limit(_ w: inout JSONWriter, _ k: String, _ v: UInt64) {
+    static func limit(_ w: inout JSONWriter, _ k: StaticString, _ v: UInt64) {
         w.key(k)
         if v == .max { w.null() } else { w.int(v) }
     }
 
-    static func time(_ w: inout JSONWriter, _ k: String, _ epoch: UInt64?) {
+    /// `k` (ISO 8601) and `kEpoch` (seconds): `null` both when the kernel says 0.
+    static func time(_ w: inout JSONWriter, _ k: StaticString, _ kEpoch: StaticString, _ epoch: UInt64?) {
         if let e = epoch, e != 0 {
             w.member(k, iso8601(Double(e)))
-            w.member(k + "_epoch", e)
+            w.member(kEpoch, e)
         } else {
             w.member(k, nil as String?)
-            w.member(k + "_epoch", nil as UInt64?)
+            w.member(kEpoch, nil as UInt64?)
         }
     }
 
@@ -31,7 +32,7 @@ public enum KernelJSON {
         w.endObject()
     }
 
-    static func algorithm(_ w: inout JSONWriter, _ k: String, _ a: XFRMAlgorithm?, icvName: String = "icv_bits") {
+    static func algorithm(_ w: inout JSONWriter, _ k: StaticString, _ a: XFRMAlgorithm?, icvName: StaticString = "icv_bits") {
         w.key(k)
         guard let a else { w.null(); return }
         w.beginObject()
@@ -41,7 +42,7 @@ public enum KernelJSON {
         w.endObject()
     }
 
-    static func mark(_ w: inout JSONWriter, _ k: String, _ m: XFRMMark?) {
+    static func mark(_ w: inout JSONWriter, _ k: StaticString, _ m: XFRMMark?) {
         w.key(k)
         guard let m, !m.isZero else { w.null(); return }
         w.beginObject(); w.member("value", m.value); w.member("mask", m.mask); w.endObject()
@@ -87,9 +88,9 @@ public enum KernelJSON {
         w.member("nat_keepalive_interval", a.natKeepaliveInterval)
         w.member("bytes", s.lifetimeCurrent.bytes)
         w.member("packets", s.lifetimeCurrent.packets)
-        time(&w, "add_time", s.lifetimeCurrent.addTime)
-        time(&w, "first_use", s.lifetimeCurrent.useTime)
-        time(&w, "last_used", a.lastUsed)
+        time(&w, "add_time", "add_time_epoch", s.lifetimeCurrent.addTime)
+        time(&w, "first_use", "first_use_epoch", s.lifetimeCurrent.useTime)
+        time(&w, "last_used", "last_used_epoch", a.lastUsed)
         lifetimeLimits(&w, s.lifetimeConfig)
         w.key("algorithms")
         w.beginObject()
@@ -198,8 +199,8 @@ public enum KernelJSON {
         w.member("security_context", p.attributes.securityContext?.context)
         w.member("bytes", p.lifetimeCurrent.bytes)
         w.member("packets", p.lifetimeCurrent.packets)
-        time(&w, "add_time", p.lifetimeCurrent.addTime)
-        time(&w, "use_time", p.lifetimeCurrent.useTime)
+        time(&w, "add_time", "add_time_epoch", p.lifetimeCurrent.addTime)
+        time(&w, "use_time", "use_time_epoch", p.lifetimeCurrent.useTime)
         lifetimeLimits(&w, p.lifetimeConfig)
     }
 

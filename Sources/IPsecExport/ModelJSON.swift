@@ -17,7 +17,7 @@ public enum ModelJSON {
         }
     }
 
-    static func rate(_ w: inout JSONWriter, _ k: String, _ r: TrafficRate) {
+    static func rate(_ w: inout JSONWriter, _ k: StaticString, _ r: TrafficRate) {
         w.key(k)
         w.beginObject()
         w.member("bytes_per_s", double: r.bytesPerSecond, decimals: 1)
@@ -25,7 +25,7 @@ public enum ModelJSON {
         w.endObject()
     }
 
-    static func rates(_ w: inout JSONWriter, _ k: String, _ r: WindowedRates) {
+    static func rates(_ w: inout JSONWriter, _ k: StaticString, _ r: WindowedRates) {
         w.key(k)
         w.beginObject()
         rate(&w, "2s", r.last2s)
@@ -34,14 +34,14 @@ public enum ModelJSON {
         w.endObject()
     }
 
-    static func totals(_ w: inout JSONWriter, _ k: String, _ t: TrafficTotals) {
+    static func totals(_ w: inout JSONWriter, _ k: StaticString, _ t: TrafficTotals) {
         w.key(k)
         w.beginObject(); w.member("bytes", t.bytes); w.member("packets", t.packets); w.endObject()
     }
 
-    static func epoch(_ w: inout JSONWriter, _ k: String, _ t: Double?) {
+    static func epoch(_ w: inout JSONWriter, _ k: StaticString, _ kEpoch: StaticString, _ t: Double?) {
         w.member(k, t.map { iso8601Milliseconds($0) })
-        w.member(k + "_epoch", double: t, decimals: 3)
+        w.member(kEpoch, double: t, decimals: 3)
     }
 
     static func keepalive(_ w: inout JSONWriter, _ k: KeepaliveStatus, now: Double) {
@@ -52,8 +52,8 @@ public enum ModelJSON {
         w.member("interval", double: k.interval, decimals: 1)
         w.member("interval_source", k.intervalSource?.rawValue)
         w.member("kernel_interval", k.kernelInterval)
-        epoch(&w, "last_sent", k.lastSent)
-        epoch(&w, "last_received", k.lastReceived)
+        epoch(&w, "last_sent", "last_sent_epoch", k.lastSent)
+        epoch(&w, "last_received", "last_received_epoch", k.lastReceived)
         w.member("inbound_idle", double: k.inboundIdle, decimals: 1)
         w.member("capture_active", k.captureActive)
         w.endObject()
@@ -86,7 +86,7 @@ public enum ModelJSON {
         w.member("counter_resets", e.counterResets)
         w.member("age", double: e.age(at: now), decimals: 1)
         w.member("idle", double: e.idle(at: now), decimals: 1)
-        epoch(&w, "rekey_requested", e.rekeyRequestedAt)
+        epoch(&w, "rekey_requested", "rekey_requested_epoch", e.rekeyRequestedAt)
         health(&w, e.health, reasons: e.health.isEmpty ? [] : model.healthIssues(for: e.identity, at: now))
         w.endObject()
     }
@@ -157,11 +157,11 @@ public enum ModelJSON {
         KernelJSON.counts(&w, sad: c.sad, spd: c.spd)
         w.key("xfrm_stat")
         w.beginObject()
-        for counter in model.xfrmStat?.counters ?? [] { w.member(counter.name, counter.value) }
+        for counter in model.xfrmStat?.counters ?? [] { w.key(dynamic: counter.name); w.int(counter.value) }
         w.endObject()
         w.key("xfrm_stat_delta")
         w.beginObject()
-        for counter in model.xfrmStat?.counters ?? [] where counter.delta != 0 { w.member(counter.name, counter.delta) }
+        for counter in model.xfrmStat?.counters ?? [] where counter.delta != 0 { w.key(dynamic: counter.name); w.int(counter.delta) }
         w.endObject()
         w.endObject()
         w.newline()
@@ -194,7 +194,7 @@ public enum ModelJSON {
             w.beginArray()
             for m in n.mappingHistory {
                 w.beginObject()
-                epoch(&w, "time", m.time)
+                epoch(&w, "time", "time_epoch", m.time)
                 w.member("spi", SAIdentity.hex(m.sa.spi))
                 w.member("old", "\(m.oldAddress):\(m.oldPort)")
                 w.member("new", "\(m.newAddress):\(m.newPort)")

@@ -72,7 +72,7 @@ public enum SnapshotJSON {
         KernelJSON.counts(&w, sad: s.sad, spd: s.spd)
         w.key("xfrm_stat")
         w.beginObject()
-        for (k, v) in s.xfrmStat { w.member(k, v) }
+        for (k, v) in s.xfrmStat { w.key(dynamic: k); w.int(v) }
         w.endObject()
         w.endObject()
         w.newline()

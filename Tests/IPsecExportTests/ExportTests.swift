@@ -163,7 +163,7 @@ final class JSONWriterRoundTripTests: XCTestCase {
             var o: [String: Any] = [:]
             for i in 0..<r.below(5) {
                 let k = "k\(i)" + randomString(&r)
-                w.key(k)
+                w.key(dynamic: k)
                 o[k] = write(&w, &r, depth: depth + 1)
             }
             w.endObject()
