@@ -52,7 +52,7 @@ struct Snapshot: ParsableCommand {
     func run() throws {
         ignoreSIGPIPE()
         do {
-            if kernelOnly {
+            if kernelOnly && replay == nil {
                 try namespace.enter()
                 let data = try LiveSnapshot.take(netns: namespace.label, recordTo: record)
                 if json {
@@ -92,15 +92,17 @@ struct Snapshot: ParsableCommand {
                 source = live
             }
             let now = source.now()
-            if json {
+            if json && !kernelOnly {
                 ModelJSON.write(source.model, context: .init(host: host, netns: netns, kernel: kernel, now: now,
                                                               sad: sad, spd: spd)) { Output.write($0) }
             } else {
+                // The kernel objects as the model holds them (the text snapshot, and --kernel-only
+                // of a recording: its last dumps with the events after them).
                 let m = source.model
                 let data = SnapshotData(takenAt: now, host: host, netns: netns, kernel: kernel,
                                         sas: m.allSAs.map(\.state), policies: m.policies.map(\.policy), sad: sad, spd: spd,
                                         xfrmStat: (m.xfrmStat?.counters ?? []).map { ($0.name, $0.value) })
-                Output.write(SnapshotText.render(data))
+                if json { SnapshotJSON.write(data) { Output.write($0) } } else { Output.write(SnapshotText.render(data)) }
             }
         } catch {
             throw fail(error)

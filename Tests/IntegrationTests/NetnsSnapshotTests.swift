@@ -104,6 +104,27 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("no-such-flag"), r.stderr)
     }
 
+    /// `--kernel-only` of a recording shows the recording's objects (it once read the current
+    /// namespace instead), as the model snapshot of the same recording does, without derived fields.
+    func testKernelOnlySnapshotOfARecordingShowsItsObjects() throws {
+        let sample = repositoryRoot + "/Samples/natt-strongswan.xfrmrec"
+        func document(_ extra: [String]) throws -> [String: Any] {
+            let r = try Harness.run([Harness.binary, "snapshot", "--json", "--replay", sample] + extra, check: true)
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        }
+        let kernel = try document(["--kernel-only"]), model = try document([])
+        func spis(_ d: [String: Any]) -> Set<String> { Set((d["sas"] as? [[String: Any]] ?? []).compactMap { $0["spi"] as? String }) }
+        func indexes(_ d: [String: Any]) -> Set<Int> { Set((d["policies"] as? [[String: Any]] ?? []).compactMap { $0["index"] as? Int }) }
+        XCTAssertEqual(kernel["netns"] as? String, model["netns"] as? String)
+        XCTAssertFalse(spis(kernel).isEmpty, "the recording's SAs")
+        XCTAssertEqual(spis(kernel), spis(model))
+        XCTAssertFalse(indexes(kernel).isEmpty, "the recording's policies")
+        XCTAssertEqual(indexes(kernel), indexes(model))
+        let sa = try XCTUnwrap((kernel["sas"] as? [[String: Any]])?.first)
+        XCTAssertNil(sa["derived"], "kernel objects only")
+        XCTAssertNotNil(sa["encap"] as? [String: Any], "the sample's SAs are ESP-in-UDP")
+    }
+
     func testMissingNamespaceIsExplained() throws {
         try Harness.requireRoot("namespace lookup")
         let r = try Harness.run([Harness.binary, "snapshot", "--netns", "ipsectop-does-not-exist"])
