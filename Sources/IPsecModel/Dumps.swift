@@ -275,7 +275,13 @@ extension LiveModel {
         var diff = ReconcileDiff()
         var versionBefore: UInt64
         var countBefore: Int
-        var seen: Set<PolicyIdentity>
+        /// The dump's number: each entry it lists is marked with it (no set of identities seen).
+        var generation: UInt32
+        /// Entries marked so far.
+        var seen = 0
+        /// Table position of each record of the previous dump, and of this one so far.
+        var previousOrder: [Int32]
+        var order: [Int32] = []
         /// Whether a record was new to the table (then stale keys must be looked for).
         var inserted = false
     }
@@ -294,17 +300,35 @@ extension LiveModel {
         let initial = policyDumpCount == 0
         policyDumpCount += 1
         if policyTable.capacity < count { policyTable.reserveCapacity(count) }
-        return PolicyDumpCursor(window: window, initial: initial, versionBefore: policyVersion,
-                                countBefore: policyTable.count, seen: Set(minimumCapacity: count))
+        policyGeneration &+= 1
+        if policyGeneration == 0 { policyGeneration = 1 } // 0 is "never listed"
+        var cursor = PolicyDumpCursor(window: window, initial: initial, versionBefore: policyVersion,
+                                      countBefore: policyTable.count, generation: policyGeneration,
+                                      previousOrder: policyDumpOrder)
+        cursor.order.reserveCapacity(count)
+        return cursor
     }
 
     /// Applies records of the dump under way, in dump order.
     mutating func feedPolicyDump(_ c: inout PolicyDumpCursor, _ policies: [XFRMPolicy], at now: ModelTime) {
         for p in policies {
             let id = p.identity
-            if c.window.removedPolicies.contains(id) { continue }
-            c.seen.insert(id)
-            if let idx = policyTable.index(forKey: id) {
+            if !c.window.removedPolicies.isEmpty && c.window.removedPolicies.contains(id) { continue }
+            // The previous dump's record at this position first (a comparison instead of a hash
+            // probe), then the index.
+            let position = c.order.count
+            var found: Int?
+            if position < c.previousOrder.count {
+                let guess = Int(c.previousOrder[position])
+                if guess >= 0 && guess < policyTable.count && policyTable.values[guess].identity == id { found = guess }
+            }
+            if found == nil { found = policyTable.index(forKey: id) }
+            if let idx = found {
+                c.order.append(Int32(idx))
+                if policyTable.values[idx].seenInDump != c.generation {
+                    policyTable.values[idx].seenInDump = c.generation
+                    c.seen += 1
+                }
                 if policyTable.values[idx].lastChanged < c.window.began {
                     // Counters alone (use time, bytes) are not a change of the policy.
                     if policyTable.values[idx].sameConfiguration(as: p) {
@@ -318,8 +342,12 @@ extension LiveModel {
                     policyTable.values[idx].lifetimeCurrent = p.lifetimeCurrent
                 }
             } else {
-                putPolicy(PolicyEntry(policy: p, common: policyCommon(for: p), firstSeen: now, lastChanged: now,
-                                      softExpired: false, peers: []))
+                var e = PolicyEntry(policy: p, common: policyCommon(for: p), firstSeen: now, lastChanged: now,
+                                    softExpired: false, peers: [])
+                e.seenInDump = c.generation
+                c.order.append(Int32(policyTable.count)) // (appended at the end)
+                putPolicy(e)
+                c.seen += 1
                 c.inserted = true
                 if !c.initial { c.diff.addedPolicies += 1 }
             }
@@ -333,15 +361,18 @@ extension LiveModel {
         // the keys seen are table keys: equal counts mean nothing is stale, the usual case. Else the
         // stale keys are collected without copying the table (`filter` built a new dictionary).
         var stale: [PolicyIdentity] = []
-        if c.inserted || c.seen.count != policyTable.count {
+        if c.inserted || c.seen != policyTable.count {
             var i = policyTable.startIndex
             while i != policyTable.endIndex {
-                let key = policyTable.values[i].identity
-                if !c.seen.contains(key) && policyTable.values[i].lastChanged < c.window.began { stale.append(key) }
+                if policyTable.values[i].seenInDump != c.generation && policyTable.values[i].lastChanged < c.window.began {
+                    stale.append(policyTable.values[i].identity)
+                }
                 policyTable.formIndex(after: &i)
             }
         }
         for k in stale { dropPolicy(k) }
+        // Removals move entries (the last into the freed position): those guesses then miss once.
+        policyDumpOrder = c.order
         diff.stalePolicies = stale.count
         if policyVersion != c.versionBefore || policyTable.count != c.countBefore { structureDirty = true }
         finishDump(.policy, diff: diff, initial: c.initial, began: c.window.began, at: now)

@@ -112,6 +112,11 @@ public struct LiveModel: Sendable {
     var policyDumpQueue: DumpQueue?
     /// A GETPOLICY dump being fed in parts (`policyDumpPart`), until `policyDumpEnd`.
     var policyDumpCursor: PolicyDumpCursor?
+    /// Numbers the policy dumps: an entry listed by the current one carries its number.
+    var policyGeneration: UInt32 = 0
+    /// Table position of each record of the last complete policy dump (the kernel lists them
+    /// in the same order every time: the next dump checks that position first).
+    var policyDumpOrder: [Int32] = []
     var resync: ResyncProgress?
     var saDumpCount = 0
     var policyDumpCount = 0

@@ -506,6 +506,9 @@ public struct PolicyEntry: Sendable, Hashable {
     public var softExpired: Bool
     /// The peers this policy is attached to (through template reqid/addresses).
     public var peers: [PeerKey]
+    /// The policy dump (`LiveModel.policyGeneration`) that last listed this policy (bookkeeping:
+    /// not part of equality or hashing).
+    var seenInDump: UInt32 = 0
 
     public init(policy: XFRMPolicy, firstSeen: ModelTime, lastChanged: ModelTime, softExpired: Bool, peers: [PeerKey]) {
         self.init(policy: policy, common: PolicyCommon(policy), firstSeen: firstSeen, lastChanged: lastChanged,

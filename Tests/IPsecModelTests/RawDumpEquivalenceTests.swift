@@ -290,6 +290,46 @@ final class RawDumpEquivalenceTests: XCTestCase {
         XCTAssertTrue(m.policies.isEmpty)
     }
 
+    /// The policy dump looks each record up at its position in the previous dump first: dumps
+    /// whose order changed (policies gone, new, reordered, changed) must still give the table a
+    /// model fed that dump alone has.
+    func testPolicyDumpsInAnotherOrderReconcileAsAFreshModel() throws {
+        let lines = try load("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
+        var policies: [XFRMPolicy] = []
+        for l in lines where l.kind == "dump" && l.what == "policy" && policies.isEmpty {
+            for m in XFRMDecoder.decodeDatagram(l.bytes).messages {
+                if case .success(.newPolicy(let p)) = m.body { policies.append(p) }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(policies.count, 4)
+        var changed = policies[1]
+        changed.priority &+= 7
+        changed.lifetimeCurrent.bytes &+= 1000
+        var counters = policies[2]
+        counters.lifetimeCurrent.packets &+= 5
+        let dumps: [[XFRMPolicy]] = [
+            policies,
+            policies.reversed(),
+            Array(policies.dropFirst(2)) + [policies[0]],
+            [changed, counters] + policies.dropFirst(3),
+            policies.indices.sorted { ($0 % 3, $0) < ($1 % 3, $1) }.map { policies[$0] }, // interleaved
+        ]
+        var m = LiveModel()
+        for (k, d) in dumps.enumerated() {
+            let t = Double(10 * (k + 1))
+            m.apply(.dumpBegan(.policy), at: t)
+            for chunk in stride(from: 0, to: d.count, by: 2) { m.apply(.policyDumpPart(Array(d[chunk..<min(chunk + 2, d.count)])), at: t) }
+            m.apply(.policyDumpEnd, at: t)
+            var fresh = LiveModel()
+            fresh.apply(.dumpBegan(.policy), at: t)
+            fresh.apply(.policyDump(d), at: t)
+            func table(_ x: LiveModel) -> [PolicyIdentity: XFRMPolicy] {
+                Dictionary(uniqueKeysWithValues: x.policies.map { ($0.identity, $0.policy) })
+            }
+            XCTAssertEqual(table(m), table(fresh), "after dump \(k)")
+        }
+    }
+
     /// A streamed dump grows its tables as the parts arrive unless it knows its size: the kernel's
     /// SA count fed first (`dumpSizeHint`) sizes them once, as a collected dump of the same records
     /// does. 3,600 distinct SAs made from one real NEWSA message of a lab recording (SPI rewritten).
