@@ -33,84 +33,87 @@ final class SelectorBox: Sendable {
 /// `AttributeBox`); `state` rebuilds the full `XFRMState` on demand. Rate samples live in a shared
 /// flat ring (`RateStore`) and exist only for SAs that carried traffic; history is per peer.
 public struct SAEntry: Sendable {
-    // Compact kernel state.
+    // Stored properties are declared by alignment (8-byte, then 4, 2, 1), each 9-byte optional
+    // followed by smaller ones: Swift lays fields out in declaration order, and in the order they
+    // were first written padding took 48 of the entry's 512 bytes (100,000 entries: 4.8 MB).
+
+    // 8-byte aligned.
     var selectorBox: SelectorBox
     /// The SA's traffic selector.
     public var selector: XFRMSelector { selectorBox.selector }
+    var box: AttributeBox
     /// Outer destination address.
     public internal(set) var destination: IPAddress
     /// Outer source address.
     public internal(set) var source: IPAddress
-    /// SPI in host order.
-    public internal(set) var spi: UInt32
-    public internal(set) var reqid: UInt32
+    var lifetimeConfig: XFRMLifetimeConfig
+    /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
+    public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
+    /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
+    public internal(set) var encapsulation: XFRMEncapsulation?
+    /// When the model first saw the SA.
+    public internal(set) var firstSeen: ModelTime
+    /// Last time a dump or event changed or confirmed it.
+    public internal(set) var lastUpdated: ModelTime
+    /// Cumulative totals of the SA's tunnel: all SAs linked by rekeys, including gone ones.
+    public internal(set) var tunnelTotals: TrafficTotals = .zero
+    /// Totals of the retired SAs of the tunnel before this one.
+    var inherited: TrafficTotals = .zero
+    var offsetBytes: UInt64 = 0
+    var offsetPackets: UInt64 = 0
+    var lastEventAt: ModelTime = -.infinity
+    /// `SAScan.configurationHash` of the dump record the configuration was last taken from;
+    /// 0 when it came from an event or a decoded state (the next dump then decodes it fully).
+    var configHash: UInt64 = 0
+    var lastUsed: UInt64?
+    // (Filling the 7 bytes after each 9-byte optional.)
     public internal(set) var proto: IPsecProtocol
     var family: AddressFamily
     var mode: XFRMMode
     var replayWindow: UInt8
     var flags: UInt8
+    var directionAttribute: SADirection?
+    /// Resolved direction (nil when undetermined; see `directionSource`).
+    public internal(set) var direction: SADirection?
+    /// When a dump last showed the counters rising (kernels that send no XFRMA_LASTUSED, e.g. 6.1).
+    var trafficSeen: ModelTime?
+    public internal(set) var directionSource: DirectionSource
+    var hasPredecessor = false
+    var hasSuccessor = false
+    var hasParent = false
+    var alive = true
+    var replayRising = false
+    var integrityRising = false
+    /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
+    public internal(set) var rekeyRequestedAt: ModelTime?
+    /// Health flags as of the last evaluation (dump or tick).
+    public internal(set) var health: HealthFlags = []
+
+    // 4-byte aligned.
+    /// SPI in host order.
+    public internal(set) var spi: UInt32
+    public internal(set) var reqid: UInt32
     var seq: UInt32
-    var lifetimeConfig: XFRMLifetimeConfig
-    /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
-    public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
     /// Replay and integrity failure counters from the last dump.
     public internal(set) var stats: XFRMStats
-    /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
-    public internal(set) var encapsulation: XFRMEncapsulation?
     var mark: XFRMMark?
     var replay: XFRMReplayState?
     var replayESN: XFRMReplayStateESN?
-    var lastUsed: UInt64?
-    /// When a dump last showed the counters rising (kernels that send no XFRMA_LASTUSED, e.g. 6.1).
-    var trafficSeen: ModelTime?
     var keepaliveInterval: UInt32?
     var perCPU: UInt32?
-    var directionAttribute: SADirection?
-    var box: AttributeBox
-
-    /// When the model first saw the SA.
-    public internal(set) var firstSeen: ModelTime
-    /// Last time a dump or event changed or confirmed it.
-    public internal(set) var lastUpdated: ModelTime
-    /// Resolved direction (nil when undetermined; see `directionSource`).
-    public internal(set) var direction: SADirection?
-    public internal(set) var directionSource: DirectionSource
-    /// Health flags as of the last evaluation (dump or tick).
-    public internal(set) var health: HealthFlags = []
     /// Number of counter resets seen (counters going backwards between dumps).
     public internal(set) var counterResets: UInt32 = 0
-    /// Cumulative totals of the SA's tunnel: all SAs linked by rekeys, including gone ones.
-    public internal(set) var tunnelTotals: TrafficTotals = .zero
-    /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
-    public internal(set) var rekeyRequestedAt: ModelTime?
-
     // Links inside the tunnel (same destination, protocol and mark: the SPI identifies the SA).
     var predecessorSPI: UInt32 = 0
-    var hasPredecessor = false
     var successorSPI: UInt32 = 0
-    var hasSuccessor = false
     var parentSPI: UInt32 = 0
-    var hasParent = false
-
-    // Bookkeeping.
-    var alive = true
-    /// Totals of the retired SAs of the tunnel before this one.
-    var inherited: TrafficTotals = .zero
-    var offsetBytes: UInt64 = 0
-    var offsetPackets: UInt64 = 0
     var lastDeltaBytes: UInt32 = 0
     var lastDeltaPackets: UInt32 = 0
     var slot: Int32 = -1
     var seenGeneration: UInt32 = 0
-    var lastEventAt: ModelTime = -.infinity
-    var replayRising = false
-    var integrityRising = false
     /// Position of the SA's peer in `peerCache` as of the last full `derive`.
     var peerIndex: Int32 = -1
     var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
-    /// `SAScan.configurationHash` of the dump record the configuration was last taken from;
-    /// 0 when it came from an event or a decoded state (the next dump then decodes it fully).
-    var configHash: UInt64 = 0
 
     init(state st: XFRMState, box: AttributeBox, selector: SelectorBox, now: ModelTime) {
         selectorBox = selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid

@@ -487,6 +487,7 @@ func decode(fixture: String, count n: Int) {
             kept = states
             emit("decode.retained_bytes_per_sa", fmt(Double(residentBytes() - before) / Double(n), 0))
             emit("decode.inline_bytes_per_sa", String(MemoryLayout<XFRMState>.stride))
+            emit("decode.model_entry_bytes_per_sa", String(MemoryLayout<SAEntry>.stride))
         }
     }
     emit("decode.sas_per_s_median", fmt(Double(n) / median(times), 0))
