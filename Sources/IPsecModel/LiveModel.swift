@@ -225,7 +225,7 @@ public struct LiveModel: Sendable {
             var cursor: PolicyDumpCursor
             if let c = policyDumpCursor {
                 cursor = c
-                policyDumpCursor = nil // (the cursor's set is then this copy's alone)
+                policyDumpCursor = nil // (the cursor's arrays are then this copy's alone)
             } else {
                 cursor = startPolicyDump(count: max(policyTable.count, policies.count, policyCountHint), at: now)
                 policyCountHint = 0

@@ -309,7 +309,6 @@ final class ReplaySource: ModelSource {
     let label: String
     private let startRecorded: Double
     private let startWall: Double
-    /// The dump being replayed (its kind, and the policies of a policy dump so far).
     /// The kind of the recorded dump being fed ("sa" or "policy"), until its end.
     private var pendingDump: String?
     var refreshInterval: Double {

@@ -111,6 +111,36 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(bySrc, [0x810, 0x811])
     }
 
+    /// The streamed policy dump hands over every policy the collected one returns, in the same
+    /// order, over several datagrams (1,500 policies do not fit in one).
+    func testStreamedPolicyDumpMatchesTheCollectedOne() throws {
+        var batch = ""
+        for i in 0..<1_500 {
+            batch += "xfrm policy add src 192.0.2.\(i % 250 + 1)/32 dst 198.51.100.\(i / 250 + 1)/32 dir \(["in", "out", "fwd"][i % 3]) priority \(i)\n"
+        }
+        let file = NSTemporaryDirectory() + "ipsectop-policies-\(getpid()).batch"
+        try batch.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        XCTAssertEqual(sh("ip -n \(netns) -batch \(file)"), 0)
+        let (collected, streamed, parts, counted) = try inNamespace { () throws -> ([XFRMPolicy], [XFRMPolicy], Int, Int) in
+            let c = try XFRMCommandChannel()
+            var streamed: [XFRMPolicy] = [], parts = 0
+            try c.dumpPolicies { _, policies, malformed in
+                XCTAssertTrue(malformed.isEmpty)
+                streamed += policies
+                parts += 1
+            }
+            let info = try c.spdInfo()
+            let counted = Int(info?.inbound ?? 0) + Int(info?.outbound ?? 0) + Int(info?.forward ?? 0)
+            return (try c.dumpPolicies().records, streamed, parts, counted)
+        }
+        XCTAssertEqual(collected.count, 1_500)
+        XCTAssertEqual(counted, 1_500, "the count the live source reserves for")
+        XCTAssertEqual(streamed.map(\.identity), collected.map(\.identity))
+        XCTAssertEqual(streamed.map(\.priority), collected.map(\.priority))
+        XCTAssertGreaterThan(parts, 2, "the dump came in several datagrams")
+    }
+
     func testSADAndSPDInfo() throws {
         sh("ip -n \(netns) xfrm state allocspi src 203.0.113.1 dst 203.0.113.2 proto esp min 0x800 max 0x800")
         sh("ip -n \(netns) xfrm policy add src 192.0.2.0/24 dst 198.51.100.0/24 dir in")
