@@ -251,16 +251,21 @@ final class RawDumpEquivalenceTests: XCTestCase {
         XCTAssertTrue(m.allSAs.isEmpty)
     }
 
-    /// A policy dump fed in parts that ends in error, or is abandoned for a new one, removes
-    /// nothing; the next complete dump reconciles with its own records only.
-    func testAStreamedPolicyDumpThatFailsRemovesNothing() throws {
-        let lines = try load("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
+    /// The policies of a recording's first policy dump datagram.
+    func firstPolicyDump(_ relative: String) throws -> [XFRMPolicy] {
         var policies: [XFRMPolicy] = []
-        for l in lines where l.kind == "dump" && l.what == "policy" && policies.isEmpty {
+        for l in try load(relative) where l.kind == "dump" && l.what == "policy" && policies.isEmpty {
             for m in XFRMDecoder.decodeDatagram(l.bytes).messages {
                 if case .success(.newPolicy(let p)) = m.body { policies.append(p) }
             }
         }
+        return policies
+    }
+
+    /// A policy dump fed in parts that ends in error, or is abandoned for a new one, removes
+    /// nothing; the next complete dump reconciles with its own records only.
+    func testAStreamedPolicyDumpThatFailsRemovesNothing() throws {
+        let policies = try firstPolicyDump("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
         XCTAssertGreaterThanOrEqual(policies.count, 2, "the recording dumps several policies")
         var m = LiveModel()
         func dump(_ parts: [[XFRMPolicy]], at t: Double, failing: Bool = false) {
@@ -294,13 +299,7 @@ final class RawDumpEquivalenceTests: XCTestCase {
     /// whose order changed (policies gone, new, reordered, changed) must still give the table a
     /// model fed that dump alone has.
     func testPolicyDumpsInAnotherOrderReconcileAsAFreshModel() throws {
-        let lines = try load("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
-        var policies: [XFRMPolicy] = []
-        for l in lines where l.kind == "dump" && l.what == "policy" && policies.isEmpty {
-            for m in XFRMDecoder.decodeDatagram(l.bytes).messages {
-                if case .success(.newPolicy(let p)) = m.body { policies.append(p) }
-            }
-        }
+        let policies = try firstPolicyDump("Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec")
         XCTAssertGreaterThanOrEqual(policies.count, 4)
         var changed = policies[1]
         changed.priority &+= 7
