@@ -82,13 +82,14 @@ public struct JSONWriter {
     /// Streaming: when set, `bytes` is handed to the sink and emptied whenever it grows past
     /// `flushThreshold` (checked as containers open) and by `flush()`. The concatenated output is
     /// the same document; memory stays bounded by the threshold instead of the document size.
-    private var sink: (([UInt8]) -> Void)?
+    /// The sink reads the bytes in place, during the call only.
+    private var sink: ((UnsafeRawBufferPointer) -> Void)?
     private var flushThreshold = Int.max
 
     public init(reserve: Int = 4096) { storage = Storage(capacity: reserve) }
 
     /// A writer that hands its output to `sink` in chunks of about `chunk` bytes; call `flush()` at the end.
-    public init(chunk: Int, sink: @escaping ([UInt8]) -> Void) {
+    public init(chunk: Int, sink: @escaping (UnsafeRawBufferPointer) -> Void) {
         storage = Storage(capacity: chunk + chunk / 4)
         self.sink = sink
         flushThreshold = chunk
@@ -104,8 +105,9 @@ public struct JSONWriter {
     /// Hands what was written so far to the sink (streaming writers only).
     public mutating func flush() {
         guard let sink, storage.count > 0 else { return }
-        sink(storage.array)
-        out().count = 0
+        let o = out()
+        sink(UnsafeRawBufferPointer(start: o.base, count: o.count))
+        o.count = 0
     }
 
     @inline(__always)
@@ -258,8 +260,20 @@ public struct JSONWriter {
         flushIfFull()
         let o = out()
         separator(o)
-        o.put(UnsafeRawBufferPointer(start: other.storage.base, count: other.storage.count))
+        let elements = UnsafeRawBufferPointer(start: other.storage.base, count: other.storage.count)
+        if let sink, elements.count >= JSONWriter.directToSink {
+            // A streaming writer hands a large block to its sink as it is (after what it holds),
+            // instead of copying it into its own buffer first.
+            if o.count > 0 { sink(UnsafeRawBufferPointer(start: o.base, count: o.count)) }
+            o.count = 0
+            sink(elements)
+        } else {
+            o.put(elements)
+        }
     }
+
+    /// Blocks of other writers at least this large go to a streaming writer's sink directly.
+    static let directToSink = 64 << 10
 
     /// Appends a newline (NDJSON record separator).
     public mutating func newline() { out().put(0x0a) }

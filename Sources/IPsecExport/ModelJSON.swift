@@ -99,7 +99,7 @@ public enum ModelJSON {
 
     /// The same document, handed to `sink` in chunks of about `chunk` bytes (bounded memory).
     public static func write(_ model: LiveModel, context c: Context, chunk: Int = 1 << 20,
-                             to sink: @escaping ([UInt8]) -> Void) {
+                             to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
         var w = JSONWriter(chunk: chunk, sink: sink)
         write(&w, model, context: c)
         w.flush()

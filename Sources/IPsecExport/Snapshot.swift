@@ -41,7 +41,7 @@ public enum SnapshotJSON {
     }
 
     /// The same document, handed to `sink` in chunks of about `chunk` bytes (bounded memory).
-    public static func write(_ s: SnapshotData, chunk: Int = 1 << 20, to sink: @escaping ([UInt8]) -> Void) {
+    public static func write(_ s: SnapshotData, chunk: Int = 1 << 20, to sink: @escaping (UnsafeRawBufferPointer) -> Void) {
         var w = JSONWriter(chunk: chunk, sink: sink)
         write(&w, s)
         w.flush()
