@@ -15,8 +15,10 @@ import XFRMWire
 ///    cursor walk): SAs they removed are not resurrected, SAs they added or changed are not called
 ///    stale. This gives the result of "queue events, re-apply them idempotently after the dump"
 ///    without applying anything twice.
-///    An SA dump may also be fed as it is received: `.saDumpPart` per datagram, then `.saDumpEnd`
-///    (the live and replay sources do; nothing else is fed in between).
+///    A dump may also be fed as it is received: `.saDumpPart` per datagram, then `.saDumpEnd`
+///    (`.policyDumpPart`, `.policyDumpEnd` for policies; the live and replay sources do, and
+///    nothing else is fed in between). `.dumpSizeHint` just before, with the kernel's count
+///    (GETSADINFO / GETSPDINFO), lets such a dump size its tables once.
 /// 2. Every refresh interval: `.dumpBegan(.sa)` + `.saDump` again. That refreshes counters and
 ///    rates and reconciles (SAs missing from the dump are removed, unknown ones added; a
 ///    difference is a "RECONCILED" timeline entry since events were lost).
@@ -35,8 +37,8 @@ import XFRMWire
 ///    `.localAddresses(...)`, `.setRefreshInterval`, `.setPaused`.
 ///
 /// Memory (malloc in-use bytes at 100,000 larval SAs, 50,000 peers and 100,000 policies, release
-/// build; `ipsectop-bench memory`): about 940 bytes per SA (a 512-byte entry with shared attribute
-/// and selector boxes, 8-byte hash buckets per key, peer records by entry slot) and 365 per policy
+/// build; `ipsectop-bench memory`): about 900 bytes per SA (a 472-byte entry with shared attribute
+/// and selector boxes, 8-byte hash buckets per key, peer records by entry slot) and 377 per policy
 /// (its shared part kept once). An SA that carries traffic adds a 40 s rate ring of 16-bit samples
 /// (about 170 B); a peer with traffic gets a 10-minute history ring (8 B per point, 4.8 KB), for at
 /// most `historyPeerLimit` peers (about 20 MB at most). No per-SA history is kept. A 100,000-SA
