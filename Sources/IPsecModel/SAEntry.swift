@@ -35,7 +35,7 @@ final class SelectorBox: Sendable {
 public struct SAEntry: Sendable {
     // Stored properties are declared by alignment (8-byte, then 4, 2, 1), each 9-byte optional
     // followed by smaller ones: Swift lays fields out in declaration order, and in the order they
-    // were first written padding took 48 of the entry's 512 bytes (100,000 entries: 4.8 MB).
+    // were first written the entry took 512 bytes instead of 472 (100,000 entries: 4 MB more).
 
     // 8-byte aligned.
     var selectorBox: SelectorBox
