@@ -98,19 +98,36 @@ public enum SnapshotText {
         return "\(whole).\(frac)"
     }
 
-    /// Lays out rows as left-aligned columns separated by two spaces.
+    /// Lays out rows as left-aligned columns separated by two spaces (widths in characters).
     public static func table(_ header: [String], _ rows: [[String]]) -> String {
-        var widths = header.map(\.count)
-        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
-        func line(_ cells: [String]) -> String {
-            var s = ""
-            for (i, c) in cells.enumerated() {
-                s += c
-                if i < cells.count - 1 { s += String(repeating: " ", count: widths[i] - c.count + 2) }
-            }
-            return s
+        // Written as bytes: at 100,000 rows, counting characters and joining strings cell by cell
+        // was most of the text snapshot's time. A cell is almost always ASCII, where its width is
+        // its UTF-8 length; only other cells have their characters counted.
+        func width(_ c: String) -> Int {
+            let u = c.utf8
+            return u.allSatisfy { $0 < 0x80 } ? u.count : c.count
         }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n"
+        let all = [header] + rows
+        var cellWidths: [[Int]] = []
+        cellWidths.reserveCapacity(all.count)
+        var widths = [Int](repeating: 0, count: header.count)
+        var bytes = 0
+        for r in all {
+            let w = r.map(width)
+            for (i, x) in w.enumerated() where i < widths.count { widths[i] = max(widths[i], x) }
+            bytes += r.reduce(0) { $0 + $1.utf8.count }
+            cellWidths.append(w)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes + all.count * (widths.reduce(0, +) + 2 * widths.count + 1))
+        for (r, w) in zip(all, cellWidths) {
+            for (i, c) in r.enumerated() {
+                out.append(contentsOf: c.utf8)
+                if i < r.count - 1 { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widths[i] - w[i] + 2)) }
+            }
+            out.append(UInt8(ascii: "\n"))
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func render(_ s: SnapshotData) -> String {

@@ -124,6 +124,10 @@ final class JSONExportTests: XCTestCase {
     func testTextTableAlignsColumns() {
         let t = SnapshotText.table(["A", "LONGER"], [["xxxx", "y"], ["z", "w"]])
         XCTAssertEqual(t, "A     LONGER\nxxxx  y\nz     w\n")
+        // Widths are in characters, also for cells that are not ASCII (a kernel security context,
+        // a host name): "é" is one column, "e\u{301}" too, "∞" one.
+        let u = SnapshotText.table(["A", "B"], [["é", "x"], ["ab", "y"], ["e\u{301}∞", "z"]])
+        XCTAssertEqual(u, "A   B\né   x\nab  y\ne\u{301}∞  z\n")
         XCTAssertEqual(SnapshotText.bytes(1536), "1.5 KiB")
         XCTAssertEqual(SnapshotText.bytes(12), "12 B")
     }
