@@ -1,4 +1,5 @@
 import Glibc
+import XFRMWire
 
 /// A streaming JSON writer into a byte buffer: keys are written in the order
 /// given, so documents have a stable field order, and no intermediate objects
@@ -160,6 +161,20 @@ public struct JSONWriter {
     }
 
     public mutating func string(_ s: String) { let o = out(); separator(o); JSONWriter.appendQuoted(s, to: o) }
+
+    /// An address as a string (`description`'s text, written in place), optionally with a
+    /// prefix length (`"192.0.2.0/24"`).
+    public mutating func address(_ a: IPAddress, prefixLength: UInt8? = nil) {
+        let o = out()
+        separator(o)
+        o.put(UInt8(ascii: "\""))
+        a.withText { o.put(UnsafeRawBufferPointer($0)) } // (ASCII: nothing to escape)
+        if let p = prefixLength {
+            o.put(UInt8(ascii: "/"))
+            JSONWriter.appendInteger(p, to: o)
+        }
+        o.put(UInt8(ascii: "\""))
+    }
     public mutating func null() { let o = out(); separator(o); JSONWriter.put(JSONWriter.nullBytes, to: o) }
     public mutating func bool(_ b: Bool) {
         let o = out(); separator(o); JSONWriter.put(b ? JSONWriter.trueBytes : JSONWriter.falseBytes, to: o)
@@ -202,6 +217,9 @@ public struct JSONWriter {
     public mutating func member<T: BinaryInteger>(_ k: StaticString, _ v: T) { key(k); int(v) }
     public mutating func member<T: BinaryInteger>(_ k: StaticString, _ v: T?) { key(k); if let v { int(v) } else { null() } }
     public mutating func member(_ k: StaticString, _ v: Bool) { key(k); bool(v) }
+    public mutating func member(_ k: StaticString, address a: IPAddress, prefixLength: UInt8? = nil) {
+        key(k); address(a, prefixLength: prefixLength)
+    }
     public mutating func member(_ k: StaticString, double v: Double?, decimals: Int = 3) {
         key(k); if let v { double(v, decimals: decimals) } else { null() }
     }

@@ -23,8 +23,8 @@ public enum KernelJSON {
     static func selector(_ w: inout JSONWriter, _ s: XFRMSelector) {
         w.beginObject()
         w.member("family", s.family.name)
-        w.member("src", "\(s.source)/\(s.sourcePrefixLength)")
-        w.member("dst", "\(s.destination)/\(s.destinationPrefixLength)")
+        w.member("src", address: s.source, prefixLength: s.sourcePrefixLength)
+        w.member("dst", address: s.destination, prefixLength: s.destinationPrefixLength)
         w.member("proto", s.upperProtocol)
         w.member("sport", s.sourcePortMask != 0 ? s.sourcePort : nil)
         w.member("dport", s.destinationPortMask != 0 ? s.destinationPort : nil)
@@ -66,8 +66,8 @@ public enum KernelJSON {
     public static func saMembers(_ w: inout JSONWriter, _ s: XFRMState) {
         let a = s.attributes
         w.member("family", s.family.name)
-        w.member("src", s.source.description)
-        w.member("dst", s.destination.description)
+        w.member("src", address: s.source)
+        w.member("dst", address: s.destination)
         w.member("proto", s.proto.description)
         w.member("spi", SAIdentity.hex(s.spi))
         w.member("mode", s.mode.description)
@@ -82,7 +82,7 @@ public enum KernelJSON {
             w.member("type", e.type.description)
             w.member("sport", e.sourcePort)
             w.member("dport", e.destinationPort)
-            w.member("oa", e.originalAddress.description)
+            w.member("oa", address: e.originalAddress)
             w.endObject()
         } else { w.null() }
         w.member("nat_keepalive_interval", a.natKeepaliveInterval)
@@ -173,8 +173,8 @@ public enum KernelJSON {
     static func template(_ w: inout JSONWriter, _ t: XFRMTemplate) {
         w.beginObject()
         w.member("family", t.family.name)
-        w.member("src", t.source.description)
-        w.member("dst", t.destination.description)
+        w.member("src", address: t.source)
+        w.member("dst", address: t.destination)
         w.member("proto", t.proto.description)
         w.member("spi", SAIdentity.hex(t.spi))
         w.member("reqid", t.reqid)

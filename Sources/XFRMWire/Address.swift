@@ -92,8 +92,16 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Text as `ip` prints it: dotted quad, or RFC 5952 compressed IPv6.
     /// (Formatted into a stack buffer: snapshots and views format hundreds of thousands.)
     public var description: String {
-        if family == .unspecified && isZero { return "0.0.0.0" }
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buf -> String in
+        withText { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The text of `description` (ASCII), lent to `body` without building a `String`.
+    public func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        if family == .unspecified && isZero {
+            let zero: StaticString = "0.0.0.0"
+            return try body(UnsafeBufferPointer(start: zero.utf8Start, count: zero.utf8CodeUnitCount))
+        }
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buf -> R in
             var n = 0
             func put(_ b: UInt8) { buf[n] = b; n += 1 }
             func decimal(_ v: UInt32) {
@@ -157,7 +165,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
                     k += 1
                 }
             }
-            return String(decoding: UnsafeBufferPointer(rebasing: buf[0..<n]), as: UTF8.self)
+            return try body(UnsafeBufferPointer(rebasing: buf[0..<n]))
         }
     }
 

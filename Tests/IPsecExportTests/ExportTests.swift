@@ -121,6 +121,23 @@ final class JSONExportTests: XCTestCase {
         XCTAssertEqual(parsed.map(\.value), [0, 17])
     }
 
+    /// Addresses written in place read exactly as their `description` (the text every other
+    /// output uses), with or without a prefix length.
+    func testAddressesWrittenInPlaceMatchTheirText() throws {
+        var addresses = try ["192.0.2.1", "0.0.0.0", "255.255.255.255", "2001:db8::1", "2001:db8:0:1::",
+                         "::", "::1", "::ffff:198.51.100.7", "2001:db8:1:2:3:4:5:6", "2001:0:0:1::1"]
+            .map { try XCTUnwrap(IPAddress($0), $0) }
+        addresses.append(.zero(.unspecified))
+        for a in addresses {
+            for prefix in [nil, 0, 24, 128] as [UInt8?] {
+                var w = JSONWriter()
+                w.beginArray(); w.address(a, prefixLength: prefix); w.member2(a); w.endArray()
+                let text = a.description + (prefix.map { "/\($0)" } ?? "")
+                XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), "[\"\(text)\",{\"a\":\"\(a.description)\"}]")
+            }
+        }
+    }
+
     func testTextTableAlignsColumns() {
         let t = SnapshotText.table(["A", "LONGER"], [["xxxx", "y"], ["z", "w"]])
         XCTAssertEqual(t, "A     LONGER\nxxxx  y\nz     w\n")
@@ -238,4 +255,9 @@ final class JSONWriterRoundTripTests: XCTestCase {
         XCTAssertEqual(String(decoding: a.bytes, as: UTF8.self), #"{"x":1,"y":"a"}"#)
         XCTAssertEqual(String(decoding: b.bytes, as: UTF8.self), #"{"x":1,"z":"b"}"#)
     }
+}
+
+private extension JSONWriter {
+    /// An object with the address as a member (`member(_:address:)`).
+    mutating func member2(_ a: IPAddress) { beginObject(); member("a", address: a); endObject() }
 }
