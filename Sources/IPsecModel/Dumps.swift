@@ -273,8 +273,6 @@ extension LiveModel {
         var window: DumpQueue
         var initial: Bool
         var diff = ReconcileDiff()
-        var versionBefore: UInt64
-        var countBefore: Int
         /// The dump's number: each entry it lists is marked with it (no set of identities seen).
         var generation: UInt32
         /// Entries marked so far.
@@ -302,8 +300,7 @@ extension LiveModel {
         if policyTable.capacity < count { policyTable.reserveCapacity(count) }
         policyGeneration &+= 1
         if policyGeneration == 0 { policyGeneration = 1 } // 0 is "never listed"
-        var cursor = PolicyDumpCursor(window: window, initial: initial, versionBefore: policyVersion,
-                                      countBefore: policyTable.count, generation: policyGeneration,
+        var cursor = PolicyDumpCursor(window: window, initial: initial, generation: policyGeneration,
                                       previousOrder: policyDumpOrder)
         cursor.order.reserveCapacity(count)
         return cursor
@@ -337,6 +334,7 @@ extension LiveModel {
                         policyTable.values[idx].assign(p, common: policyCommon(for: p, keeping: policyTable.values[idx].common))
                         policyTable.values[idx].lastChanged = now
                         policyVersion &+= 1
+                        structureDirty = true
                     }
                 } else {
                     policyTable.values[idx].lifetimeCurrent = p.lifetimeCurrent
@@ -347,6 +345,7 @@ extension LiveModel {
                 e.seenInDump = c.generation
                 c.order.append(Int32(policyTable.count)) // (appended at the end)
                 putPolicy(e)
+                structureDirty = true
                 c.seen += 1
                 c.inserted = true
                 if !c.initial { c.diff.addedPolicies += 1 }
@@ -371,10 +370,10 @@ extension LiveModel {
             }
         }
         for k in stale { dropPolicy(k) }
+        if !stale.isEmpty { structureDirty = true }
         // Removals move entries (the last into the freed position): those guesses then miss once.
         policyDumpOrder = c.order
         diff.stalePolicies = stale.count
-        if policyVersion != c.versionBefore || policyTable.count != c.countBefore { structureDirty = true }
         finishDump(.policy, diff: diff, initial: c.initial, began: c.window.began, at: now)
     }
 

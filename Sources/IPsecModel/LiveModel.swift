@@ -140,12 +140,16 @@ public struct LiveModel: Sendable {
         interfaceLocal = configuration.localAddresses
     }
 
-    /// Drops a streamed policy dump that will not end. What its parts applied stays (they are the
-    /// kernel's word), but nothing is removed; the next derive regroups if they changed the table.
-    mutating func abandonPolicyDump() {
-        guard let c = policyDumpCursor else { return }
-        policyDumpCursor = nil
-        if policyVersion != c.versionBefore || policyTable.count != c.countBefore { structureDirty = true }
+    /// Drops the cursor of a streamed dump that will not end. What its parts applied stays (it is
+    /// the kernel's word) and nothing is removed; as no derive followed those changes, the next
+    /// `.tick` derives (a dump's end would have).
+    mutating func abandonStreamedDump(_ kind: DumpKind) {
+        switch kind {
+        case .sa where saDumpCursor != nil: saDumpCursor = nil
+        case .policy where policyDumpCursor != nil: policyDumpCursor = nil
+        default: return
+        }
+        derivedDirty = true
     }
 
     /// Functional form of `apply`: `(state, input, now) -> (state', effects)`.
@@ -168,13 +172,10 @@ public struct LiveModel: Sendable {
         case .dumpBegan(let kind):
             // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {
-            case .sa:
-                saDumpQueue = saDumpQueue ?? DumpQueue(began: now)
-                saDumpCursor = nil // a streamed dump that never ended
-            case .policy:
-                policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
-                abandonPolicyDump() // a streamed dump that never ended
+            case .sa: saDumpQueue = saDumpQueue ?? DumpQueue(began: now)
+            case .policy: policyDumpQueue = policyDumpQueue ?? DumpQueue(began: now)
             }
+            abandonStreamedDump(kind) // a streamed dump that never ended
         case .saDump(let states):
             expireAcquires(at: now)
             applySADump(count: states.count, at: now) { each in
@@ -241,9 +242,10 @@ public struct LiveModel: Sendable {
             derive(at: now, effects: &effects)
         case .dumpFailed(let kind, let errno):
             switch kind {
-            case .sa: saDumpQueue = nil; saDumpCursor = nil
-            case .policy: policyDumpQueue = nil; abandonPolicyDump()
+            case .sa: saDumpQueue = nil
+            case .policy: policyDumpQueue = nil
             }
+            abandonStreamedDump(kind)
             record(TimelineEvent(time: now, kind: .note, name: "DUMP-FAILED",
                                  summary: "\(kind.rawValue) dump failed (errno \(errno))"))
             // A resync still needs that dump: ask again.

@@ -439,6 +439,26 @@ final class StructureTests: XCTestCase {
         m.apply(.policyDump([changed]), at: Fx.t0 + 6)
         XCTAssertEqual(m.policy(pol.identity)?.lastChanged, Fx.t0 + 6)
         XCTAssertEqual(m.counterOnlyDerives, derives + 1, "a changed policy regroups")
+
+        // A new policy regroups, and so does one missing from the next dump.
+        let other = Fx.policy(dir: .inbound, index: 10, selector: sel,
+                              templates: [Fx.template(src: Fx.remote, dst: Fx.local, reqid: 1)])
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 7)
+        m.apply(.policyDump([changed, other]), at: Fx.t0 + 7)
+        XCTAssertEqual(m.counterOnlyDerives, derives + 1, "a new policy regroups")
+        XCTAssertEqual(m.peers.first?.policies.count, 2)
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 8)
+        m.apply(.policyDump([changed]), at: Fx.t0 + 8)
+        XCTAssertEqual(m.counterOnlyDerives, derives + 1, "a missing policy regroups")
+        XCTAssertEqual(m.peers.first?.policies.count, 1)
+        // A streamed dump abandoned after a part that brought a new policy: the next derive
+        // (here a tick) regroups with it.
+        m.apply(.dumpBegan(.policy), at: Fx.t0 + 9)
+        m.apply(.policyDumpPart([changed, other]), at: Fx.t0 + 9)
+        m.apply(.dumpFailed(.policy, errno: 105), at: Fx.t0 + 9)
+        m.apply(.tick, at: Fx.t0 + 9.5)
+        XCTAssertEqual(m.counterOnlyDerives, derives + 1, "the abandoned dump's new policy regroups")
+        XCTAssertEqual(m.peers.first?.policies.count, 2)
     }
 
     func testAPolicyMissingFromADumpIsRemovedWithOrWithoutNewOnes() {
