@@ -145,54 +145,42 @@ final class LiveSource: ModelSource {
     /// A GETSA dump fed to the model datagram by datagram as it arrives (`saDumpPart`, then
     /// `saDumpEnd`): the dump is never held whole (about 30 MB at 100,000 SAs).
     func dumpSAs() {
-        // The kernel's count first (one small request), so the table is sized once for the dump;
-        // without it (an old kernel refusing GETSADINFO) the table grows as the parts arrive.
-        if let count = (try? command.sadInfo())?.count { perform(model.apply(.dumpSizeHint(.sa, Int(count)), at: now())) }
-        nextSADump = dump(.sa) { () throws(KernelError) in
-            var records = 0
-            var recorded: [ReceivedDatagram] = []
-            try command.dumpSAsRaw { d, part in
-                if recorder != nil { recorded.append(d) }
-                records += part.count
-                perform(model.apply(.saDumpPart(part), at: d.time))
-            }
-            // Recorded once the dump completed, as a failed dump is not recorded.
-            if let rec = recorder { for d in recorded { rec.write(.dump(what: DumpKind.sa.rawValue, d)) } }
-            perform(model.apply(.saDumpEnd, at: now()))
-            return records
+        nextSADump = dump(.sa, expected: (try? command.sadInfo())?.count.map(Int.init)) { (take) throws(KernelError) in
+            try command.dumpSAsRaw { d, part in take(d, .saDumpPart(part), part.count) }
         } + refreshInterval
     }
 
     /// A GETPOLICY dump fed the same way (`policyDumpPart`, then `policyDumpEnd`): at 100,000
     /// policies the whole dump decoded at once held about 80 MB until the model had compared it.
     func dumpPolicies() {
-        if let info = try? command.spdInfo() {
-            let count = Int(info.inbound ?? 0) + Int(info.outbound ?? 0) + Int(info.forward ?? 0)
-            perform(model.apply(.dumpSizeHint(.policy, count), at: now()))
-        }
-        nextPolicyDump = dump(.policy) { () throws(KernelError) in
-            var records = 0
-            var recorded: [ReceivedDatagram] = []
-            try command.dumpPolicies { d, policies, _ in
-                if recorder != nil { recorded.append(d) }
-                records += policies.count
-                perform(model.apply(.policyDumpPart(policies), at: d.time))
-            }
-            if let rec = recorder { for d in recorded { rec.write(.dump(what: DumpKind.policy.rawValue, d)) } }
-            perform(model.apply(.policyDumpEnd, at: now()))
-            return records
+        let expected = (try? command.spdInfo()).map { Int($0.inbound ?? 0) + Int($0.outbound ?? 0) + Int($0.forward ?? 0) }
+        nextPolicyDump = dump(.policy, expected: expected) { (take) throws(KernelError) in
+            try command.dumpPolicies { d, policies, _ in take(d, .policyDumpPart(policies), policies.count) }
         } + policyInterval
     }
 
-    /// One dump: `dumpBegan`, then `run` (the dump, fed to the model; returns its record count), or
-    /// `dumpFailed`. Returns when it began.
-    private func dump(_ kind: DumpKind, _ run: () throws(KernelError) -> Int) -> Double {
+    /// One dump, streamed into the model: the kernel's count when known (`dumpSizeHint`: the
+    /// tables are sized once), `dumpBegan`, then `receive`, which hands each datagram to `take` with
+    /// its part of the dump and its record count, then the dump's end; or `dumpFailed`. The
+    /// datagrams are recorded once the dump completed, as a failed dump is not recorded. Returns
+    /// when the dump began.
+    private func dump(_ kind: DumpKind, expected: Int?,
+                      _ receive: (_ take: (ReceivedDatagram, ModelInput, Int) -> Void) throws(KernelError) -> Void) -> Double {
+        if let n = expected { perform(model.apply(.dumpSizeHint(kind, n), at: now())) }
         let t = now()
         perform(model.apply(.dumpBegan(kind), at: t))
         var records = 0
+        var recorded: [ReceivedDatagram] = []
         do {
-            records = try run()
+            try receive { d, part, count in
+                if recorder != nil { recorded.append(d) }
+                records += count
+                perform(model.apply(part, at: d.time))
+            }
+            if let rec = recorder { for d in recorded { rec.write(.dump(what: kind.rawValue, d)) } }
+            perform(model.apply(kind == .sa ? .saDumpEnd : .policyDumpEnd, at: now()))
         } catch {
+            records = 0
             perform(model.apply(.dumpFailed(kind, errno: errnoOf(error)), at: now()))
         }
         trimHeap(after: kind, records: records)
