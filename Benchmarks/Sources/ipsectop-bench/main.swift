@@ -30,6 +30,19 @@ func cpu() -> (user: Double, sys: Double) {
     return (s(u.ru_utime), s(u.ru_stime))
 }
 
+/// User and system seconds of each of `rounds` calls of `body`.
+func cpuPerRound(_ rounds: Int, _ body: () -> Void) -> (user: [Double], sys: [Double]) {
+    var user: [Double] = [], sys: [Double] = []
+    for _ in 0..<rounds {
+        let a = cpu()
+        body()
+        let b = cpu()
+        user.append(b.user - a.user)
+        sys.append(b.sys - a.sys)
+    }
+    return (user, sys)
+}
+
 /// Resident set size from /proc/self/statm, in bytes.
 func residentBytes() -> Int {
     guard let f = fopen("/proc/self/statm", "r") else { return 0 }
@@ -120,14 +133,9 @@ func refresh(netns: String, rounds: Int) {
     }
     // The same refreshes streamed, as the live source now feeds them (receive and model interleaved):
     // user time of both together, and the system time.
-    var streamUser: [Double] = [], streamSys: [Double] = []
-    for _ in 0..<rounds {
+    let (streamUser, streamSys) = cpuPerRound(rounds) {
         t += 1
-        let a = cpu()
         streamedRefresh(&model, c, at: t)
-        let b = cpu()
-        streamUser.append(b.user - a.user)
-        streamSys.append(b.sys - a.sys)
     }
     let n = model.header.saCount
     emit("refresh.streamed_user_ms", fmt(median(streamUser) * 1e3))
@@ -200,14 +208,9 @@ func policies(netns: String, rounds: Int) {
     let c = channel()
     var t = 1_000_000.0
     var model = loadedModel(c, at: t)
-    var user: [Double] = [], sys: [Double] = []
-    for _ in 0..<rounds {
+    let (user, sys) = cpuPerRound(rounds) {
         t += 10
-        let a = cpu()
         streamedPolicyRefresh(&model, c, at: t)
-        let b = cpu()
-        user.append(b.user - a.user)
-        sys.append(b.sys - a.sys)
     }
     emit("policies.count", "\(model.policyCount)")
     emit("policies.refresh_user_ms", fmt(median(user) * 1e3))
