@@ -107,23 +107,27 @@ public enum SnapshotText {
             let u = c.utf8
             return u.allSatisfy { $0 < 0x80 } ? u.count : c.count
         }
-        let all = [header] + rows
-        var cellWidths: [[Int]] = []
-        cellWidths.reserveCapacity(all.count)
-        var widths = [Int](repeating: 0, count: header.count)
+        // Cell widths in one flat array, row after row (the header first).
+        var cellWidths: [Int] = header.map(width)
+        var widths = cellWidths
         var bytes = 0
-        for r in all {
-            let w = r.map(width)
-            for (i, x) in w.enumerated() where i < widths.count { widths[i] = max(widths[i], x) }
-            bytes += r.reduce(0) { $0 + $1.utf8.count }
-            cellWidths.append(w)
+        for r in rows {
+            for (i, c) in r.enumerated() {
+                let w = width(c)
+                cellWidths.append(w)
+                if i < widths.count { widths[i] = max(widths[i], w) }
+                bytes += c.utf8.count
+            }
         }
         var out: [UInt8] = []
-        out.reserveCapacity(bytes + all.count * (widths.reduce(0, +) + 2 * widths.count + 1))
-        for (r, w) in zip(all, cellWidths) {
-            for (i, c) in r.enumerated() {
+        out.reserveCapacity(bytes + (rows.count + 1) * (widths.reduce(0, +) + 2 * widths.count + 1))
+        var k = 0
+        for j in 0...rows.count {
+            let cells = j == 0 ? header : rows[j - 1]
+            for (i, c) in cells.enumerated() {
                 out.append(contentsOf: c.utf8)
-                if i < r.count - 1 { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widths[i] - w[i] + 2)) }
+                if i < cells.count - 1 { out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: widths[i] - cellWidths[k] + 2)) }
+                k += 1
             }
             out.append(UInt8(ascii: "\n"))
         }
