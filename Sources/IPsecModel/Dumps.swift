@@ -204,7 +204,7 @@ extension LiveModel {
             sampleCounters(&e, st.lifetimeCurrent, st.stats, at: now, carry: carry, rates: &rates)
             let wasLarval = e.isLarval
             let box = intern(st.attributes, current: e.box, boxes: &boxes)
-            let sel = intern(st.selector, current: e.selectorBox, selectors: &selectors)
+            let sel = intern(st, current: e.selectorBox, selectors: &selectors)
             e.assign(st, box: box, selector: sel)
             becameUsable = wasLarval && !e.isLarval
             e.lastUpdated = now

@@ -151,7 +151,7 @@ extension LiveModel {
             let oldEndpoint = LiveModel.remoteEndpoint(source: old.source, destination: old.destination,
                                                        encapsulation: old.encapsulation, direction: old.direction)
             let box = LiveModel.intern(merged.attributes, current: old.box, boxes: &boxes)
-            let sel = LiveModel.intern(merged.selector, current: old.selectorBox, selectors: &selectors)
+            let sel = LiveModel.intern(merged, current: old.selectorBox, selectors: &selectors)
             entries[i].assign(merged, box: box, selector: sel)
             entries[i].lastUpdated = now
             entries[i].lastEventAt = now

@@ -25,6 +25,16 @@ final class AttributeBox: Sendable {
 final class SelectorBox: Sendable {
     let selector: XFRMSelector
     init(_ selector: XFRMSelector) { self.selector = selector }
+
+    /// The selector that covers exactly the SA's own addresses (full prefixes, any protocol and
+    /// port): what the kernel gives a larval SA from ALLOCSPI or ACQUIRE, and what transport-mode
+    /// SAs usually carry. Such a selector is different for every SA, so it is not boxed (a box and
+    /// its intern-table entry took about 105 bytes per SA); an entry without a box has this one.
+    static func host(source: IPAddress, destination: IPAddress, family: AddressFamily) -> XFRMSelector {
+        let bits: UInt8 = family == .inet6 ? 128 : 32
+        return XFRMSelector(destination: destination, source: source, family: family,
+                            destinationPrefixLength: bits, sourcePrefixLength: bits)
+    }
 }
 
 /// One SA as the model knows it: the kernel's last word on it plus derived figures.
@@ -33,24 +43,42 @@ final class SelectorBox: Sendable {
 /// `AttributeBox`); `state` rebuilds the full `XFRMState` on demand. Rate samples live in a shared
 /// flat ring (`RateStore`) and exist only for SAs that carried traffic; history is per peer.
 public struct SAEntry: Sendable {
-    // Stored properties are declared by alignment (8-byte, then 4, 2, 1), each 9-byte optional
-    // followed by smaller ones: Swift lays fields out in declaration order, and in the order they
-    // were first written the entry took 512 bytes instead of 472 (100,000 entries: 4 MB more).
+    // Stored properties are declared so that small fields fill the tail of larger ones: Swift lays
+    // fields out in declaration order, each right after the previous one's last byte when its
+    // alignment allows. An address takes 17 bytes and an optional Double 9: each is followed by
+    // one-byte fields, or by a 4-byte one that starts 3 bytes later. (In the order they were first
+    // written the entry took 512 bytes.)
 
     // 8-byte aligned.
-    var selectorBox: SelectorBox
+    /// nil: the host selector of the SA's addresses (`SelectorBox.host`).
+    var selectorBox: SelectorBox?
     /// The SA's traffic selector.
-    public var selector: XFRMSelector { selectorBox.selector }
+    public var selector: XFRMSelector {
+        selectorBox?.selector ?? SelectorBox.host(source: source, destination: destination, family: family)
+    }
     var box: AttributeBox
     /// Outer destination address.
     public internal(set) var destination: IPAddress
+    public internal(set) var proto: IPsecProtocol
+    var family: AddressFamily
+    var mode: XFRMMode
+    var replayWindow: UInt8
+    var flags: UInt8
+    var directionAttribute: SADirection?
+    /// Resolved direction (nil when undetermined; see `directionSource`).
+    public internal(set) var direction: SADirection?
     /// Outer source address.
     public internal(set) var source: IPAddress
+    public internal(set) var directionSource: DirectionSource
+    var hasPredecessor = false
+    var hasSuccessor = false
+    var hasParent = false
+    var alive = true
+    var replayRising = false
+    var integrityRising = false
     var lifetimeConfig: XFRMLifetimeConfig
     /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
     public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
-    /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
-    public internal(set) var encapsulation: XFRMEncapsulation?
     /// When the model first saw the SA.
     public internal(set) var firstSeen: ModelTime
     /// Last time a dump or event changed or confirmed it.
@@ -66,37 +94,23 @@ public struct SAEntry: Sendable {
     /// 0 when it came from an event or a decoded state (the next dump then decodes it fully).
     var configHash: UInt64 = 0
     var lastUsed: UInt64?
-    // (Filling the 7 bytes after each 9-byte optional.)
-    public internal(set) var proto: IPsecProtocol
-    var family: AddressFamily
-    var mode: XFRMMode
-    var replayWindow: UInt8
-    var flags: UInt8
-    var directionAttribute: SADirection?
-    /// Resolved direction (nil when undetermined; see `directionSource`).
-    public internal(set) var direction: SADirection?
-    /// When a dump last showed the counters rising (kernels that send no XFRMA_LASTUSED, e.g. 6.1).
-    var trafficSeen: ModelTime?
-    public internal(set) var directionSource: DirectionSource
-    var hasPredecessor = false
-    var hasSuccessor = false
-    var hasParent = false
-    var alive = true
-    var replayRising = false
-    var integrityRising = false
-    /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
-    public internal(set) var rekeyRequestedAt: ModelTime?
     /// Health flags as of the last evaluation (dump or tick).
     public internal(set) var health: HealthFlags = []
-
-    // 4-byte aligned.
     /// SPI in host order.
     public internal(set) var spi: UInt32
+    /// When a dump last showed the counters rising (kernels that send no XFRMA_LASTUSED, e.g. 6.1).
+    var trafficSeen: ModelTime?
     public internal(set) var reqid: UInt32
+    /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
+    public internal(set) var rekeyRequestedAt: ModelTime?
     var seq: UInt32
+    /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
+    public internal(set) var encapsulation: XFRMEncapsulation?
+
+    // 4-byte aligned.
+    var mark: XFRMMark?
     /// Replay and integrity failure counters from the last dump.
     public internal(set) var stats: XFRMStats
-    var mark: XFRMMark?
     var replay: XFRMReplayState?
     var replayESN: XFRMReplayStateESN?
     var keepaliveInterval: UInt32?
@@ -115,7 +129,7 @@ public struct SAEntry: Sendable {
     var peerIndex: Int32 = -1
     var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
 
-    init(state st: XFRMState, box: AttributeBox, selector: SelectorBox, now: ModelTime) {
+    init(state st: XFRMState, box: AttributeBox, selector: SelectorBox?, now: ModelTime) {
         selectorBox = selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid
         proto = st.proto; family = st.family; mode = st.mode; replayWindow = st.replayWindow; flags = st.flags
         seq = st.seq; lifetimeConfig = st.lifetimeConfig; lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
@@ -131,7 +145,7 @@ public struct SAEntry: Sendable {
     }
 
     /// Replaces the kernel state (same identity), keeping the bookkeeping.
-    mutating func assign(_ st: XFRMState, box newBox: AttributeBox, selector: SelectorBox) {
+    mutating func assign(_ st: XFRMState, box newBox: AttributeBox, selector: SelectorBox?) {
         selectorBox = selector; source = st.source; reqid = st.reqid; family = st.family; mode = st.mode
         replayWindow = st.replayWindow; flags = st.flags; seq = st.seq; lifetimeConfig = st.lifetimeConfig
         lifetimeCurrent = st.lifetimeCurrent; stats = st.stats

@@ -69,10 +69,13 @@ extension LiveModel {
         return b
     }
 
-    /// The shared selector box for a selector (reusing `current` when unchanged).
-    static func intern(_ sel: XFRMSelector, current: SelectorBox?,
-                       selectors: inout [UInt64: SelectorBox]) -> SelectorBox {
+    /// The shared selector box for a state's selector (reusing `current` when unchanged); nil for
+    /// the host selector of the state's own addresses, which is not boxed.
+    static func intern(_ st: XFRMState, current: SelectorBox?,
+                       selectors: inout [UInt64: SelectorBox]) -> SelectorBox? {
+        let sel = st.selector
         if let c = current, c.selector == sel { return c }
+        if sel == SelectorBox.host(source: st.source, destination: st.destination, family: st.family) { return nil }
         let key = sel.mix64
         if let b = selectors[key] {
             // Another selector with the same 64-bit mix (not expected in practice) is not interned.
@@ -85,7 +88,7 @@ extension LiveModel {
 
     mutating func makeEntry(_ st: XFRMState, now: ModelTime) -> SAEntry {
         let b = LiveModel.intern(st.attributes, current: nil, boxes: &boxes)
-        let sb = LiveModel.intern(st.selector, current: nil, selectors: &selectors)
+        let sb = LiveModel.intern(st, current: nil, selectors: &selectors)
         return SAEntry(state: st, box: b, selector: sb, now: now)
     }
 
@@ -108,8 +111,7 @@ extension LiveModel {
             && selectors.count >= selectorsAfterPrune + max(1024, selectorsAfterPrune / 4) {
             var keep: [UInt64: SelectorBox] = [:]
             for i in entries.indices where entries[i].alive {
-                let b = entries[i].selectorBox
-                keep[b.selector.mix64] = b
+                if let b = entries[i].selectorBox { keep[b.selector.mix64] = b }
             }
             selectors = keep
             selectorsAfterPrune = keep.count

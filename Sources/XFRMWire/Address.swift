@@ -22,11 +22,14 @@ public enum AddressFamily: UInt16, Sendable, Hashable, Codable {
 /// An IPv4 or IPv6 address (`xfrm_address_t` interpreted with a family), stored
 /// in 16 bytes in network order.
 public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public let family: AddressFamily
+    // The family last: Swift lays fields out in declaration order and packs the next field of an
+    // enclosing struct right after the last byte, so an address takes 17 bytes there instead of 24
+    // (family first, then 7 bytes of padding before `high`).
     /// First 8 bytes of the address in network order (0 for IPv4).
     public let high: UInt64
     /// Last 8 bytes in network order (for IPv4, the address in the low 32 bits).
     public let low: UInt64
+    public let family: AddressFamily
 
     public init(family: AddressFamily, high: UInt64, low: UInt64) {
         self.family = family

@@ -423,15 +423,16 @@ public struct XFRMUnknownAttribute: Hashable, Sendable {
 
 /// Policy template (`struct xfrm_user_tmpl`).
 public struct XFRMTemplate: Hashable, Sendable {
+    // Declared so that the one-byte fields fill the address's tail: 64 bytes instead of 72.
     public var destination: IPAddress
-    public var spi: UInt32
     public var proto: IPsecProtocol
     public var family: AddressFamily
-    public var source: IPAddress
-    public var reqid: UInt32
     public var mode: XFRMMode
     public var share: UInt8
     public var optional: Bool
+    public var spi: UInt32
+    public var reqid: UInt32
+    public var source: IPAddress
     public var authAlgorithms: UInt32
     public var encryptionAlgorithms: UInt32
     public var compressionAlgorithms: UInt32
