@@ -38,17 +38,46 @@ struct PeerCache: Sendable {
     var count: Int { values.count }
 }
 
+/// A peer's rates over the three windows in 32-bit floats, as each SA keeps its own (24 bytes a
+/// direction instead of `WindowedRates`' 48), added up in the same precision by `derive` and
+/// `deriveCounters`.
+struct PeerRates: Sendable {
+    var b2: Float = 0, p2: Float = 0, b10: Float = 0, p10: Float = 0, b40: Float = 0, p40: Float = 0
+    static let zero = PeerRates()
+
+    /// Adds the rates of the SA in `entries[i]`, read in place.
+    @inline(__always)
+    mutating func add(_ i: Int, _ entries: ContiguousArray<SAEntry>) {
+        b2 += entries[i].r2b; p2 += entries[i].r2p
+        b10 += entries[i].r10b; p10 += entries[i].r10p
+        b40 += entries[i].r40b; p40 += entries[i].r40p
+    }
+
+    var windowed: WindowedRates {
+        WindowedRates(last2s: TrafficRate(bytesPerSecond: Double(b2), packetsPerSecond: Double(p2)),
+                      last10s: TrafficRate(bytesPerSecond: Double(b10), packetsPerSecond: Double(p10)),
+                      last40s: TrafficRate(bytesPerSecond: Double(b40), packetsPerSecond: Double(p40)))
+    }
+}
+
 /// A peer as cached by `derive`: SAs by entry slot (4 bytes each); `PeerSummary` is built on read.
 struct PeerRecord: Sendable {
     var key: PeerKey
-    var inbound: [Int32]
-    var outbound: [Int32]
-    var undetermined: [Int32]
+    /// The peer's SA slots in one array (one allocation instead of up to three): inbound first,
+    /// then outbound, then undetermined.
+    private var slots: [Int32]
+    private var inboundCount: Int32
+    private var outboundCount: Int32
+    var inbound: ArraySlice<Int32> { slots[0..<Int(inboundCount)] }
+    var outbound: ArraySlice<Int32> { slots[Int(inboundCount)..<Int(inboundCount + outboundCount)] }
+    var undetermined: ArraySlice<Int32> { slots[Int(inboundCount + outboundCount)...] }
+    /// Every slot: `inbound`, then `outbound`, then `undetermined`.
+    var allSlots: [Int32] { slots }
     /// (reqid, inbound slot, outbound slot), -1 for none.
     var pairs: [(UInt32, Int32, Int32)]
     var policies: [PolicyIdentity]
-    var inboundRates: WindowedRates
-    var outboundRates: WindowedRates
+    var inboundRates: PeerRates
+    var outboundRates: PeerRates
     var inboundTotals: TrafficTotals
     var outboundTotals: TrafficTotals
     /// NAT-T detail, boxed: most peers have none, and inline it took 96 bytes of every record.
@@ -56,12 +85,31 @@ struct PeerRecord: Sendable {
     var nat: NATTraversal? { natBox?.value }
     /// `nat?.encapsulation.type`, kept apart: reading it through `nat` copied the whole record.
     var encapsulationType: EncapsulationType?
-    var keepalive: KeepaliveStatus
     var health: HealthFlags
-    /// Keepalive inputs kept for re-evaluation on `.tick`.
+    /// The keepalive verdict's inputs: the verdict itself (96 bytes, with text) is evaluated when
+    /// read, as of `LiveModel.peersEvaluatedAt` (see `LiveModel.summary(_:)`).
     var kernelInterval: UInt32?
     var inboundLastUsed: ModelTime?
     var outboundLastUsed: ModelTime?
+
+    init(key: PeerKey, inbound: [Int32], outbound: [Int32], undetermined: [Int32], pairs: [(UInt32, Int32, Int32)],
+         policies: [PolicyIdentity], inboundRates: PeerRates, outboundRates: PeerRates, inboundTotals: TrafficTotals,
+         outboundTotals: TrafficTotals, natBox: NATBox?, encapsulationType: EncapsulationType?, health: HealthFlags,
+         kernelInterval: UInt32?, inboundLastUsed: ModelTime?, outboundLastUsed: ModelTime?) {
+        self.key = key
+        var all = inbound
+        if !outbound.isEmpty || !undetermined.isEmpty {
+            all.reserveCapacity(inbound.count + outbound.count + undetermined.count)
+            all += outbound
+            all += undetermined
+        }
+        slots = all
+        inboundCount = Int32(inbound.count); outboundCount = Int32(outbound.count)
+        self.pairs = pairs; self.policies = policies; self.inboundRates = inboundRates; self.outboundRates = outboundRates
+        self.inboundTotals = inboundTotals; self.outboundTotals = outboundTotals; self.natBox = natBox
+        self.encapsulationType = encapsulationType; self.health = health; self.kernelInterval = kernelInterval
+        self.inboundLastUsed = inboundLastUsed; self.outboundLastUsed = outboundLastUsed
+    }
 }
 
 final class NATBox: Sendable {
@@ -74,8 +122,8 @@ struct PeerBuilder {
     var inbound: [Int32] = []
     var outbound: [Int32] = []
     var undetermined: [Int32] = []
-    var inRates = WindowedRates.zero
-    var outRates = WindowedRates.zero
+    var inRates = PeerRates.zero
+    var outRates = PeerRates.zero
     var inTotals = TrafficTotals.zero
     var outTotals = TrafficTotals.zero
     var health: HealthFlags = []
@@ -252,19 +300,21 @@ extension LiveModel {
             let add = entries[i].lifetimeCurrent.addTime
             let pairable = !entries[i].hasParent && !entries[i].isLarval
             let totals = entries[i].totals
-            let rates = entries[i].rates
             let direction = entries[i].direction
             switch direction {
             case .inbound?:
-                builders[b].addInbound(Int32(i), rates: rates, totals: totals, encap: entries[i].encapsulation,
+                builders[b].inRates.add(i, entries)
+                builders[b].addInbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
                                        lastUsed: entries[i].lastUsedTime, reqid: entries[i].reqid, add: add,
                                        pairable: pairable)
             case .outbound?:
-                builders[b].addOutbound(Int32(i), rates: rates, totals: totals, encap: entries[i].encapsulation,
+                builders[b].outRates.add(i, entries)
+                builders[b].addOutbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
                                         lastUsed: entries[i].lastUsedTime, keepalive: entries[i].keepaliveInterval,
                                         reqid: entries[i].reqid, add: add, pairable: pairable)
             case nil:
-                builders[b].addUndetermined(Int32(i), rates: rates, totals: totals, encap: entries[i].encapsulation)
+                builders[b].outRates.add(i, entries)
+                builders[b].addUndetermined(Int32(i), totals: totals, encap: entries[i].encapsulation)
             }
             // Retired SAs of the tunnel count for the peer (once: on the tunnel's newest SA).
             let inherited = LiveModel.inheritedShare(i, entries: entries, index: saIndex)
@@ -342,10 +392,6 @@ extension LiveModel {
                 ports.insert(n.localPort)
                 ports.insert(n.remotePort)
             }
-            let ka = keepaliveVerdict(peer: key, encapsulation: nat?.encapsulation.type,
-                                      kernelInterval: builders[b].kernelInterval,
-                                      inboundLastUsed: builders[b].inboundLastUsed,
-                                      outboundLastUsed: builders[b].outboundLastUsed, at: now)
             let reqids = builders[b].pairedReqids
             let pairList = reqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
             var health: HealthFlags = []
@@ -367,13 +413,14 @@ extension LiveModel {
                                       policies: sortedPolicies(builders[b].policies), inboundRates: builders[b].inRates,
                                       outboundRates: builders[b].outRates, inboundTotals: builders[b].inTotals,
                                       outboundTotals: builders[b].outTotals, natBox: nat.map(NATBox.init),
-                                      encapsulationType: nat?.encapsulation.type, keepalive: ka, health: health,
+                                      encapsulationType: nat?.encapsulation.type, health: health,
                                       kernelInterval: builders[b].kernelInterval,
                                       inboundLastUsed: builders[b].inboundLastUsed,
                                       outboundLastUsed: builders[b].outboundLastUsed))
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = PeerCache(sorted: records)
+        peersEvaluatedAt = now
         forgetStalePeerState(at: now)
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {
@@ -456,15 +503,15 @@ extension LiveModel {
                 sums[p].health.formUnion(health)
                 switch entries[i].direction {
                 case .inbound?:
-                    sums[p].inboundRates = sums[p].inboundRates + entries[i].rates
+                    sums[p].inboundRates.add(i, entries)
                     sums[p].inboundTotals = sums[p].inboundTotals + share
                     if let u = entries[i].lastUsedTime { sums[p].inboundLastUsed = max(sums[p].inboundLastUsed ?? u, u) }
                 case .outbound?:
-                    sums[p].outboundRates = sums[p].outboundRates + entries[i].rates
+                    sums[p].outboundRates.add(i, entries)
                     sums[p].outboundTotals = sums[p].outboundTotals + share
                     if let u = entries[i].lastUsedTime { sums[p].outboundLastUsed = max(sums[p].outboundLastUsed ?? u, u) }
                 case nil:
-                    sums[p].outboundRates = sums[p].outboundRates + entries[i].rates
+                    sums[p].outboundRates.add(i, entries)
                     sums[p].outboundTotals = sums[p].outboundTotals + share
                 }
             }
@@ -479,11 +526,11 @@ extension LiveModel {
                     if markOneWay(inbound: Int(si), outbound: Int(so), at: now) { cache.values[p].health.insert(.oneWayTraffic) }
                 }
             }
-            cache.values[p].keepalive = cachedPeerKeepalive(cache.values, p, at: now)
             let key = cache.values[p].key
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = cache
+        peersEvaluatedAt = now
         forgetStalePeerState(at: now)
     }
 
@@ -539,18 +586,16 @@ extension LiveModel {
             for s in cache.values[p].outbound where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
             for s in cache.values[p].undetermined where entries[Int(s)].alive { health.formUnion(entries[Int(s)].health) }
             cache.values[p].health = health
-            cache.values[p].keepalive = cachedPeerKeepalive(cache.values, p, at: now)
         }
         peerCache = cache
+        peersEvaluatedAt = now
     }
 
-    /// The keepalive verdict of cached peer `p` from the figures its record holds, read in place
-    /// (a copy of the whole record per peer per refresh cost a third of the counter-only derive).
-    func cachedPeerKeepalive(_ records: [PeerRecord], _ p: Int, at now: ModelTime) -> KeepaliveStatus {
-        records.withUnsafeBufferPointer { r in
-            keepaliveVerdict(peer: r[p].key, encapsulation: r[p].encapsulationType, kernelInterval: r[p].kernelInterval,
-                             inboundLastUsed: r[p].inboundLastUsed, outboundLastUsed: r[p].outboundLastUsed, at: now)
-        }
+    /// The keepalive verdict of a cached peer from the figures its record holds, as of the last
+    /// derive or tick (`peersEvaluatedAt`), with the keepalives seen on the wire so far.
+    func cachedPeerKeepalive(_ r: PeerRecord) -> KeepaliveStatus {
+        keepaliveVerdict(peer: r.key, encapsulation: r.encapsulationType, kernelInterval: r.kernelInterval,
+                         inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, at: peersEvaluatedAt)
     }
 
     func natTraversal(key: PeerKey, builder b: PeerBuilder) -> NATTraversal? {
@@ -613,10 +658,9 @@ extension PeerBuilder {
         return r
     }
 
-    mutating func addInbound(_ id: Int32, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
+    mutating func addInbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
                              lastUsed: ModelTime?, reqid: UInt32, add: UInt64, pairable: Bool) {
         inbound.append(id)
-        inRates = inRates + rates
         inTotals = inTotals + totals
         if encap != nil { encapIn = encap }
         if let u = lastUsed { inboundLastUsed = max(inboundLastUsed ?? u, u) }
@@ -627,10 +671,9 @@ extension PeerBuilder {
         }
     }
 
-    mutating func addOutbound(_ id: Int32, rates: WindowedRates, totals: TrafficTotals, encap: XFRMEncapsulation?,
+    mutating func addOutbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
                               lastUsed: ModelTime?, keepalive: UInt32?, reqid: UInt32, add: UInt64, pairable: Bool) {
         outbound.append(id)
-        outRates = outRates + rates
         outTotals = outTotals + totals
         if encap != nil { encapOut = encap }
         if let k = keepalive, k > 0 { kernelInterval = k }
@@ -642,10 +685,9 @@ extension PeerBuilder {
         }
     }
 
-    mutating func addUndetermined(_ id: Int32, rates: WindowedRates, totals: TrafficTotals,
+    mutating func addUndetermined(_ id: Int32, totals: TrafficTotals,
                                   encap: XFRMEncapsulation?) {
         undetermined.append(id)
-        outRates = outRates + rates
         outTotals = outTotals + totals
         if encap != nil && encapOut == nil { encapOut = encap }
     }

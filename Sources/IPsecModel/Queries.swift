@@ -115,27 +115,27 @@ extension LiveModel {
     public func peer(_ key: PeerKey) -> PeerSummary? { peerCache[key].map(summary) }
 
     /// Slots of a cached peer still holding one of its SAs (events may have removed some since).
-    func liveSlots(_ slots: [Int32], of key: PeerKey) -> [Int32] {
+    func liveSlots<S: Sequence<Int32>>(_ slots: S, of key: PeerKey) -> [Int32] {
         slots.filter { entries[Int($0)].alive && entries[Int($0)].peer == key }
     }
 
     func summary(_ r: PeerRecord) -> PeerSummary {
-        func ids(_ slots: [Int32]) -> [SAIdentity] { liveSlots(slots, of: r.key).map { entries[Int($0)].identity }.sorted() }
+        func ids(_ slots: ArraySlice<Int32>) -> [SAIdentity] { liveSlots(slots, of: r.key).map { entries[Int($0)].identity }.sorted() }
         func id(_ slot: Int32) -> SAIdentity? {
             slot >= 0 && entries[Int(slot)].alive && entries[Int(slot)].peer == r.key ? entries[Int(slot)].identity : nil
         }
         return PeerSummary(key: r.key, inbound: ids(r.inbound), outbound: ids(r.outbound),
                            undetermined: ids(r.undetermined),
                            pairs: r.pairs.map { SAPair(reqid: $0.0, inbound: id($0.1), outbound: id($0.2)) },
-                           policies: r.policies, inboundRates: r.inboundRates, outboundRates: r.outboundRates,
+                           policies: r.policies, inboundRates: r.inboundRates.windowed, outboundRates: r.outboundRates.windowed,
                            inboundTotals: r.inboundTotals, outboundTotals: r.outboundTotals, nat: r.nat,
-                           keepalive: r.keepalive, health: r.health)
+                           keepalive: cachedPeerKeepalive(r), health: r.health)
     }
 
     /// The SAs of a peer (inbound first, then outbound, then undetermined).
     public func sas(of key: PeerKey) -> [SAEntry] {
         guard let p = peerCache[key] else { return [] }
-        return liveSlots(p.inbound + p.outbound + p.undetermined, of: key).map { entries[Int($0)] }
+        return liveSlots(p.allSlots, of: key).map { entries[Int($0)] }
     }
 
     /// Traffic history of a peer (oldest first, at the refresh interval), empty when it has not carried
@@ -153,16 +153,14 @@ extension LiveModel {
         guard let p = peerCache[key] else { return nil }
         var kernel: UInt32?, inUsed: ModelTime?, outUsed: ModelTime?
         // The SAs of `sas(of:)`, in the same order, read in place (no entry copies).
-        for slots in [p.inbound, p.outbound, p.undetermined] {
-            for s in slots where entries[Int(s)].alive && entries[Int(s)].peer == key {
-                let i = Int(s)
-                let used = entries[i].lastUsedTime
-                if entries[i].direction == .inbound {
-                    if let u = used { inUsed = max(inUsed ?? u, u) }
-                } else {
-                    if let k = entries[i].keepaliveInterval, k > 0 { kernel = k }
-                    if let u = used { outUsed = max(outUsed ?? u, u) }
-                }
+        for s in p.allSlots where entries[Int(s)].alive && entries[Int(s)].peer == key {
+            let i = Int(s)
+            let used = entries[i].lastUsedTime
+            if entries[i].direction == .inbound {
+                if let u = used { inUsed = max(inUsed ?? u, u) }
+            } else {
+                if let k = entries[i].keepaliveInterval, k > 0 { kernel = k }
+                if let u = used { outUsed = max(outUsed ?? u, u) }
             }
         }
         return keepaliveVerdict(peer: key, encapsulation: p.nat?.encapsulation.type, kernelInterval: kernel,
@@ -246,8 +244,8 @@ extension LiveModel {
     public var header: HeaderSummary {
         var inRates = WindowedRates.zero, outRates = WindowedRates.zero
         for p in peerCache.values {
-            inRates = inRates + p.inboundRates
-            outRates = outRates + p.outboundRates
+            inRates = inRates + p.inboundRates.windowed
+            outRates = outRates + p.outboundRates.windowed
         }
         var larval = 0
         for i in entries.indices where entries[i].alive && entries[i].isLarval { larval += 1 }

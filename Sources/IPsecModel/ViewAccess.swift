@@ -20,8 +20,8 @@ extension LiveModel {
         peerCache.values.withUnsafeBufferPointer { buf in
             var i = 0.0, o = 0.0
             for k in buf.indices {
-                i = i + buf[k].inboundRates.last2s.bytesPerSecond
-                o = o + buf[k].outboundRates.last2s.bytesPerSecond
+                i = i + Double(buf[k].inboundRates.b2)
+                o = o + Double(buf[k].outboundRates.b2)
             }
             return (i, o)
         }
@@ -66,9 +66,11 @@ extension LiveModel {
         }
     }
 
-    /// A peer's keepalive verdict as of the last derive and its NAT-T state (no summary is built).
-    public func peerKeepaliveAndNAT(_ key: PeerKey) -> (keepalive: KeepaliveStatus, nat: NATTraversal?)? {
-        peerCache[key].map { ($0.keepalive, $0.nat) }
+    /// A peer's keepalive verdict evaluated at `now` (`keepaliveStatus(for:at:)`) and its NAT-T
+    /// state, nil for an unknown peer (no summary is built).
+    public func peerKeepaliveAndNAT(_ key: PeerKey, at now: ModelTime) -> (keepalive: KeepaliveStatus, nat: NATTraversal?)? {
+        guard let p = peerCache.position(of: key), let k = keepaliveStatus(for: key, at: now) else { return nil }
+        return (k, peerCache.values[p].nat)
     }
 
     /// `mapPoliciesSorted(_:)` restricted to the policies `include` accepts (filtered before sorting:

@@ -57,9 +57,7 @@ final class ModelSnapshot: Sendable {
     /// Keepalive shown for the encapsulated SAs of a peer (nil: the peer is unknown).
     func keepalive(of key: PeerKey) -> KeepaliveInfo? {
         if let k = cache.withLock({ $0.keepalive[key] }) { return k }
-        let k = model.peerKeepaliveAndNAT(key).map {
-            KeepaliveInfo(model.keepaliveStatus(for: key, at: now) ?? $0.keepalive, encapsulated: $0.nat != nil)
-        }
+        let k = model.peerKeepaliveAndNAT(key, at: now).map { KeepaliveInfo($0.keepalive, encapsulated: $0.nat != nil) }
         cache.withLock { $0.keepalive[key] = .some(k) }
         return k
     }
