@@ -484,31 +484,54 @@ final class PolicyCommon: Sendable {
     }
 }
 
+/// A policy's templates: the first inline, any others in an array. Nearly every policy has one
+/// template (or none); an array of one took a 96-byte allocation per policy.
+struct PolicyTemplates: RandomAccessCollection, Sendable, Hashable {
+    private var first_: XFRMTemplate?
+    private var rest: [XFRMTemplate]
+
+    init(_ all: [XFRMTemplate]) {
+        first_ = all.first
+        rest = all.count > 1 ? Array(all.dropFirst()) : []
+    }
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { first_ == nil ? 0 : 1 + rest.count }
+    subscript(i: Int) -> XFRMTemplate { i == 0 ? first_! : rest[i - 1] }
+
+    /// Whether these are `all`, in order.
+    func equals(_ all: [XFRMTemplate]) -> Bool {
+        guard let f = first_ else { return all.isEmpty }
+        return all.count == 1 + rest.count && all[0] == f && all.dropFirst().elementsEqual(rest)
+    }
+}
+
 /// A policy with model bookkeeping.
 ///
 /// Memory: what differs from policy to policy (selector, counters, priority, index, direction,
 /// action, flags, templates) is stored inline, the rest in a shared `PolicyCommon`; `policy`
-/// rebuilds the full `XFRMPolicy`. Equality and hashing are by value.
+/// rebuilds the full `XFRMPolicy`. Equality and hashing are by value. Fields are declared by
+/// alignment (Swift lays them out in declaration order).
 public struct PolicyEntry: Sendable, Hashable {
     var selector: XFRMSelector
     var lifetimeCurrent: XFRMLifetimeCurrent
+    var templates: PolicyTemplates
+    var common: PolicyCommon
+    public var firstSeen: ModelTime
+    public var lastChanged: ModelTime
+    /// The peers this policy is attached to (through template reqid/addresses).
+    public var peers: [PeerKey]
     var priority: UInt32
     var index: UInt32
+    /// The policy dump (`LiveModel.policyGeneration`) that last listed this policy (bookkeeping:
+    /// not part of equality or hashing).
+    var seenInDump: UInt32 = 0
     var direction: PolicyDirection
     var action: UInt8
     var flags: UInt8
     var share: UInt8
-    var templates: [XFRMTemplate]
-    var common: PolicyCommon
-    public var firstSeen: ModelTime
-    public var lastChanged: ModelTime
     /// A soft POLEXPIRE was seen.
     public var softExpired: Bool
-    /// The peers this policy is attached to (through template reqid/addresses).
-    public var peers: [PeerKey]
-    /// The policy dump (`LiveModel.policyGeneration`) that last listed this policy (bookkeeping:
-    /// not part of equality or hashing).
-    var seenInDump: UInt32 = 0
 
     public init(policy: XFRMPolicy, firstSeen: ModelTime, lastChanged: ModelTime, softExpired: Bool, peers: [PeerKey]) {
         self.init(policy: policy, common: PolicyCommon(policy), firstSeen: firstSeen, lastChanged: lastChanged,
@@ -519,7 +542,7 @@ public struct PolicyEntry: Sendable, Hashable {
          peers: [PeerKey]) {
         selector = p.selector; lifetimeCurrent = p.lifetimeCurrent; priority = p.priority; index = p.index
         direction = p.direction; action = p.action; flags = p.flags; share = p.share
-        templates = p.attributes.templates
+        templates = PolicyTemplates(p.attributes.templates)
         self.common = common
         self.firstSeen = firstSeen; self.lastChanged = lastChanged; self.softExpired = softExpired; self.peers = peers
     }
@@ -528,7 +551,7 @@ public struct PolicyEntry: Sendable, Hashable {
     public var policy: XFRMPolicy {
         get {
             var a = common.attributes
-            a.templates = templates
+            a.templates = Array(templates)
             return XFRMPolicy(selector: selector, lifetimeConfig: common.lifetimeConfig, lifetimeCurrent: lifetimeCurrent,
                               priority: priority, index: index, direction: direction, action: action, flags: flags,
                               share: share, attributes: a)
@@ -540,14 +563,14 @@ public struct PolicyEntry: Sendable, Hashable {
     mutating func assign(_ p: XFRMPolicy, common: PolicyCommon) {
         selector = p.selector; lifetimeCurrent = p.lifetimeCurrent; priority = p.priority; index = p.index
         direction = p.direction; action = p.action; flags = p.flags; share = p.share
-        templates = p.attributes.templates
+        templates = PolicyTemplates(p.attributes.templates)
         self.common = common
     }
 
     /// Whether `p` differs from this policy in its counters (`lifetimeCurrent`) at most.
     func sameConfiguration(as p: XFRMPolicy) -> Bool {
         selector == p.selector && priority == p.priority && index == p.index && direction == p.direction
-            && action == p.action && flags == p.flags && share == p.share && templates == p.attributes.templates
+            && action == p.action && flags == p.flags && share == p.share && templates.equals(p.attributes.templates)
             && common.matches(p)
     }
 

@@ -1,0 +1,108 @@
+import XCTest
+@testable import IPsecModel
+import XFRMWire
+
+/// The compact forms the model keeps its tables in (host selectors without a box, a policy's first
+/// template inline, one slot array per peer) give back exactly what was put in.
+final class CompactStorageTests: XCTestCase {
+    let t0 = Fx.t0
+
+    func host(_ src: IPAddress, _ dst: IPAddress) -> XFRMSelector {
+        let bits: UInt8 = src.family == .inet6 ? 128 : 32
+        return XFRMSelector(destination: dst, source: src, family: src.family, destinationPrefixLength: bits,
+                            sourcePrefixLength: bits)
+    }
+
+    func boxed(_ m: LiveModel, _ st: XFRMState) -> Bool? {
+        m.lookup(st.identity).map { m.entries[Int($0)].selectorBox != nil }
+    }
+
+    func testHostSelectorsAreNotBoxedAndReadBackTheSame() throws {
+        let v6l = Fx.ip("2001:db8::1"), v6r = Fx.ip("2001:db8:2::9")
+        var udp500 = host(Fx.local, Fx.remote)
+        udp500.upperProtocol = 17; udp500.destinationPort = 500; udp500.destinationPortMask = 0xffff
+        let a = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x100, dir: .outbound, selector: host(Fx.local, Fx.remote))
+        let b = Fx.sa(src: v6l, dst: v6r, spi: 0x101, dir: .outbound, selector: host(v6l, v6r))
+        // The host selector of the reversed addresses is not this SA's own: boxed.
+        let c = Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0x102, dir: .inbound, selector: host(Fx.local, Fx.remote))
+        let d = Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0x103, dir: .inbound) // the any-selector
+        let e = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x104, dir: .outbound, selector: udp500)
+        var m = Fx.model([a, b, c, d, e])
+        for st in [a, b, c, d, e] {
+            let entry = try XCTUnwrap(m.sa(st.identity))
+            XCTAssertEqual(entry.selector, st.selector)
+            XCTAssertEqual(entry.state, st)
+        }
+        XCTAssertEqual([a, b, c, d, e].map { boxed(m, $0) }, [false, false, true, true, true])
+        XCTAssertEqual(m.selectors.count, 3)
+
+        // An event gives a host-selector SA another selector, then its host selector back.
+        var a2 = a
+        a2.selector = udp500
+        m.apply(.kernel(.updateSA(a2)), at: t0 + 1)
+        XCTAssertEqual(m.sa(a.identity)?.selector, udp500)
+        XCTAssertEqual(boxed(m, a), true)
+        m.apply(.kernel(.updateSA(a)), at: t0 + 2)
+        XCTAssertEqual(m.sa(a.identity)?.state, a)
+        XCTAssertEqual(boxed(m, a), false)
+
+        // The same through dumps, with the tunnel key (rekey stitching) following the selector.
+        m.refresh([a2, b, c, d, e], at: t0 + 3)
+        XCTAssertEqual(m.sa(a.identity)?.state, a2)
+        XCTAssertEqual(m.sa(a.identity)?.tunnelKey.selector, udp500)
+        XCTAssertEqual(boxed(m, a), true)
+        m.refresh([a, b, c, d, e], at: t0 + 4)
+        XCTAssertEqual(m.sa(a.identity)?.state, a)
+        XCTAssertEqual(m.sa(a.identity)?.tunnelKey.selector, host(Fx.local, Fx.remote))
+        XCTAssertEqual(boxed(m, a), false)
+    }
+
+    func testPoliciesKeepEveryTemplateInOrder() {
+        let sel = Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0")
+        let all = (1...3).map { Fx.template(src: Fx.local, dst: Fx.ip("203.0.113.\($0)"), reqid: UInt32($0)) }
+        for n in 0...3 {
+            let p = Fx.policy(dir: .outbound, index: 8 * UInt32(n + 1), selector: sel, templates: Array(all.prefix(n)))
+            let entry = PolicyEntry(policy: p, firstSeen: t0, lastChanged: t0, softExpired: false, peers: [])
+            XCTAssertEqual(entry.policy, p, "\(n) templates")
+            XCTAssertEqual(Array(entry.templates), Array(all.prefix(n)))
+            XCTAssertTrue(entry.sameConfiguration(as: p))
+            for k in 0..<n {
+                var q = p
+                q.attributes.templates[k].reqid += 100
+                XCTAssertFalse(entry.sameConfiguration(as: q), "template \(k) of \(n) changed")
+            }
+            var longer = p
+            longer.attributes.templates.append(all[0])
+            XCTAssertFalse(entry.sameConfiguration(as: longer))
+            if n > 0 {
+                var shorter = p
+                shorter.attributes.templates.removeLast()
+                XCTAssertFalse(entry.sameConfiguration(as: shorter))
+            }
+        }
+    }
+
+    func testAPeerListsItsSAsByDirectionFromOneSlotArray() throws {
+        let o1 = Fx.out(0x10), o2 = Fx.out(0x11, reqid: 2), i1 = Fx.inb(0x20), i2 = Fx.inb(0x21, reqid: 2)
+        // Both ends are interface addresses: an SA between them without a direction attribute has
+        // an undetermined direction (and is grouped with local = source).
+        let u = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x40, reqid: 9) // no reverse SA with its reqid
+        var m = LiveModel()
+        m.apply(.localAddresses([Fx.local, Fx.remote]), at: t0)
+        m.refresh([o1, i1, u, o2, i2], at: t0)
+        let key = PeerKey(local: Fx.local, remote: Fx.remote)
+        let p = try XCTUnwrap(m.peer(key))
+        XCTAssertEqual(p.inbound, [i1.identity, i2.identity].sorted())
+        XCTAssertEqual(p.outbound, [o1.identity, o2.identity].sorted())
+        XCTAssertEqual(p.undetermined, [u.identity])
+        let ids = m.sas(of: key).map(\.identity)
+        XCTAssertEqual(Set(ids.prefix(2)), [i1.identity, i2.identity])
+        XCTAssertEqual(Set(ids.dropFirst(2).prefix(2)), [o1.identity, o2.identity])
+        XCTAssertEqual(ids.last, u.identity)
+        XCTAssertEqual(ids.count, 5)
+        // An SA deleted by an event leaves the cached peer's lists at once.
+        m.apply(.kernel(.deleteSA(o1.identity, source: nil, state: nil)), at: t0 + 1)
+        XCTAssertEqual(m.peer(key)?.outbound, [o2.identity])
+        XCTAssertEqual(m.sas(of: key).count, 4)
+    }
+}
