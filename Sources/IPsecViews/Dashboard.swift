@@ -885,6 +885,10 @@ public struct Dashboard: Sendable {
 /// The NAT-T ports of every peer seen so far (`Dashboard.lastPeerMapping` for data built from the
 /// model): a list sorted by peer key, merged with the model's peers (also sorted by key) on each
 /// refresh, so that a refresh costs a walk instead of a hash per peer. Peers are never forgotten.
+///
+/// Only peers with NAT-T are remembered (a key with a remote port, or ports): a peer without one
+/// has remote port 0 in its key, and gaining NAT-T gives it a key with the port, so its ports
+/// cannot change under the same key. (Remembering every peer took 50 bytes a peer.)
 struct PeerPortsMemory: Sendable {
     var keys: [PeerKey] = []
     var ports: [UInt32] = []
@@ -895,15 +899,18 @@ struct PeerPortsMemory: Sendable {
     mutating func update(_ model: LiveModel, changed: (PeerKey) -> Void) {
         if table == nil {
             var newKeys: [PeerKey] = [], newPorts: [UInt32] = []
-            newKeys.reserveCapacity(Swift.max(keys.count, model.peerCount))
-            newPorts.reserveCapacity(Swift.max(keys.count, model.peerCount))
+            newKeys.reserveCapacity(keys.count + 16)
+            newPorts.reserveCapacity(keys.count + 16)
             var i = 0
             var sorted = true
             var changes: [PeerKey] = []
+            var lastKey: PeerKey?
             model.forEachPeerNATPorts { key, nat in
                 guard sorted else { return }
-                if let last = newKeys.last, !(last < key) { sorted = false; return }
+                if let last = lastKey, !(last < key) { sorted = false; return }
+                lastKey = key
                 let p = UInt32(nat?.local ?? 0) << 16 | UInt32(nat?.remote ?? 0)
+                if key.remotePort == 0 && p == 0 { return }
                 while i < keys.count && keys[i] < key { newKeys.append(keys[i]); newPorts.append(ports[i]); i += 1 }
                 if i < keys.count && keys[i] == key {
                     if ports[i] != p { changes.append(key) }
@@ -922,6 +929,7 @@ struct PeerPortsMemory: Sendable {
         }
         model.forEachPeerNATPorts { key, nat in
             let p = UInt32(nat?.local ?? 0) << 16 | UInt32(nat?.remote ?? 0)
+            if key.remotePort == 0 && p == 0 { return }
             if let old = table?.updateValue(p, forKey: key), old != p { changed(key) }
         }
     }
