@@ -207,7 +207,6 @@ extension LiveModel {
             let sel = intern(st, current: e.selectorBox, selectors: &selectors)
             e.assign(st, box: box, selector: sel)
             becameUsable = wasLarval && !e.isLarval
-            e.lastUpdated = now
             e.seenGeneration = gen
         }
         return becameUsable
@@ -230,7 +229,6 @@ extension LiveModel {
             e.replayESN = c.replayESN
             e.lastUsed = c.lastUsed
         }
-        e.lastUpdated = now
         e.seenGeneration = gen
     }
 

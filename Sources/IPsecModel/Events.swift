@@ -153,7 +153,6 @@ extension LiveModel {
             let box = LiveModel.intern(merged.attributes, current: old.box, boxes: &boxes)
             let sel = LiveModel.intern(merged, current: old.selectorBox, selectors: &selectors)
             entries[i].assign(merged, box: box, selector: sel)
-            entries[i].lastUpdated = now
             entries[i].lastEventAt = now
             var e = entries[i]
             classify(&e)

@@ -81,8 +81,6 @@ public struct SAEntry: Sendable {
     public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
     /// When the model first saw the SA.
     public internal(set) var firstSeen: ModelTime
-    /// Last time a dump or event changed or confirmed it.
-    public internal(set) var lastUpdated: ModelTime
     /// Cumulative totals of the SA's tunnel: all SAs linked by rekeys, including gone ones.
     public internal(set) var tunnelTotals: TrafficTotals = .zero
     /// Totals of the retired SAs of the tunnel before this one.
@@ -139,7 +137,6 @@ public struct SAEntry: Sendable {
         perCPU = a.perCPU; directionAttribute = a.direction
         self.box = box
         firstSeen = now
-        lastUpdated = now
         direction = a.direction
         directionSource = a.direction == nil ? .unknown : .attribute
     }

@@ -62,7 +62,7 @@ final class RawDumpEquivalenceTests: XCTestCase {
         m.forEachSA { e in
             out.append("\(e.identity) \(e.state) \(e.direction as Any) \(e.directionSource) \(e.health) "
                        + "\(e.tunnelTotals) \(e.rates) \(e.totals) \(e.counterResets) \(e.predecessor as Any) "
-                       + "\(e.successor as Any) \(e.parent as Any) \(e.lastUpdated) \(m.healthIssues(for: e.identity, at: now))")
+                       + "\(e.successor as Any) \(e.parent as Any) \(m.healthIssues(for: e.identity, at: now))")
         }
         for p in m.peers {
             out.append("\(p.key) \(m.history(of: p.key)) \(m.keepaliveStatus(for: p.key, at: now) as Any) \(m.sas(of: p.key).map(\.identity))")
