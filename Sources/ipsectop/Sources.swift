@@ -14,6 +14,8 @@ protocol ModelSource: AnyObject {
     func service(readable: Set<Int32>) -> Bool
     /// Seconds until the next timer is due (for the poll timeout).
     func secondsUntilNextDue() -> Double
+    /// Whether the next `service` runs a kernel dump (which changes every SA).
+    var dumpDue: Bool { get }
     var refreshInterval: Double { get set }
     /// Human description for the header (netns name or recording).
     var label: String { get }
@@ -111,6 +113,7 @@ final class LiveSource: ModelSource {
     func now() -> Double { wallClock() }
 
     func secondsUntilNextDue() -> Double { max(0, min(nextSADump, nextPolicyDump) - now()) }
+    var dumpDue: Bool { now() >= min(nextSADump, nextPolicyDump) }
 
     @discardableResult
     func drainEvents() -> Bool {
@@ -326,6 +329,9 @@ final class ReplaySource: ModelSource {
         let virtual = startRecorded + (wallClock() - startWall) * speed
         return finished ? max(virtual, items.last?.time ?? virtual) : virtual
     }
+
+    /// Recorded dumps are fed with the events around them, under the view's 0.25 s throttle.
+    var dumpDue: Bool { false }
 
     func secondsUntilNextDue() -> Double {
         guard index < items.count else { return 1 }

@@ -269,6 +269,7 @@ func frame(netns: String, frames: Int) {
     let t3 = monotonic()
     let screen = dash.render(now: now)
     let t4 = monotonic()
+    dash.releaseModel() // as the dashboard does before a due dump (else the dump copies the SA table)
     let policyCount = streamedPolicyRefresh(&model, c, at: now)
     let t5 = monotonic()
     let rssModel = residentBytes()
