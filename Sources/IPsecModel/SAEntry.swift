@@ -37,6 +37,15 @@ final class SelectorBox: Sendable {
     }
 }
 
+/// An SA's byte and packet limits and use-expiry times, when they are not the unlimited default:
+/// IKE daemons usually set add-expiry times only, so nearly every SA keeps no box (inline, the
+/// whole lifetime configuration took 64 bytes an SA; the add-expiry times stay inline).
+final class LifetimeLimitsBox: Sendable {
+    /// The configuration with add-expiry times 0.
+    let limits: XFRMLifetimeConfig
+    init(_ limits: XFRMLifetimeConfig) { self.limits = limits }
+}
+
 /// One SA as the model knows it: the kernel's last word on it plus derived figures.
 ///
 /// Memory: the kernel state is kept compactly (per-SA fields inline, the rest in a shared
@@ -57,6 +66,8 @@ public struct SAEntry: Sendable {
         selectorBox?.selector ?? SelectorBox.host(source: source, destination: destination, family: family)
     }
     var box: AttributeBox
+    /// nil: unlimited (see `LifetimeLimitsBox`).
+    var limitsBox: LifetimeLimitsBox?
     /// Outer destination address.
     public internal(set) var destination: IPAddress
     public internal(set) var proto: IPsecProtocol
@@ -76,7 +87,29 @@ public struct SAEntry: Sendable {
     var alive = true
     var replayRising = false
     var integrityRising = false
-    var lifetimeConfig: XFRMLifetimeConfig
+    var softAddExpires: UInt64
+    var hardAddExpires: UInt64
+    /// The kernel's lifetime configuration (`xfrm_lifetime_cfg`).
+    var lifetimeConfig: XFRMLifetimeConfig {
+        var c = limitsBox?.limits ?? .infinite
+        c.softAddExpiresSeconds = softAddExpires
+        c.hardAddExpiresSeconds = hardAddExpires
+        return c
+    }
+
+    /// Stores a lifetime configuration, keeping the current limits box when the limits are the same.
+    mutating func setLifetimeConfig(_ c: XFRMLifetimeConfig) {
+        softAddExpires = c.softAddExpiresSeconds
+        hardAddExpires = c.hardAddExpiresSeconds
+        var l = c
+        l.softAddExpiresSeconds = 0
+        l.hardAddExpiresSeconds = 0
+        if l == .infinite {
+            limitsBox = nil
+        } else if limitsBox?.limits != l {
+            limitsBox = LifetimeLimitsBox(l)
+        }
+    }
     /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
     public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
     /// When the model first saw the SA.
@@ -130,7 +163,8 @@ public struct SAEntry: Sendable {
     init(state st: XFRMState, box: AttributeBox, selector: SelectorBox?, now: ModelTime) {
         selectorBox = selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid
         proto = st.proto; family = st.family; mode = st.mode; replayWindow = st.replayWindow; flags = st.flags
-        seq = st.seq; lifetimeConfig = st.lifetimeConfig; lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
+        seq = st.seq; lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
+        softAddExpires = 0; hardAddExpires = 0
         let a = st.attributes
         encapsulation = a.encapsulation; mark = a.mark.flatMap { $0.isZero ? nil : $0 }; replay = a.replay
         replayESN = a.replayESN; lastUsed = a.lastUsed; keepaliveInterval = a.natKeepaliveInterval
@@ -139,12 +173,13 @@ public struct SAEntry: Sendable {
         firstSeen = now
         direction = a.direction
         directionSource = a.direction == nil ? .unknown : .attribute
+        setLifetimeConfig(st.lifetimeConfig)
     }
 
     /// Replaces the kernel state (same identity), keeping the bookkeeping.
     mutating func assign(_ st: XFRMState, box newBox: AttributeBox, selector: SelectorBox?) {
         selectorBox = selector; source = st.source; reqid = st.reqid; family = st.family; mode = st.mode
-        replayWindow = st.replayWindow; flags = st.flags; seq = st.seq; lifetimeConfig = st.lifetimeConfig
+        replayWindow = st.replayWindow; flags = st.flags; seq = st.seq; setLifetimeConfig(st.lifetimeConfig)
         lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
         let a = st.attributes
         encapsulation = a.encapsulation; replay = a.replay; replayESN = a.replayESN; lastUsed = a.lastUsed

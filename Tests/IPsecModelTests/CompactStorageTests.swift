@@ -57,6 +57,38 @@ final class CompactStorageTests: XCTestCase {
         XCTAssertEqual(boxed(m, a), false)
     }
 
+    func testLifetimeLimitsAreBoxedOnlyWhenNotUnlimited() throws {
+        func config(softBytes: UInt64 = .max, hardUse: UInt64 = 0, soft: UInt64, hard: UInt64) -> XFRMLifetimeConfig {
+            var c = XFRMLifetimeConfig.infinite
+            c.softByteLimit = softBytes; c.hardUseExpiresSeconds = hardUse
+            c.softAddExpiresSeconds = soft; c.hardAddExpiresSeconds = hard
+            return c
+        }
+        let a = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x200, dir: .outbound,
+                      lifetime: config(soft: 3000, hard: 3600))
+        let b = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x201, dir: .outbound,
+                      lifetime: config(softBytes: 1 << 30, soft: 2950, hard: 3600))
+        let c = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x202, dir: .outbound,
+                      lifetime: config(hardUse: 600, soft: 0, hard: 0))
+        var m = Fx.model([a, b, c])
+        func box(_ st: XFRMState) -> LifetimeLimitsBox? { m.lookup(st.identity).flatMap { m.entries[Int($0)].limitsBox } }
+        for st in [a, b, c] { XCTAssertEqual(m.sa(st.identity)?.state, st) }
+        XCTAssertNil(box(a))
+        let boxB = try XCTUnwrap(box(b))
+        XCTAssertNotNil(box(c))
+        // The same limits on the next dump keep the box; other limits replace it; unlimited drops it.
+        m.refresh([a, b, c], at: t0 + 1)
+        XCTAssertTrue(box(b) === boxB)
+        var b2 = b
+        b2.lifetimeConfig.softByteLimit = 1 << 31
+        var c2 = c
+        c2.lifetimeConfig = config(soft: 10, hard: 20)
+        m.refresh([a, b2, c2], at: t0 + 2)
+        XCTAssertFalse(box(b) === boxB)
+        XCTAssertNil(box(c))
+        for st in [a, b2, c2] { XCTAssertEqual(m.sa(st.identity)?.state, st) }
+    }
+
     func testPoliciesKeepEveryTemplateInOrder() {
         let sel = Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0")
         let all = (1...3).map { Fx.template(src: Fx.local, dst: Fx.ip("203.0.113.\($0)"), reqid: UInt32($0)) }
