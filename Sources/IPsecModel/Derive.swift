@@ -87,7 +87,7 @@ struct PeerRecord: Sendable {
     var encapsulationType: EncapsulationType?
     var health: HealthFlags
     /// The keepalive verdict's inputs: the verdict itself (96 bytes, with text) is evaluated when
-    /// read, as of `LiveModel.peersEvaluatedAt` (see `LiveModel.summary(_:)`).
+    /// read (`LiveModel.cachedPeerKeepalive`).
     var kernelInterval: UInt32?
     var inboundLastUsed: ModelTime?
     var outboundLastUsed: ModelTime?
@@ -420,7 +420,6 @@ extension LiveModel {
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = PeerCache(sorted: records)
-        peersEvaluatedAt = now
         forgetStalePeerState(at: now)
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {
@@ -530,7 +529,6 @@ extension LiveModel {
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = cache
-        peersEvaluatedAt = now
         forgetStalePeerState(at: now)
     }
 
@@ -588,14 +586,13 @@ extension LiveModel {
             cache.values[p].health = health
         }
         peerCache = cache
-        peersEvaluatedAt = now
     }
 
-    /// The keepalive verdict of a cached peer from the figures its record holds, as of the last
-    /// derive or tick (`peersEvaluatedAt`), with the keepalives seen on the wire so far.
+    /// The keepalive verdict of a cached peer from the figures its record holds (as of the last
+    /// derive or tick) and the keepalives seen on the wire so far, at the model's latest input.
     func cachedPeerKeepalive(_ r: PeerRecord) -> KeepaliveStatus {
         keepaliveVerdict(peer: r.key, encapsulation: r.encapsulationType, kernelInterval: r.kernelInterval,
-                         inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, at: peersEvaluatedAt)
+                         inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, at: lastInputTime)
     }
 
     func natTraversal(key: PeerKey, builder b: PeerBuilder) -> NATTraversal? {

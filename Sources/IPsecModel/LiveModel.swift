@@ -81,8 +81,6 @@ public struct LiveModel: Sendable {
     var keepaliveByPeer: [PeerKey: KeepaliveTrack] = [:]
     var keepaliveByAddresses: [AddressPair: KeepaliveTrack] = [:]
     var peerCache = PeerCache()
-    /// When the cached peers were last evaluated (derive or tick): their keepalive verdicts are as of then.
-    var peersEvaluatedAt: ModelTime = 0
     /// Something changed the tables since the last `derive` (a `.tick` then regroups fully).
     var derivedDirty = true
     /// Something that `derive` groups by may have changed since the last full `derive`: an SA added,

@@ -46,6 +46,21 @@ final class KeepaliveTests: XCTestCase {
         XCTAssertEqual(m.keepaliveStatus(for: peer, at: t0 + 12)?.state, .ok)
     }
 
+    func testAPeersVerdictIsEvaluatedWhenReadAtTheLatestInput() throws {
+        var m = natModel()
+        m.apply(.capture(.active), at: t0)
+        for t in [1.0, 6] { m.apply(sent(t0 + t), at: t0 + t); m.apply(received(t0 + t), at: t0 + t) }
+        m.apply(.tick, at: t0 + 7)
+        XCTAssertEqual(m.peer(peer)?.keepalive.reason,
+                       "keepalive sent 1 s ago, keepalive received 1 s ago (interval 5 s, observed)")
+        // A keepalive after the last tick shows at once, never as seen in the future.
+        m.apply(received(t0 + 9.5), at: t0 + 9.5)
+        let ka = try XCTUnwrap(m.peer(peer)?.keepalive)
+        XCTAssertEqual(ka.lastReceived, t0 + 9.5)
+        XCTAssertEqual(ka.reason, "keepalive sent 3.5 s ago, keepalive received 0 s ago (interval 3.5 s, observed)")
+        XCTAssertEqual(ka, m.keepaliveStatus(for: peer, at: t0 + 9.5))
+    }
+
     func testTrafficCountsAsKeepalive() throws {
         var m = natModel()
         m.apply(.capture(.active), at: t0)
