@@ -487,21 +487,21 @@ final class PolicyCommon: Sendable {
 /// A policy's templates: the first inline, any others in an array. Nearly every policy has one
 /// template (or none); an array of one took a 96-byte allocation per policy.
 struct PolicyTemplates: RandomAccessCollection, Sendable, Hashable {
-    private var first_: XFRMTemplate?
+    private var head: XFRMTemplate?
     private var rest: [XFRMTemplate]
 
     init(_ all: [XFRMTemplate]) {
-        first_ = all.first
+        head = all.first
         rest = all.count > 1 ? Array(all.dropFirst()) : []
     }
 
     var startIndex: Int { 0 }
-    var endIndex: Int { first_ == nil ? 0 : 1 + rest.count }
-    subscript(i: Int) -> XFRMTemplate { i == 0 ? first_! : rest[i - 1] }
+    var endIndex: Int { head == nil ? 0 : 1 + rest.count }
+    subscript(i: Int) -> XFRMTemplate { i == 0 ? head! : rest[i - 1] }
 
     /// Whether these are `all`, in order.
     func equals(_ all: [XFRMTemplate]) -> Bool {
-        guard let f = first_ else { return all.isEmpty }
+        guard let f = head else { return all.isEmpty }
         return all.count == 1 + rest.count && all[0] == f && all.dropFirst().elementsEqual(rest)
     }
 }
