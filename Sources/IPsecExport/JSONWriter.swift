@@ -77,8 +77,28 @@ public struct JSONWriter {
     }
     /// Whether the current (innermost) container already has a member: the next one needs a comma.
     private var comma = false
-    /// The flags of the enclosing containers.
-    private var outer: [Bool] = []
+    /// The flags of the enclosing containers, innermost in bit 0 (an array of flags checked its
+    /// uniqueness and capacity at every container); deeper than 64, in `deeper`.
+    private var outer: UInt64 = 0
+    private var depth = 0
+    private var deeper: [Bool] = []
+
+    @inline(__always)
+    private mutating func pushContainer() {
+        if depth >= 64 { deeper.append(outer >> 63 != 0) }
+        outer = outer << 1 | (comma ? 1 : 0)
+        depth += 1
+        comma = false
+    }
+
+    @inline(__always)
+    private mutating func popContainer() {
+        precondition(depth > 0, "JSONWriter: more containers closed than opened")
+        comma = outer & 1 != 0
+        outer >>= 1
+        depth -= 1
+        if depth >= 64, let top = deeper.popLast() { outer |= (top ? 1 : 0) << 63 }
+    }
 
     /// Streaming: when set, `bytes` is handed to the sink and emptied whenever it grows past
     /// `flushThreshold` (checked as containers open) and by `flush()`. The concatenated output is
@@ -125,14 +145,14 @@ public struct JSONWriter {
     public mutating func beginObject() {
         flushIfFull()
         let o = out()
-        separator(o); o.put(UInt8(ascii: "{")); outer.append(comma); comma = false
+        separator(o); o.put(UInt8(ascii: "{")); pushContainer()
     }
-    public mutating func endObject() { comma = outer.removeLast(); out().put(UInt8(ascii: "}")) }
+    public mutating func endObject() { popContainer(); out().put(UInt8(ascii: "}")) }
     public mutating func beginArray() {
         let o = out()
-        separator(o); o.put(UInt8(ascii: "[")); outer.append(comma); comma = false
+        separator(o); o.put(UInt8(ascii: "[")); pushContainer()
     }
-    public mutating func endArray() { comma = outer.removeLast(); out().put(UInt8(ascii: "]")) }
+    public mutating func endArray() { popContainer(); out().put(UInt8(ascii: "]")) }
 
     /// Writes `"name":` ; the next value call completes the member.
     /// A member name written in code: copied as it is, without looking for bytes to escape (a
@@ -142,12 +162,17 @@ public struct JSONWriter {
                && !UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount).contains(where: JSONWriter.needsEscape),
                "member name \(name) needs escaping")
         let o = out()
-        separator(o)
-        o.reserve(name.utf8CodeUnitCount + 3)
-        o.put(UInt8(ascii: "\""))
-        JSONWriter.put(name, to: o)
-        o.put(UInt8(ascii: "\""))
-        o.put(UInt8(ascii: ":"))
+        // One capacity check, then the bytes in place: `,"name":`.
+        let n = name.utf8CodeUnitCount
+        o.reserve(n + 4)
+        var p = o.base + o.count
+        if comma { p.pointee = UInt8(ascii: ","); p += 1 }
+        p.pointee = UInt8(ascii: "\"")
+        (p + 1).update(from: name.utf8Start, count: n)
+        p += n + 1
+        p[0] = UInt8(ascii: "\"")
+        p[1] = UInt8(ascii: ":")
+        o.count = p + 2 - o.base
         comma = false
     }
 
@@ -167,8 +192,9 @@ public struct JSONWriter {
     public mutating func address(_ a: IPAddress, prefixLength: UInt8? = nil) {
         let o = out()
         separator(o)
-        o.put(UInt8(ascii: "\""))
-        a.withText { o.put(UnsafeRawBufferPointer($0)) } // (ASCII: nothing to escape)
+        o.reserve(IPAddress.maxTextLength + 1)
+        o.base[o.count] = UInt8(ascii: "\"")
+        o.count += 1 + a.writeText(to: o.base + o.count + 1) // (ASCII: nothing to escape)
         if let p = prefixLength {
             o.put(UInt8(ascii: "/"))
             JSONWriter.appendInteger(p, to: o)
@@ -297,7 +323,9 @@ public struct JSONWriter {
     public mutating func newline() { out().put(0x0a) }
 
     /// Clears the buffer for the next record, keeping capacity.
-    public mutating func reset() { out().count = 0; comma = false; outer.removeAll(keepingCapacity: true) }
+    public mutating func reset() {
+        out().count = 0; comma = false; outer = 0; depth = 0; deeper.removeAll(keepingCapacity: true)
+    }
 }
 
 /// Formats epoch seconds as ISO 8601 UTC (`2026-11-29T06:00:00Z`).

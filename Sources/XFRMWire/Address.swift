@@ -98,78 +98,90 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         withText { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The most bytes `writeText(to:)` writes (an IPv4-mapped IPv6 address takes 45).
+    public static let maxTextLength = 48
+
     /// The text of `description` (ASCII), lent to `body` without building a `String`.
     public func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: IPAddress.maxTextLength) { buf -> R in
+            let n = writeText(to: buf.baseAddress!)
+            return try body(UnsafeBufferPointer(start: buf.baseAddress!, count: n))
+        }
+    }
+
+    /// Writes the text of `description` (ASCII, at most `maxTextLength` bytes) at `out` and returns
+    /// its length. Not generic: writers in other modules call it without generic metadata lookups
+    /// (`withText` from there ran its unspecialized generic form, a few percent of a snapshot).
+    public func writeText(to out: UnsafeMutablePointer<UInt8>) -> Int {
         if family == .unspecified && isZero {
             let zero: StaticString = "0.0.0.0"
-            return try body(UnsafeBufferPointer(start: zero.utf8Start, count: zero.utf8CodeUnitCount))
+            out.update(from: zero.utf8Start, count: zero.utf8CodeUnitCount)
+            return zero.utf8CodeUnitCount
         }
-        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 48) { buf -> R in
-            var n = 0
-            func put(_ b: UInt8) { buf[n] = b; n += 1 }
-            func decimal(_ v: UInt32) {
-                if v >= 100 { put(UInt8(ascii: "0") &+ UInt8(v / 100)) }
-                if v >= 10 { put(UInt8(ascii: "0") &+ UInt8(v / 10 % 10)) }
-                put(UInt8(ascii: "0") &+ UInt8(v % 10))
-            }
-            func dotted(_ v: UInt32) {
-                decimal(v >> 24); put(UInt8(ascii: "."))
-                decimal(v >> 16 & 0xff); put(UInt8(ascii: "."))
-                decimal(v >> 8 & 0xff); put(UInt8(ascii: "."))
-                decimal(v & 0xff)
-            }
-            func hexGroup(_ g: UInt16) {
-                let digits: StaticString = "0123456789abcdef"
-                var started = false
-                for shift in stride(from: 12, through: 0, by: -4) {
-                    let d = Int(g >> UInt16(shift) & 0xf)
-                    if d != 0 || started || shift == 0 {
-                        started = true
-                        put(digits.utf8Start[d])
-                    }
+        var n = 0
+        func put(_ b: UInt8) { out[n] = b; n += 1 }
+        func decimal(_ v: UInt32) {
+            if v >= 100 { put(UInt8(ascii: "0") &+ UInt8(v / 100)) }
+            if v >= 10 { put(UInt8(ascii: "0") &+ UInt8(v / 10 % 10)) }
+            put(UInt8(ascii: "0") &+ UInt8(v % 10))
+        }
+        func dotted(_ v: UInt32) {
+            decimal(v >> 24); put(UInt8(ascii: "."))
+            decimal(v >> 16 & 0xff); put(UInt8(ascii: "."))
+            decimal(v >> 8 & 0xff); put(UInt8(ascii: "."))
+            decimal(v & 0xff)
+        }
+        func hexGroup(_ g: UInt16) {
+            let digits: StaticString = "0123456789abcdef"
+            var started = false
+            for shift in stride(from: 12, through: 0, by: -4) {
+                let d = Int(g >> UInt16(shift) & 0xf)
+                if d != 0 || started || shift == 0 {
+                    started = true
+                    put(digits.utf8Start[d])
                 }
             }
-            switch family {
-            case .inet:
+        }
+        switch family {
+        case .inet:
+            dotted(UInt32(truncatingIfNeeded: low))
+        case .inet6, .unspecified:
+            // IPv4-mapped addresses keep the dotted tail.
+            if high == 0 && (low >> 32) == 0xffff {
+                for c in "::ffff:".utf8 { put(c) }
                 dotted(UInt32(truncatingIfNeeded: low))
-            case .inet6, .unspecified:
-                // IPv4-mapped addresses keep the dotted tail.
-                if high == 0 && (low >> 32) == 0xffff {
-                    for c in "::ffff:".utf8 { put(c) }
-                    dotted(UInt32(truncatingIfNeeded: low))
-                    break
-                }
-                func group(_ i: Int) -> UInt16 {
-                    i < 4 ? UInt16(truncatingIfNeeded: high >> (16 * (3 - i))) : UInt16(truncatingIfNeeded: low >> (16 * (7 - i)))
-                }
-                // RFC 5952: compress the longest run (length >= 2) of zero groups, first one on ties.
-                var bestStart = -1, bestLen = 0, i = 0
-                while i < 8 {
-                    if group(i) == 0 {
-                        var j = i
-                        while j < 8 && group(j) == 0 { j += 1 }
-                        if j - i > bestLen { bestStart = i; bestLen = j - i }
-                        i = j
-                    } else { i += 1 }
-                }
-                if bestLen < 2 { bestStart = -1 }
-                var k = 0
-                var first = true
-                while k < 8 {
-                    if k == bestStart {
-                        put(UInt8(ascii: ":")); put(UInt8(ascii: ":"))
-                        first = true
-                        k += bestLen
-                        continue
-                    }
-                    if !first { put(UInt8(ascii: ":")) }
-                    first = false
-                    hexGroup(group(k))
-                    k += 1
-                }
+                break
             }
-            return try body(UnsafeBufferPointer(rebasing: buf[0..<n]))
+            func group(_ i: Int) -> UInt16 {
+                i < 4 ? UInt16(truncatingIfNeeded: high >> (16 * (3 - i))) : UInt16(truncatingIfNeeded: low >> (16 * (7 - i)))
+            }
+            // RFC 5952: compress the longest run (length >= 2) of zero groups, first one on ties.
+            var bestStart = -1, bestLen = 0, i = 0
+            while i < 8 {
+                if group(i) == 0 {
+                    var j = i
+                    while j < 8 && group(j) == 0 { j += 1 }
+                    if j - i > bestLen { bestStart = i; bestLen = j - i }
+                    i = j
+                } else { i += 1 }
+            }
+            if bestLen < 2 { bestStart = -1 }
+            var k = 0
+            var first = true
+            while k < 8 {
+                if k == bestStart {
+                    put(UInt8(ascii: ":")); put(UInt8(ascii: ":"))
+                    first = true
+                    k += bestLen
+                    continue
+                }
+                if !first { put(UInt8(ascii: ":")) }
+                first = false
+                hexGroup(group(k))
+                k += 1
+            }
         }
+        return n
     }
 
     public static func < (a: IPAddress, b: IPAddress) -> Bool {

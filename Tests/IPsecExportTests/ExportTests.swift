@@ -115,6 +115,28 @@ final class JSONExportTests: XCTestCase {
         XCTAssertTrue(a[4] is NSNull)
     }
 
+    /// Commas stay right at every depth, also past the 64 levels the writer keeps in one word.
+    func testNestedContainersKeepTheirCommasAtAnyDepth() {
+        for depth in [1, 2, 63, 64, 65, 66, 130, 200] {
+            var w = JSONWriter()
+            var expected = ""
+            for level in 0..<depth {
+                w.beginArray(); w.int(level); w.beginObject(); w.member("k", level); w.key("v")
+                expected += "[\(level),{\"k\":\(level),\"v\":"
+            }
+            w.null()
+            expected += "null"
+            for level in (0..<depth).reversed() {
+                w.endObject(); w.bool(level % 2 == 0); w.endArray()
+                expected += "},\(level % 2 == 0)]"
+            }
+            XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), expected, "depth \(depth)")
+            w.reset()
+            w.beginArray(); w.int(1); w.int(2); w.endArray()
+            XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), "[1,2]", "after reset at depth \(depth)")
+        }
+    }
+
     func testXFRMStatParsing() {
         let parsed = parseXFRMStat("XfrmInError             \t0\nXfrmInNoStates          \t17\nbogus line\n")
         XCTAssertEqual(parsed.map(\.name), ["XfrmInError", "XfrmInNoStates"])
