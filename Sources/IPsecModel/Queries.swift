@@ -148,7 +148,7 @@ extension LiveModel {
     /// Traffic history of all SAs together (oldest first).
     public var totalHistory: [HistoryPoint] { Array(globalHistory) }
 
-    /// Keepalive status of a peer evaluated at `now` (the cached one is as of the last dump or tick).
+    /// Keepalive status of a peer evaluated at `now` (a summary's is evaluated at the latest input).
     public func keepaliveStatus(for key: PeerKey, at now: ModelTime) -> KeepaliveStatus? {
         guard let p = peerCache[key] else { return nil }
         var kernel: UInt32?, inUsed: ModelTime?, outUsed: ModelTime?
