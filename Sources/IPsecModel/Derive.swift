@@ -60,19 +60,32 @@ struct PeerRates: Sendable {
     }
 }
 
+/// The SA slots of every peer of one derivation in one array (each peer a range of it: one
+/// allocation per derivation instead of one or more per peer).
+final class PeerSlots: Sendable {
+    let slots: [Int32]
+    init(_ slots: [Int32]) { self.slots = slots }
+}
+
 /// A peer as cached by `derive`: SAs by entry slot (4 bytes each); `PeerSummary` is built on read.
 struct PeerRecord: Sendable {
     var key: PeerKey
-    /// The peer's SA slots in one array (one allocation instead of up to three): inbound first,
-    /// then outbound, then undetermined.
-    private var slots: [Int32]
-    private var inboundCount: Int32
-    private var outboundCount: Int32
-    var inbound: ArraySlice<Int32> { slots[0..<Int(inboundCount)] }
-    var outbound: ArraySlice<Int32> { slots[Int(inboundCount)..<Int(inboundCount + outboundCount)] }
-    var undetermined: ArraySlice<Int32> { slots[Int(inboundCount + outboundCount)...] }
+    /// The peer's SA slots: a range of the derivation's shared array, inbound first, then
+    /// outbound, then undetermined.
+    private let store: PeerSlots
+    private let start: Int32
+    private let inboundCount: Int32
+    private let outboundCount: Int32
+    private let slotCount: Int32
+    var inbound: ArraySlice<Int32> { store.slots[Int(start)..<Int(start + inboundCount)] }
+    var outbound: ArraySlice<Int32> {
+        store.slots[Int(start + inboundCount)..<Int(start + inboundCount + outboundCount)]
+    }
+    var undetermined: ArraySlice<Int32> {
+        store.slots[Int(start + inboundCount + outboundCount)..<Int(start + slotCount)]
+    }
     /// Every slot: `inbound`, then `outbound`, then `undetermined`.
-    var allSlots: [Int32] { slots }
+    var allSlots: ArraySlice<Int32> { store.slots[Int(start)..<Int(start + slotCount)] }
     /// (reqid, inbound slot, outbound slot), -1 for none.
     var pairs: [(UInt32, Int32, Int32)]
     var policies: [PolicyIdentity]
@@ -92,19 +105,17 @@ struct PeerRecord: Sendable {
     var inboundLastUsed: ModelTime?
     var outboundLastUsed: ModelTime?
 
-    init(key: PeerKey, inbound: [Int32], outbound: [Int32], undetermined: [Int32], pairs: [(UInt32, Int32, Int32)],
+    /// `slots`: the shared array, where this peer's inbound, outbound and undetermined SAs are
+    /// `counts.0`, `.1` and `.2` slots from `start` on.
+    init(key: PeerKey, slots: PeerSlots, start: Int32, counts: (Int32, Int32, Int32), pairs: [(UInt32, Int32, Int32)],
          policies: [PolicyIdentity], inboundRates: PeerRates, outboundRates: PeerRates, inboundTotals: TrafficTotals,
          outboundTotals: TrafficTotals, natBox: NATBox?, encapsulationType: EncapsulationType?, health: HealthFlags,
          kernelInterval: UInt32?, inboundLastUsed: ModelTime?, outboundLastUsed: ModelTime?) {
         self.key = key
-        var all = inbound
-        if !outbound.isEmpty || !undetermined.isEmpty {
-            all.reserveCapacity(inbound.count + outbound.count + undetermined.count)
-            all += outbound
-            all += undetermined
-        }
-        slots = all
-        inboundCount = Int32(inbound.count); outboundCount = Int32(outbound.count)
+        store = slots
+        self.start = start
+        (inboundCount, outboundCount) = (counts.0, counts.1)
+        slotCount = counts.0 + counts.1 + counts.2
         self.pairs = pairs; self.policies = policies; self.inboundRates = inboundRates; self.outboundRates = outboundRates
         self.inboundTotals = inboundTotals; self.outboundTotals = outboundTotals; self.natBox = natBox
         self.encapsulationType = encapsulationType; self.health = health; self.kernelInterval = kernelInterval
@@ -118,10 +129,10 @@ final class NATBox: Sendable {
 }
 
 struct PeerBuilder {
-    /// Entry slots.
-    var inbound: [Int32] = []
-    var outbound: [Int32] = []
-    var undetermined: [Int32] = []
+    /// Numbers of SAs by direction (their slots are gathered once all peers are known).
+    var inboundCount: Int32 = 0
+    var outboundCount: Int32 = 0
+    var undeterminedCount: Int32 = 0
     var inRates = PeerRates.zero
     var outRates = PeerRates.zero
     var inTotals = TrafficTotals.zero
@@ -139,7 +150,26 @@ struct PeerBuilder {
     var pairOut = ReqidSlots()
     var policies: [PolicyIdentity] = []
     /// reqids of larval and per-CPU SAs (not paired, but policies still attach through them).
-    var otherReqids: [UInt32] = []
+    var otherReqids = FewReqids()
+}
+
+/// A few reqids, the first inline (a peer's larval SAs have one: an array cost an allocation per peer).
+struct FewReqids {
+    private var first: UInt32?
+    private var rest: [UInt32] = []
+
+    func contains(_ r: UInt32) -> Bool { first == r || (!rest.isEmpty && rest.contains(r)) }
+
+    mutating func insert(_ r: UInt32) {
+        if contains(r) { return }
+        if first == nil { first = r } else { rest.append(r) }
+    }
+
+    func forEach(_ body: (UInt32) -> Void) {
+        guard let f = first else { return }
+        body(f)
+        for r in rest { body(r) }
+    }
 }
 
 extension LiveModel {
@@ -284,6 +314,8 @@ extension LiveModel {
         builders.reserveCapacity(expectedPeers)
         builderKeys.reserveCapacity(expectedPeers)
         builderIndex.reserveCapacity(expectedPeers)
+        // Each live SA's builder (-1: dead slot); the peers' slot lists are gathered from it at the end.
+        var builderOf = [Int32](repeating: -1, count: entries.count)
         for i in entries.indices where entries[i].alive {
             entries[i].health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
             // Fields read in place (a copy of the whole entry per SA cost more than the grouping).
@@ -297,6 +329,7 @@ extension LiveModel {
                 builders.append(PeerBuilder())
                 builderKeys.append(peer)
             }
+            builderOf[i] = Int32(b)
             let add = entries[i].lifetimeCurrent.addTime
             let pairable = !entries[i].hasParent && !entries[i].isLarval
             let totals = entries[i].totals
@@ -340,54 +373,92 @@ extension LiveModel {
             }
         }
 
-        // Policies attach to peers through template reqid (or template addresses).
-        var byReqid: [UInt32: [PeerKey]] = [:]
-        var byAddresses: [AddressPair: [PeerKey]] = [:]
+        // Policies attach to peers through template reqid (or template addresses). The peers of a
+        // reqid and of an address pair are chains of builder indices (`next...`), not arrays: one
+        // allocation per derivation instead of one per peer.
+        var reqidHead: [UInt32: Int32] = [:]
+        var reqidNodes: [(builder: Int32, next: Int32)] = []
+        var addressHead: [AddressPair: Int32] = [:]
+        var addressNext: [Int32] = []
         if !policyTable.isEmpty {
-            byReqid.reserveCapacity(builders.count)
-            byAddresses.reserveCapacity(builders.count)
+            reqidHead.reserveCapacity(builders.count)
+            reqidNodes.reserveCapacity(builders.count)
+            addressHead.reserveCapacity(builders.count)
+            addressNext = [Int32](repeating: -1, count: builders.count)
             for b in builders.indices {
-                let key = builderKeys[b]
-                for r in builders[b].allReqids {
-                    byReqid[r, default: []].append(key)
+                builders[b].forEachReqid { r in
+                    reqidNodes.append((Int32(b), reqidHead[r] ?? -1))
+                    reqidHead[r] = Int32(reqidNodes.count - 1)
                 }
-                byAddresses[AddressPair(local: key.local, remote: key.remote), default: []].append(key)
+                let pair = AddressPair(local: builderKeys[b].local, remote: builderKeys[b].remote)
+                addressNext[b] = addressHead[pair] ?? -1
+                addressHead[pair] = Int32(b)
             }
+        }
+        // Scratch lists of builder indices, reused from policy to policy.
+        var candidates: [Int32] = [], viaAddresses: [Int32] = [], attachedBuilders: [Int32] = []
+        func addressChain(_ pair: AddressPair, into list: inout [Int32]) {
+            var b = addressHead[pair] ?? -1
+            while b >= 0 { list.append(b); b = addressNext[Int(b)] }
         }
         // A manual index walk: `policyTable.indices` would hold a reference to the table, and the
         // first write below would then copy the whole dictionary.
         var idx = policyTable.startIndex
         while idx != policyTable.endIndex {
             defer { policyTable.formIndex(after: &idx) }
-            var attached: [PeerKey] = []
+            attachedBuilders.removeAll(keepingCapacity: true)
             for t in policyTable.values[idx].templates {
-                var candidates: [PeerKey] = []
-                if t.reqid != 0 { candidates = byReqid[t.reqid] ?? [] }
+                candidates.removeAll(keepingCapacity: true)
+                if t.reqid != 0 {
+                    var n = reqidHead[t.reqid] ?? -1
+                    while n >= 0 { candidates.append(reqidNodes[Int(n)].builder); n = reqidNodes[Int(n)].next }
+                }
                 if !t.source.isZero && !t.destination.isZero {
-                    let viaAddresses = (byAddresses[AddressPair(local: t.source, remote: t.destination)] ?? [])
-                        + (byAddresses[AddressPair(local: t.destination, remote: t.source)] ?? [])
-                    candidates = t.reqid != 0 ? candidates.filter { viaAddresses.contains($0) } : viaAddresses
+                    viaAddresses.removeAll(keepingCapacity: true)
+                    addressChain(AddressPair(local: t.source, remote: t.destination), into: &viaAddresses)
+                    addressChain(AddressPair(local: t.destination, remote: t.source), into: &viaAddresses)
+                    if t.reqid != 0 {
+                        candidates.removeAll { !viaAddresses.contains($0) }
+                    } else {
+                        swap(&candidates, &viaAddresses)
+                    }
                 }
-                for c in candidates where !attached.contains(c) { attached.append(c) }
+                for c in candidates where !attachedBuilders.contains(c) { attachedBuilders.append(c) }
             }
-            attached.sort()
+            let attached = attachedBuilders.isEmpty ? [] : attachedBuilders.map { builderKeys[Int($0)] }.sorted()
             if policyTable.values[idx].peers != attached { policyTable.values[idx].peers = attached }
-            if !attached.isEmpty {
+            if !attachedBuilders.isEmpty {
                 let id = policyTable.values[idx].identity
-                for peer in attached {
-                    if let b = builderIndex[peer] { builders[Int(b)].policies.append(id) }
-                }
+                for b in attachedBuilders { builders[Int(b)].policies.append(id) }
             }
         }
 
         // Summaries, built in key order (the cache's order): sorting keys, not records.
         let order = builderKeys.indices.sorted { builderKeys[$0] < builderKeys[$1] }
+        // The peers' slot lists, in one array: each peer's range in key order, inbound, then
+        // outbound, then undetermined, each in slot order (the order the SAs were grouped in).
+        var cursor = [Int32](repeating: 0, count: builders.count * 3)
+        var total: Int32 = 0
+        for b in order {
+            cursor[3 * b] = total
+            cursor[3 * b + 1] = total + builders[b].inboundCount
+            cursor[3 * b + 2] = total + builders[b].inboundCount + builders[b].outboundCount
+            total += builders[b].inboundCount + builders[b].outboundCount + builders[b].undeterminedCount
+        }
+        var flat = [Int32](repeating: -1, count: Int(total))
+        for i in entries.indices where builderOf[i] >= 0 {
+            let c = 3 * Int(builderOf[i]) + (entries[i].direction == .inbound ? 0 : entries[i].direction == .outbound ? 1 : 2)
+            flat[Int(cursor[c])] = Int32(i)
+            cursor[c] += 1
+        }
+        let store = PeerSlots(flat)
         var records: [PeerRecord] = []
         records.reserveCapacity(builders.count)
         var ports = Set<UInt16>()
+        var start: Int32 = 0
         for b in order {
             let key = builderKeys[b]
-            let nat = natTraversal(key: key, builder: builders[b])
+            let nat = natTraversal(key: key, encapOut: builders[b].encapOut, encapIn: builders[b].encapIn)
             if let n = nat {
                 ports.insert(n.localPort)
                 ports.insert(n.remotePort)
@@ -396,20 +467,14 @@ extension LiveModel {
             let pairList = reqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
             var health: HealthFlags = []
             let position = Int32(records.count)
-            for s in builders[b].inbound {
-                health.formUnion(entries[Int(s)].health)
-                entries[Int(s)].peerIndex = position
+            let counts = (builders[b].inboundCount, builders[b].outboundCount, builders[b].undeterminedCount)
+            let end = start + counts.0 + counts.1 + counts.2
+            for k in Int(start)..<Int(end) {
+                let s = Int(flat[k])
+                health.formUnion(entries[s].health)
+                entries[s].peerIndex = position
             }
-            for s in builders[b].outbound {
-                health.formUnion(entries[Int(s)].health)
-                entries[Int(s)].peerIndex = position
-            }
-            for s in builders[b].undetermined {
-                health.formUnion(entries[Int(s)].health)
-                entries[Int(s)].peerIndex = position
-            }
-            records.append(PeerRecord(key: key, inbound: builders[b].inbound, outbound: builders[b].outbound,
-                                      undetermined: builders[b].undetermined, pairs: pairList,
+            records.append(PeerRecord(key: key, slots: store, start: start, counts: counts, pairs: pairList,
                                       policies: sortedPolicies(builders[b].policies), inboundRates: builders[b].inRates,
                                       outboundRates: builders[b].outRates, inboundTotals: builders[b].inTotals,
                                       outboundTotals: builders[b].outTotals, natBox: nat.map(NATBox.init),
@@ -417,6 +482,7 @@ extension LiveModel {
                                       kernelInterval: builders[b].kernelInterval,
                                       inboundLastUsed: builders[b].inboundLastUsed,
                                       outboundLastUsed: builders[b].outboundLastUsed))
+            start = end
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = PeerCache(sorted: records)
@@ -595,9 +661,9 @@ extension LiveModel {
                          inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, at: lastInputTime)
     }
 
-    func natTraversal(key: PeerKey, builder b: PeerBuilder) -> NATTraversal? {
-        guard let enc = b.encapOut ?? b.encapIn else { return nil }
-        let outbound = b.encapOut != nil
+    func natTraversal(key: PeerKey, encapOut: XFRMEncapsulation?, encapIn: XFRMEncapsulation?) -> NATTraversal? {
+        guard let enc = encapOut ?? encapIn else { return nil }
+        let outbound = encapOut != nil
         let localPort = outbound ? enc.sourcePort : enc.destinationPort
         let remotePort = outbound ? enc.destinationPort : enc.sourcePort
         let mappings = peerStates[key]?.mappings ?? []
@@ -648,29 +714,30 @@ extension PeerBuilder {
         return r.sorted()
     }
 
-    /// Every reqid of the peer (paired, larval, per-CPU), each once.
-    var allReqids: [UInt32] {
-        var r = pairedReqids
-        for o in otherReqids where !r.contains(o) { r.append(o) }
-        return r
+    /// Calls `body` with every reqid of the peer (paired, larval, per-CPU), each once, without
+    /// building a list.
+    func forEachReqid(_ body: (UInt32) -> Void) {
+        for i in pairIn.items { body(i.reqid) }
+        for i in pairOut.items where pairIn[i.reqid] == nil { body(i.reqid) }
+        otherReqids.forEach { r in if pairIn[r] == nil && pairOut[r] == nil { body(r) } }
     }
 
     mutating func addInbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
                              lastUsed: ModelTime?, reqid: UInt32, add: UInt64, pairable: Bool) {
-        inbound.append(id)
+        inboundCount += 1
         inTotals = inTotals + totals
         if encap != nil { encapIn = encap }
         if let u = lastUsed { inboundLastUsed = max(inboundLastUsed ?? u, u) }
         if pairable {
             pairIn.keepNewest(reqid: reqid, add: add, slot: id)
         } else {
-            if !otherReqids.contains(reqid) { otherReqids.append(reqid) }
+            otherReqids.insert(reqid)
         }
     }
 
     mutating func addOutbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
                               lastUsed: ModelTime?, keepalive: UInt32?, reqid: UInt32, add: UInt64, pairable: Bool) {
-        outbound.append(id)
+        outboundCount += 1
         outTotals = outTotals + totals
         if encap != nil { encapOut = encap }
         if let k = keepalive, k > 0 { kernelInterval = k }
@@ -678,13 +745,13 @@ extension PeerBuilder {
         if pairable {
             pairOut.keepNewest(reqid: reqid, add: add, slot: id)
         } else {
-            if !otherReqids.contains(reqid) { otherReqids.append(reqid) }
+            otherReqids.insert(reqid)
         }
     }
 
     mutating func addUndetermined(_ id: Int32, totals: TrafficTotals,
                                   encap: XFRMEncapsulation?) {
-        undetermined.append(id)
+        undeterminedCount += 1
         outTotals = outTotals + totals
         if encap != nil && encapOut == nil { encapOut = encap }
     }

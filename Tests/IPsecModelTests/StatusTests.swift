@@ -287,6 +287,45 @@ final class HealthTests: XCTestCase {
 final class GroupingTests: XCTestCase {
     let t0 = Fx.t0
 
+    /// Policies attach through a template's reqid (any SA of the peer, larval ones too), its
+    /// addresses (either way round), or both (then both must match); several templates add up.
+    func testPoliciesAttachByReqidAddressesOrBoth() throws {
+        let r2 = Fx.remote2
+        let zero = IPAddress.zero(.inet)
+        let sas = [Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x10, reqid: 1, dir: .outbound),
+                   Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0x11, reqid: 1, dir: .inbound),
+                   Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0x12, reqid: 7, dir: .inbound, larval: true),
+                   Fx.sa(src: Fx.local, dst: r2, spi: 0x20, reqid: 1, dir: .outbound),
+                   Fx.sa(src: r2, dst: Fx.local, spi: 0x21, reqid: 1, dir: .inbound)]
+        let sel = Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0")
+        func pol(_ index: UInt32, _ dir: PolicyDirection, _ t: [XFRMTemplate]) -> XFRMPolicy {
+            Fx.policy(dir: dir, index: index, selector: sel, templates: t)
+        }
+        let byReqid = pol(8, .outbound, [Fx.template(src: zero, dst: zero, reqid: 1)])
+        let byBoth = pol(16, .outbound, [Fx.template(src: Fx.local, dst: Fx.remote, reqid: 1)])
+        let byAddresses = pol(24, .inbound, [Fx.template(src: r2, dst: Fx.local, reqid: 0)])
+        let byLarvalReqid = pol(32, .inbound, [Fx.template(src: zero, dst: zero, reqid: 7)])
+        let twoTemplates = pol(40, .outbound, [Fx.template(src: Fx.local, dst: r2, reqid: 1),
+                                               Fx.template(src: zero, dst: zero, reqid: 7)])
+        let none = pol(48, .outbound, [Fx.template(src: zero, dst: zero, reqid: 99)])
+        let bothMismatch = pol(56, .outbound, [Fx.template(src: Fx.local, dst: r2, reqid: 7)])
+        let policies = [byReqid, byBoth, byAddresses, byLarvalReqid, twoTemplates, none, bothMismatch]
+        let m = Fx.model(sas, policies: policies)
+        let a = PeerKey(local: Fx.local, remote: Fx.remote), b = PeerKey(local: Fx.local, remote: r2)
+        func peers(_ p: XFRMPolicy) -> [PeerKey]? { m.policies.first { $0.policy.identity == p.identity }?.peers }
+        XCTAssertEqual(peers(byReqid), [a, b].sorted())
+        XCTAssertEqual(peers(byBoth), [a])
+        XCTAssertEqual(peers(byAddresses), [b])
+        XCTAssertEqual(peers(byLarvalReqid), [a])
+        XCTAssertEqual(peers(twoTemplates), [a, b].sorted())
+        XCTAssertEqual(peers(none), [])
+        XCTAssertEqual(peers(bothMismatch), [])
+        XCTAssertEqual(m.peer(a)?.policies, [byLarvalReqid, byReqid, byBoth, twoTemplates].map(\.identity)
+                        .sorted { ($0.direction.rawValue, $0.index) < ($1.direction.rawValue, $1.index) })
+        XCTAssertEqual(m.peer(b)?.policies, [byAddresses, byReqid, twoTemplates].map(\.identity)
+                        .sorted { ($0.direction.rawValue, $0.index) < ($1.direction.rawValue, $1.index) })
+    }
+
     func testDirectionFromPolicyTemplatesWithoutSADirAttribute() throws {
         let outPol = Fx.policy(dir: .outbound, index: 1, selector: Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0"),
                                templates: [Fx.template(src: Fx.local, dst: Fx.remote, reqid: 7)])
