@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "IPsecExportTests", dependencies: ["IPsecExport", "IPsecModel", "XFRMWire", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "IPsecViewsTests", dependencies: [
-            "IPsecViews", "IPsecModel", "XFRMWire",
+            "IPsecViews", "IPsecModel", "XFRMWire", "TestSupport",
             .product(name: "SnapshotTesting", package: "swift-snapshot-testing"),
         ],
                     resources: [.copy("__Snapshots__")], swiftSettings: strict),

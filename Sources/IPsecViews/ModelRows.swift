@@ -387,15 +387,44 @@ extension SARows {
         return (ids, values)
     }
 
-    /// The last model-backed sort: its keys and result. A sort is a function of the key array alone
-    /// (ties keep index order), so the same keys give the same result without sorting again (the usual
-    /// refresh of idle SAs, or of a column that did not change).
+    /// The last model-backed sort: its column, direction and result. The sort is stable (ties keep
+    /// index order), so its result is the one order of the indices by (key, index): when the new
+    /// keys are still in that order, the previous result is the sort of the new keys, found in one
+    /// pass without sorting again or keeping the old keys (32 bytes an SA for the peer column).
     struct SortCache: Sendable {
         var column = ""
         var ascending = true
-        var numbers: [Double]?
-        var words: [SortWords]?
         var result: [Int] = []
+    }
+
+    /// Whether `order` (a permutation of the indices of `keys`) lists them by key, ascending or
+    /// descending, ties by index: then it is exactly what `TableLayout.sorted` returns for them.
+    /// NaN keys (not ordered) answer false.
+    static func stillSorted(_ order: [Int], numbers keys: [Double], ascending: Bool) -> Bool {
+        guard order.count == keys.count else { return false }
+        if let first = order.first, keys[first].isNaN { return false }
+        for k in order.indices.dropFirst() {
+            let a = order[k - 1], b = order[k]
+            let ka = keys[a], kb = keys[b]
+            if kb.isNaN { return false }
+            if ascending ? ka < kb : ka > kb { continue }
+            if ka == kb && a < b { continue }
+            return false
+        }
+        return true
+    }
+
+    /// `stillSorted` for word keys.
+    static func stillSorted(_ order: [Int], words keys: [SortWords], ascending: Bool) -> Bool {
+        guard order.count == keys.count else { return false }
+        for k in order.indices.dropFirst() {
+            let a = order[k - 1], b = order[k]
+            let ka = keys[a], kb = keys[b]
+            if ascending ? ka < kb : kb < ka { continue }
+            if ka == kb && a < b { continue }
+            return false
+        }
+        return true
     }
 
     /// Row indices sorted by an SA column (as `TableLayout.sorted` over `Columns.sa`; the lifetime
@@ -421,9 +450,9 @@ extension SARows {
         let sameSort = cache.column == column && cache.ascending == ascending
         if column == "peer" {
             let words = s.model.withSAEntries { buf in order.map { SortWords(buf[Int($0)].source, buf[Int($0)].destination) } }
-            if sameSort, let w = cache.words, w == words { return cache.result }
+            if sameSort, SARows.stillSorted(cache.result, words: words, ascending: ascending) { return cache.result }
             let r = TableLayout.sorted(words: words, ascending: ascending)
-            cache = SortCache(column: column, ascending: ascending, numbers: nil, words: words, result: r)
+            cache = SortCache(column: column, ascending: ascending, result: r)
             return r
         }
         let numbers: [Double] = s.model.withSAEntries { buf in
@@ -447,13 +476,9 @@ extension SARows {
             default: return each { Double(HealthFlag.maxLevel(buf[$0].health).rawValue) }
             }
         }
-        // Bitwise equality (NaN keys compare equal to themselves: the sort result is the same).
-        if sameSort, let n = cache.numbers, n.count == numbers.count,
-           n.withUnsafeBytes({ a in numbers.withUnsafeBytes { b in a.elementsEqual(b) } }) {
-            return cache.result
-        }
+        if sameSort, SARows.stillSorted(cache.result, numbers: numbers, ascending: ascending) { return cache.result }
         let r = TableLayout.sorted(numbers: numbers, ascending: ascending)
-        cache = SortCache(column: column, ascending: ascending, numbers: numbers, words: nil, result: r)
+        cache = SortCache(column: column, ascending: ascending, result: r)
         return r
     }
 

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 import IPsecModel
 import XFRMWire
@@ -191,6 +192,42 @@ final class ModelBackedRowsTests: XCTestCase {
                                p.sortedIndices(column: c, ascending: false, now: now), "\(n) \(c) again")
             }
         }
+    }
+
+    /// The sort cache's check: an order passes exactly when it is what sorting the keys gives
+    /// (stable, ascending or descending), for keys with many ties; NaN keys never pass.
+    func testAnOrderIsStillSortedExactlyWhenSortingGivesIt() {
+        var rng = SplitMix64(seed: 11)
+        for round in 0..<300 {
+            let n = Int(rng.next() % 12)
+            let numbers = (0..<n).map { _ in Double(rng.next() % 4) }
+            let words = (0..<n).map { _ in
+                SortWords(IPAddress(family: .inet, high: 0, low: rng.next() % 3), IPAddress(family: .inet, high: 0, low: rng.next() % 2))
+            }
+            for ascending in [true, false] {
+                let sortedNumbers = TableLayout.sorted(numbers: numbers, ascending: ascending)
+                let sortedWords = TableLayout.sorted(words: words, ascending: ascending)
+                XCTAssertTrue(SARows.stillSorted(sortedNumbers, numbers: numbers, ascending: ascending))
+                XCTAssertTrue(SARows.stillSorted(sortedWords, words: words, ascending: ascending))
+                // Another permutation (the sorted one with a couple of swaps, or a shuffle)
+                // passes only when it is the sorted order.
+                var p = sortedNumbers
+                if n > 1 && rng.next() % 2 == 0 {
+                    p.swapAt(Int(rng.next() % UInt64(n - 1)), 0)
+                    let k = Int(rng.next() % UInt64(n - 1))
+                    p.swapAt(k, k + 1)
+                } else {
+                    for k in stride(from: n - 1, to: 0, by: -1) { p.swapAt(k, Int(rng.next() % UInt64(k + 1))) }
+                }
+                XCTAssertEqual(SARows.stillSorted(p, numbers: numbers, ascending: ascending), p == sortedNumbers,
+                               "round \(round): \(numbers) \(p)")
+                XCTAssertEqual(SARows.stillSorted(p, words: words, ascending: ascending), p == sortedWords,
+                               "round \(round)")
+            }
+        }
+        XCTAssertFalse(SARows.stillSorted([0, 1], numbers: [1, .nan], ascending: true))
+        XCTAssertFalse(SARows.stillSorted([0], numbers: [.nan], ascending: true))
+        XCTAssertFalse(SARows.stillSorted([0, 1], numbers: [1, 2, 3], ascending: true), "other count")
     }
 
     func testScreensFromTheModelMatchPlainRows() {
