@@ -99,18 +99,14 @@ struct PeerRecord: Sendable {
     /// `nat?.encapsulation.type`, kept apart: reading it through `nat` copied the whole record.
     var encapsulationType: EncapsulationType?
     var health: HealthFlags
-    /// The keepalive verdict's inputs: the verdict itself (96 bytes, with text) is evaluated when
-    /// read (`LiveModel.cachedPeerKeepalive`).
-    var kernelInterval: UInt32?
-    var inboundLastUsed: ModelTime?
-    var outboundLastUsed: ModelTime?
+    // No keepalive verdict (96 bytes, with text) nor its inputs: `LiveModel.keepaliveStatus(of:at:)`
+    // evaluates it from the peer's live SAs when read.
 
     /// `slots`: the shared array, where this peer's inbound, outbound and undetermined SAs are
     /// `counts.0`, `.1` and `.2` slots from `start` on.
     init(key: PeerKey, slots: PeerSlots, start: Int32, counts: (Int32, Int32, Int32), pairs: [(UInt32, Int32, Int32)],
          policies: [PolicyIdentity], inboundRates: PeerRates, outboundRates: PeerRates, inboundTotals: TrafficTotals,
-         outboundTotals: TrafficTotals, natBox: NATBox?, encapsulationType: EncapsulationType?, health: HealthFlags,
-         kernelInterval: UInt32?, inboundLastUsed: ModelTime?, outboundLastUsed: ModelTime?) {
+         outboundTotals: TrafficTotals, natBox: NATBox?, encapsulationType: EncapsulationType?, health: HealthFlags) {
         self.key = key
         store = slots
         self.start = start
@@ -118,8 +114,7 @@ struct PeerRecord: Sendable {
         slotCount = counts.0 + counts.1 + counts.2
         self.pairs = pairs; self.policies = policies; self.inboundRates = inboundRates; self.outboundRates = outboundRates
         self.inboundTotals = inboundTotals; self.outboundTotals = outboundTotals; self.natBox = natBox
-        self.encapsulationType = encapsulationType; self.health = health; self.kernelInterval = kernelInterval
-        self.inboundLastUsed = inboundLastUsed; self.outboundLastUsed = outboundLastUsed
+        self.encapsulationType = encapsulationType; self.health = health
     }
 }
 
@@ -140,9 +135,6 @@ struct PeerBuilder {
     var health: HealthFlags = []
     var encapOut: XFRMEncapsulation?
     var encapIn: XFRMEncapsulation?
-    var kernelInterval: UInt32?
-    var inboundLastUsed: ModelTime?
-    var outboundLastUsed: ModelTime?
     /// reqid -> newest (add time, slot) per direction.
     /// Small lists, not dictionaries: a peer has few reqids, and a dictionary per peer cost an
     /// allocation and hashing per SA.
@@ -338,12 +330,10 @@ extension LiveModel {
             case .inbound?:
                 builders[b].inRates.add(i, entries)
                 builders[b].addInbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
-                                       lastUsed: entries[i].lastUsedTime, reqid: entries[i].reqid, add: add,
-                                       pairable: pairable)
+                                       reqid: entries[i].reqid, add: add, pairable: pairable)
             case .outbound?:
                 builders[b].outRates.add(i, entries)
                 builders[b].addOutbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
-                                        lastUsed: entries[i].lastUsedTime, keepalive: entries[i].keepaliveInterval,
                                         reqid: entries[i].reqid, add: add, pairable: pairable)
             case nil:
                 builders[b].outRates.add(i, entries)
@@ -478,10 +468,7 @@ extension LiveModel {
                                       policies: sortedPolicies(builders[b].policies), inboundRates: builders[b].inRates,
                                       outboundRates: builders[b].outRates, inboundTotals: builders[b].inTotals,
                                       outboundTotals: builders[b].outTotals, natBox: nat.map(NATBox.init),
-                                      encapsulationType: nat?.encapsulation.type, health: health,
-                                      kernelInterval: builders[b].kernelInterval,
-                                      inboundLastUsed: builders[b].inboundLastUsed,
-                                      outboundLastUsed: builders[b].outboundLastUsed))
+                                      encapsulationType: nat?.encapsulation.type, health: health))
             start = end
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
@@ -553,7 +540,6 @@ extension LiveModel {
         for p in cache.values.indices {
             cache.values[p].inboundRates = .zero; cache.values[p].outboundRates = .zero
             cache.values[p].inboundTotals = .zero; cache.values[p].outboundTotals = .zero
-            cache.values[p].inboundLastUsed = nil; cache.values[p].outboundLastUsed = nil
             cache.values[p].health = []
         }
         let peers = cache.values.count
@@ -570,11 +556,9 @@ extension LiveModel {
                 case .inbound?:
                     sums[p].inboundRates.add(i, entries)
                     sums[p].inboundTotals = sums[p].inboundTotals + share
-                    if let u = entries[i].lastUsedTime { sums[p].inboundLastUsed = max(sums[p].inboundLastUsed ?? u, u) }
                 case .outbound?:
                     sums[p].outboundRates.add(i, entries)
                     sums[p].outboundTotals = sums[p].outboundTotals + share
-                    if let u = entries[i].lastUsedTime { sums[p].outboundLastUsed = max(sums[p].outboundLastUsed ?? u, u) }
                 case nil:
                     sums[p].outboundRates.add(i, entries)
                     sums[p].outboundTotals = sums[p].outboundTotals + share
@@ -654,13 +638,6 @@ extension LiveModel {
         peerCache = cache
     }
 
-    /// The keepalive verdict of a cached peer from the figures its record holds (as of the last
-    /// derive or tick) and the keepalives seen on the wire so far, at the model's latest input.
-    func cachedPeerKeepalive(_ r: PeerRecord) -> KeepaliveStatus {
-        keepaliveVerdict(peer: r.key, encapsulation: r.encapsulationType, kernelInterval: r.kernelInterval,
-                         inboundLastUsed: r.inboundLastUsed, outboundLastUsed: r.outboundLastUsed, at: lastInputTime)
-    }
-
     func natTraversal(key: PeerKey, encapOut: XFRMEncapsulation?, encapIn: XFRMEncapsulation?) -> NATTraversal? {
         guard let enc = encapOut ?? encapIn else { return nil }
         let outbound = encapOut != nil
@@ -723,11 +700,10 @@ extension PeerBuilder {
     }
 
     mutating func addInbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
-                             lastUsed: ModelTime?, reqid: UInt32, add: UInt64, pairable: Bool) {
+                             reqid: UInt32, add: UInt64, pairable: Bool) {
         inboundCount += 1
         inTotals = inTotals + totals
         if encap != nil { encapIn = encap }
-        if let u = lastUsed { inboundLastUsed = max(inboundLastUsed ?? u, u) }
         if pairable {
             pairIn.keepNewest(reqid: reqid, add: add, slot: id)
         } else {
@@ -736,12 +712,10 @@ extension PeerBuilder {
     }
 
     mutating func addOutbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
-                              lastUsed: ModelTime?, keepalive: UInt32?, reqid: UInt32, add: UInt64, pairable: Bool) {
+                              reqid: UInt32, add: UInt64, pairable: Bool) {
         outboundCount += 1
         outTotals = outTotals + totals
         if encap != nil { encapOut = encap }
-        if let k = keepalive, k > 0 { kernelInterval = k }
-        if let u = lastUsed { outboundLastUsed = max(outboundLastUsed ?? u, u) }
         if pairable {
             pairOut.keepNewest(reqid: reqid, add: add, slot: id)
         } else {

@@ -129,7 +129,7 @@ extension LiveModel {
                            pairs: r.pairs.map { SAPair(reqid: $0.0, inbound: id($0.1), outbound: id($0.2)) },
                            policies: r.policies, inboundRates: r.inboundRates.windowed, outboundRates: r.outboundRates.windowed,
                            inboundTotals: r.inboundTotals, outboundTotals: r.outboundTotals, nat: r.nat,
-                           keepalive: cachedPeerKeepalive(r), health: r.health)
+                           keepalive: keepaliveStatus(of: r, at: lastInputTime), health: r.health)
     }
 
     /// The SAs of a peer (inbound first, then outbound, then undetermined).
@@ -150,10 +150,15 @@ extension LiveModel {
 
     /// Keepalive status of a peer evaluated at `now` (a summary's is evaluated at the latest input).
     public func keepaliveStatus(for key: PeerKey, at now: ModelTime) -> KeepaliveStatus? {
-        guard let p = peerCache[key] else { return nil }
+        peerCache[key].map { keepaliveStatus(of: $0, at: now) }
+    }
+
+    /// The keepalive verdict of a cached peer at `now`, from its live SAs (the SAs of `sas(of:)`,
+    /// read in place: last use by direction, the outbound kernel interval) and the keepalives seen
+    /// on the wire. Undetermined SAs count as outbound, as they are grouped.
+    func keepaliveStatus(of p: PeerRecord, at now: ModelTime) -> KeepaliveStatus {
         var kernel: UInt32?, inUsed: ModelTime?, outUsed: ModelTime?
-        // The SAs of `sas(of:)`, in the same order, read in place (no entry copies).
-        for s in p.allSlots where entries[Int(s)].alive && entries[Int(s)].peer == key {
+        for s in p.allSlots where entries[Int(s)].alive && entries[Int(s)].peer == p.key {
             let i = Int(s)
             let used = entries[i].lastUsedTime
             if entries[i].direction == .inbound {
@@ -163,7 +168,7 @@ extension LiveModel {
                 if let u = used { outUsed = max(outUsed ?? u, u) }
             }
         }
-        return keepaliveVerdict(peer: key, encapsulation: p.nat?.encapsulation.type, kernelInterval: kernel,
+        return keepaliveVerdict(peer: p.key, encapsulation: p.encapsulationType, kernelInterval: kernel,
                                 inboundLastUsed: inUsed, outboundLastUsed: outUsed, at: now)
     }
 

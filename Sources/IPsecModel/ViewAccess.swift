@@ -69,8 +69,8 @@ extension LiveModel {
     /// A peer's keepalive verdict evaluated at `now` (`keepaliveStatus(for:at:)`) and its NAT-T
     /// state, nil for an unknown peer (no summary is built).
     public func peerKeepaliveAndNAT(_ key: PeerKey, at now: ModelTime) -> (keepalive: KeepaliveStatus, nat: NATTraversal?)? {
-        guard let p = peerCache.position(of: key), let k = keepaliveStatus(for: key, at: now) else { return nil }
-        return (k, peerCache.values[p].nat)
+        guard let p = peerCache.position(of: key) else { return nil }
+        return peerCache.values.withUnsafeBufferPointer { r in (keepaliveStatus(of: r[p], at: now), r[p].nat) }
     }
 
     /// `mapPoliciesSorted(_:)` restricted to the policies `include` accepts (filtered before sorting:
