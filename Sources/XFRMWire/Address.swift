@@ -95,19 +95,14 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// Text as `ip` prints it: dotted quad, or RFC 5952 compressed IPv6.
     /// (Formatted into a stack buffer: snapshots and views format hundreds of thousands.)
     public var description: String {
-        withText { String(decoding: $0, as: UTF8.self) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: IPAddress.maxTextLength) { buf in
+            String(decoding: UnsafeBufferPointer(start: buf.baseAddress!, count: writeText(to: buf.baseAddress!)),
+                   as: UTF8.self)
+        }
     }
 
     /// The most bytes `writeText(to:)` writes (an IPv4-mapped IPv6 address takes 45).
     public static let maxTextLength = 48
-
-    /// The text of `description` (ASCII), lent to `body` without building a `String`.
-    public func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: IPAddress.maxTextLength) { buf -> R in
-            let n = writeText(to: buf.baseAddress!)
-            return try body(UnsafeBufferPointer(start: buf.baseAddress!, count: n))
-        }
-    }
 
     /// Writes the text of `description` (ASCII, at most `maxTextLength` bytes) at `out` and returns
     /// its length. Not generic: writers in other modules call it without generic metadata lookups

@@ -143,19 +143,23 @@ final class JSONExportTests: XCTestCase {
         XCTAssertEqual(parsed.map(\.value), [0, 17])
     }
 
-    /// Addresses written in place read exactly as their `description` (the text every other
-    /// output uses), with or without a prefix length.
-    func testAddressesWrittenInPlaceMatchTheirText() throws {
-        var addresses = try ["192.0.2.1", "0.0.0.0", "255.255.255.255", "2001:db8::1", "2001:db8:0:1::",
-                         "::", "::1", "::ffff:198.51.100.7", "2001:db8:1:2:3:4:5:6", "2001:0:0:1::1"]
-            .map { try XCTUnwrap(IPAddress($0), $0) }
-        addresses.append(.zero(.unspecified))
-        for a in addresses {
+    /// Addresses written in place read as `ip` prints them (dotted quad, RFC 5952), as their
+    /// `description` does, with or without a prefix length.
+    func testAddressesWrittenInPlaceReadAsIpPrintsThem() throws {
+        var cases = try [("192.0.2.1", "192.0.2.1"), ("0.0.0.0", "0.0.0.0"), ("255.255.255.255", "255.255.255.255"),
+                         ("2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"), ("2001:db8:0:1:0:0:0:0", "2001:db8:0:1::"),
+                         ("0:0:0:0:0:0:0:0", "::"), ("::1", "::1"), ("::ffff:198.51.100.7", "::ffff:198.51.100.7"),
+                         ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6"), ("2001:0:0:1:0:0:0:1", "2001:0:0:1::1"),
+                         ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1")]
+            .map { (try XCTUnwrap(IPAddress($0.0), $0.0), $0.1) }
+        cases.append((.zero(.unspecified), "0.0.0.0"))
+        for (a, text) in cases {
+            XCTAssertEqual(a.description, text)
             for prefix in [nil, 0, 24, 128] as [UInt8?] {
                 var w = JSONWriter()
                 w.beginArray(); w.address(a, prefixLength: prefix); w.member2(a); w.endArray()
-                let text = a.description + (prefix.map { "/\($0)" } ?? "")
-                XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), "[\"\(text)\",{\"a\":\"\(a.description)\"}]")
+                let withPrefix = text + (prefix.map { "/\($0)" } ?? "")
+                XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), "[\"\(withPrefix)\",{\"a\":\"\(text)\"}]")
             }
         }
     }
