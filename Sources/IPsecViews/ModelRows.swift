@@ -399,27 +399,14 @@ extension SARows {
 
     /// Whether `order` (a permutation of the indices of `keys`) lists them by key, ascending or
     /// descending, ties by index: then it is exactly what `TableLayout.sorted` returns for them.
-    /// NaN keys (not ordered) answer false.
-    static func stillSorted(_ order: [Int], numbers keys: [Double], ascending: Bool) -> Bool {
+    /// Keys not equal to themselves (NaN: not ordered) answer false.
+    static func stillSorted<Key: Comparable>(_ order: [Int], _ keys: [Key], ascending: Bool) -> Bool {
         guard order.count == keys.count else { return false }
-        if let first = order.first, keys[first].isNaN { return false }
+        if let first = order.first, keys[first] != keys[first] { return false }
         for k in order.indices.dropFirst() {
             let a = order[k - 1], b = order[k]
             let ka = keys[a], kb = keys[b]
-            if kb.isNaN { return false }
-            if ascending ? ka < kb : ka > kb { continue }
-            if ka == kb && a < b { continue }
-            return false
-        }
-        return true
-    }
-
-    /// `stillSorted` for word keys.
-    static func stillSorted(_ order: [Int], words keys: [SortWords], ascending: Bool) -> Bool {
-        guard order.count == keys.count else { return false }
-        for k in order.indices.dropFirst() {
-            let a = order[k - 1], b = order[k]
-            let ka = keys[a], kb = keys[b]
+            if kb != kb { return false }
             if ascending ? ka < kb : kb < ka { continue }
             if ka == kb && a < b { continue }
             return false
@@ -450,7 +437,7 @@ extension SARows {
         let sameSort = cache.column == column && cache.ascending == ascending
         if column == "peer" {
             let words = s.model.withSAEntries { buf in order.map { SortWords(buf[Int($0)].source, buf[Int($0)].destination) } }
-            if sameSort, SARows.stillSorted(cache.result, words: words, ascending: ascending) { return cache.result }
+            if sameSort, SARows.stillSorted(cache.result, words, ascending: ascending) { return cache.result }
             let r = TableLayout.sorted(words: words, ascending: ascending)
             cache = SortCache(column: column, ascending: ascending, result: r)
             return r
@@ -476,7 +463,7 @@ extension SARows {
             default: return each { Double(HealthFlag.maxLevel(buf[$0].health).rawValue) }
             }
         }
-        if sameSort, SARows.stillSorted(cache.result, numbers: numbers, ascending: ascending) { return cache.result }
+        if sameSort, SARows.stillSorted(cache.result, numbers, ascending: ascending) { return cache.result }
         let r = TableLayout.sorted(numbers: numbers, ascending: ascending)
         cache = SortCache(column: column, ascending: ascending, result: r)
         return r

@@ -207,8 +207,8 @@ final class ModelBackedRowsTests: XCTestCase {
             for ascending in [true, false] {
                 let sortedNumbers = TableLayout.sorted(numbers: numbers, ascending: ascending)
                 let sortedWords = TableLayout.sorted(words: words, ascending: ascending)
-                XCTAssertTrue(SARows.stillSorted(sortedNumbers, numbers: numbers, ascending: ascending))
-                XCTAssertTrue(SARows.stillSorted(sortedWords, words: words, ascending: ascending))
+                XCTAssertTrue(SARows.stillSorted(sortedNumbers, numbers, ascending: ascending))
+                XCTAssertTrue(SARows.stillSorted(sortedWords, words, ascending: ascending))
                 // Another permutation (the sorted one with a couple of swaps, or a shuffle)
                 // passes only when it is the sorted order.
                 var p = sortedNumbers
@@ -219,15 +219,15 @@ final class ModelBackedRowsTests: XCTestCase {
                 } else {
                     for k in stride(from: n - 1, to: 0, by: -1) { p.swapAt(k, Int(rng.next() % UInt64(k + 1))) }
                 }
-                XCTAssertEqual(SARows.stillSorted(p, numbers: numbers, ascending: ascending), p == sortedNumbers,
+                XCTAssertEqual(SARows.stillSorted(p, numbers, ascending: ascending), p == sortedNumbers,
                                "round \(round): \(numbers) \(p)")
-                XCTAssertEqual(SARows.stillSorted(p, words: words, ascending: ascending), p == sortedWords,
+                XCTAssertEqual(SARows.stillSorted(p, words, ascending: ascending), p == sortedWords,
                                "round \(round)")
             }
         }
-        XCTAssertFalse(SARows.stillSorted([0, 1], numbers: [1, .nan], ascending: true))
-        XCTAssertFalse(SARows.stillSorted([0], numbers: [.nan], ascending: true))
-        XCTAssertFalse(SARows.stillSorted([0, 1], numbers: [1, 2, 3], ascending: true), "other count")
+        XCTAssertFalse(SARows.stillSorted([0, 1], [1, .nan] as [Double], ascending: true))
+        XCTAssertFalse(SARows.stillSorted([0], [.nan] as [Double], ascending: true))
+        XCTAssertFalse(SARows.stillSorted([0, 1], [1, 2, 3] as [Double], ascending: true), "other count")
     }
 
     func testScreensFromTheModelMatchPlainRows() {
