@@ -860,6 +860,8 @@ public struct XFRMSPDInfo: Hashable, Sendable {
     public var inbound: UInt32?, outbound: UInt32?, forward: UInt32?
     public var inboundSocket: UInt32?, outboundSocket: UInt32?, forwardSocket: UInt32?
     public var hashCount: UInt32?, hashMax: UInt32?
+    /// Policies in the three directions (not counting per-socket ones).
+    public var policyCount: Int { Int(inbound ?? 0) + Int(outbound ?? 0) + Int(forward ?? 0) }
     public var ipv4Threshold: (local: UInt8, remote: UInt8)? {
         get { v4t.map { ($0 >> 8, $0 & 0xff) }.map { (UInt8($0.0), UInt8($0.1)) } }
         set { v4t = newValue.map { UInt16($0.local) << 8 | UInt16($0.remote) } }

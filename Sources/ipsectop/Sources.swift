@@ -113,7 +113,7 @@ final class LiveSource: ModelSource {
     func now() -> Double { wallClock() }
 
     func secondsUntilNextDue() -> Double { max(0, min(nextSADump, nextPolicyDump) - now()) }
-    var dumpDue: Bool { now() >= min(nextSADump, nextPolicyDump) }
+    var dumpDue: Bool { secondsUntilNextDue() == 0 }
 
     @discardableResult
     func drainEvents() -> Bool {
@@ -156,8 +156,7 @@ final class LiveSource: ModelSource {
     /// A GETPOLICY dump fed the same way (`policyDumpPart`, then `policyDumpEnd`): at 100,000
     /// policies the whole dump decoded at once held about 80 MB until the model had compared it.
     func dumpPolicies() {
-        let expected = (try? command.spdInfo()).map { Int($0.inbound ?? 0) + Int($0.outbound ?? 0) + Int($0.forward ?? 0) }
-        nextPolicyDump = dump(.policy, expected: expected) { (take) throws(KernelError) in
+        nextPolicyDump = dump(.policy, expected: (try? command.spdInfo())?.policyCount) { (take) throws(KernelError) in
             try command.dumpPolicies { d, policies, _ in take(d, .policyDumpPart(policies), policies.count) }
         } + policyInterval
     }

@@ -131,7 +131,7 @@ final class SessionTests: XCTestCase {
                 parts += 1
             }
             let info = try c.spdInfo()
-            let counted = Int(info?.inbound ?? 0) + Int(info?.outbound ?? 0) + Int(info?.forward ?? 0)
+            let counted = info?.policyCount ?? 0
             return (try c.dumpPolicies().records, streamed, parts, counted)
         }
         XCTAssertEqual(collected.count, 1_500)

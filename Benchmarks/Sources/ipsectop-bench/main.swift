@@ -183,8 +183,7 @@ func loadedModel(_ c: XFRMCommandChannel, at t: Double) -> LiveModel {
 func streamedPolicyRefresh(_ model: inout LiveModel, _ c: XFRMCommandChannel, at t: Double) -> Int {
     do {
         if let info = try c.spdInfo() {
-            let count = Int(info.inbound ?? 0) + Int(info.outbound ?? 0) + Int(info.forward ?? 0)
-            _ = model.apply(.dumpSizeHint(.policy, count), at: t)
+            _ = model.apply(.dumpSizeHint(.policy, info.policyCount), at: t)
         }
     } catch { die("GETSPDINFO: \(error)") }
     _ = model.apply(.dumpBegan(.policy), at: t)
