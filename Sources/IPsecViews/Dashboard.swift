@@ -895,6 +895,9 @@ struct PeerPortsMemory: Sendable {
     /// Fallback when the model's peers are not in strictly increasing key order.
     var table: [PeerKey: UInt32]?
 
+    /// Whether a peer is kept: it has NAT-T (a remote port in its key, or ports).
+    static func remembers(_ key: PeerKey, ports: UInt32) -> Bool { key.remotePort != 0 || ports != 0 }
+
     /// Records the model's peers; calls `changed` for each peer whose ports differ from the last ones seen.
     mutating func update(_ model: LiveModel, changed: (PeerKey) -> Void) {
         if table == nil {
@@ -910,7 +913,7 @@ struct PeerPortsMemory: Sendable {
                 if let last = lastKey, !(last < key) { sorted = false; return }
                 lastKey = key
                 let p = UInt32(nat?.local ?? 0) << 16 | UInt32(nat?.remote ?? 0)
-                if key.remotePort == 0 && p == 0 { return }
+                if !PeerPortsMemory.remembers(key, ports: p) { return }
                 while i < keys.count && keys[i] < key { newKeys.append(keys[i]); newPorts.append(ports[i]); i += 1 }
                 if i < keys.count && keys[i] == key {
                     if ports[i] != p { changes.append(key) }
@@ -929,7 +932,7 @@ struct PeerPortsMemory: Sendable {
         }
         model.forEachPeerNATPorts { key, nat in
             let p = UInt32(nat?.local ?? 0) << 16 | UInt32(nat?.remote ?? 0)
-            if key.remotePort == 0 && p == 0 { return }
+            if !PeerPortsMemory.remembers(key, ports: p) { return }
             if let old = table?.updateValue(p, forKey: key), old != p { changed(key) }
         }
     }

@@ -277,7 +277,7 @@ public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceabl
         -> (ids: [SAIdentity], values: [Dashboard.SAValues]) {
         if let s = snapshot, slots == nil, let p = previous, p.snapshot != nil, p.snapshot !== s, let o = p.slots,
            o.count == s.model.saCount, o.count == previousIDs.count {
-            // The ids are the previous ones (checked one by one): not built again, 56 bytes an SA.
+            // The ids are the previous ones (checked one by one): not built again, 48 bytes an SA.
             var values: [Dashboard.SAValues] = []
             values.reserveCapacity(o.count)
             let same = s.model.withSAEntries { buf in
