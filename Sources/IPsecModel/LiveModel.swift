@@ -68,6 +68,8 @@ public struct LiveModel: Sendable {
     /// Traffic of retired predecessors since their last sample, added to the heir's next sample (by entry slot).
     var carries: [Int32: TrafficTotals] = [:]
     var liveCount = 0
+    /// The last `SAEntry.serial` given.
+    var entrySerial: UInt32 = 0
     /// The policies, with their indexes by identity and by the kernel's (index, direction).
     var policyTable = PolicyTable()
     /// The shared part of the last policy stored (`policyCommon(for:)`).

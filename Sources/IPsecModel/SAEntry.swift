@@ -158,6 +158,9 @@ public struct SAEntry: Sendable {
     var seenGeneration: UInt32 = 0
     /// Position of the SA's peer in `peerCache` as of the last full `derive`.
     var peerIndex: Int32 = -1
+    /// Numbers the entries the model has stored (`LiveModel.store`): a slot that holds another SA
+    /// has another serial, so a view can tell "the same SA in the same slot" from 8 bytes.
+    public internal(set) var serial: UInt32 = 0
     var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
 
     init(state st: XFRMState, box: AttributeBox, selector: SelectorBox?, now: ModelTime) {

@@ -31,6 +31,9 @@ extension LiveModel {
 
     /// Stores a new entry and indexes it by identity. Returns its slot.
     mutating func store(_ e: SAEntry) -> Int32 {
+        var e = e
+        entrySerial &+= 1
+        e.serial = entrySerial
         let slot: Int32
         if let f = freeEntries.popLast() {
             slot = f
