@@ -79,7 +79,7 @@ public enum ModelJSON {
         w.member("peer", e.peer.description)
         w.member("direction", e.direction?.name)
         w.member("direction_source", e.directionSource.rawValue)
-        rates(&w, "rates", e.rates)
+        rates(&w, "rates", model.rates(of: e))
         totals(&w, "tunnel_totals", e.tunnelTotals)
         w.member("rekeyed_from", e.predecessor.map { SAIdentity.hex($0.spi) })
         w.member("rekeyed_to", e.successor.map { SAIdentity.hex($0.spi) })

@@ -45,12 +45,15 @@ struct PeerRates: Sendable {
     var b2: Float = 0, p2: Float = 0, b10: Float = 0, p10: Float = 0, b40: Float = 0, p40: Float = 0
     static let zero = PeerRates()
 
-    /// Adds the rates of the SA in `entries[i]`, read in place.
+    /// Adds the rates of the SA in `entries[i]` (kept in `rates` under its rate slot).
     @inline(__always)
-    mutating func add(_ i: Int, _ entries: ContiguousArray<SAEntry>) {
-        b2 += entries[i].r2b; p2 += entries[i].r2p
-        b10 += entries[i].r10b; p10 += entries[i].r10p
-        b40 += entries[i].r40b; p40 += entries[i].r40p
+    mutating func add(_ i: Int, _ entries: ContiguousArray<SAEntry>, _ rates: RateStore) {
+        let slot = entries[i].slot
+        guard slot >= 0 else { return }
+        let r = rates.computedRates(slot)
+        b2 += r.0; p2 += r.1
+        b10 += r.2; p10 += r.3
+        b40 += r.4; p40 += r.5
     }
 
     var windowed: WindowedRates {
@@ -328,15 +331,15 @@ extension LiveModel {
             let direction = entries[i].direction
             switch direction {
             case .inbound?:
-                builders[b].inRates.add(i, entries)
+                builders[b].inRates.add(i, entries, rateStore)
                 builders[b].addInbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
                                        reqid: entries[i].reqid, add: add, pairable: pairable)
             case .outbound?:
-                builders[b].outRates.add(i, entries)
+                builders[b].outRates.add(i, entries, rateStore)
                 builders[b].addOutbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
                                         reqid: entries[i].reqid, add: add, pairable: pairable)
             case nil:
-                builders[b].outRates.add(i, entries)
+                builders[b].outRates.add(i, entries, rateStore)
                 builders[b].addUndetermined(Int32(i), totals: totals, encap: entries[i].encapsulation)
             }
             // Retired SAs of the tunnel count for the peer (once: on the tunnel's newest SA).
@@ -554,13 +557,13 @@ extension LiveModel {
                 sums[p].health.formUnion(health)
                 switch entries[i].direction {
                 case .inbound?:
-                    sums[p].inboundRates.add(i, entries)
+                    sums[p].inboundRates.add(i, entries, rateStore)
                     sums[p].inboundTotals = sums[p].inboundTotals + share
                 case .outbound?:
-                    sums[p].outboundRates.add(i, entries)
+                    sums[p].outboundRates.add(i, entries, rateStore)
                     sums[p].outboundTotals = sums[p].outboundTotals + share
                 case nil:
-                    sums[p].outboundRates.add(i, entries)
+                    sums[p].outboundRates.add(i, entries, rateStore)
                     sums[p].outboundTotals = sums[p].outboundTotals + share
                 }
             }
@@ -599,8 +602,8 @@ extension LiveModel {
     /// least 5 s old. Flags both SAs; returns whether it did.
     @discardableResult
     mutating func markOneWay(inbound si: Int, outbound so: Int, at now: ModelTime) -> Bool {
-        let inMoved = entries[si].r10p > 0
-        let outMoved = entries[so].r10p > 0
+        let inMoved = rateStore.computedRates(entries[si].slot).3 > 0
+        let outMoved = rateStore.computedRates(entries[so].slot).3 > 0
         let oldEnough = now - max(entries[si].firstSeen, entries[so].firstSeen) >= 5
         guard inMoved != outMoved && oldEnough else { return false }
         entries[si].health.insert(.oneWayTraffic)

@@ -110,7 +110,7 @@ extension LiveModel {
                     stale.append(entries[i].identity)
                     continue
                 }
-            } else if entries[i].lastDeltaBytes > 0 || entries[i].lastDeltaPackets > 0 {
+            } else if rateStore.moved(entries[i].slot) {
                 movedInDump.append(Int32(i))
             }
             LiveModel.sampleRates(&entries[i], generation: gen, rates: &rateStore)
@@ -139,15 +139,8 @@ extension LiveModel {
     static func sampleRates(_ e: inout SAEntry, generation gen: UInt32, rates: inout RateStore) {
         let slot = e.slot
         guard slot >= 0 else { return }
-        if e.seenGeneration != gen {
-            rates.write(slot, bytes: 0, packets: 0)
-            e.lastDeltaBytes = 0
-            e.lastDeltaPackets = 0
-        }
-        let r = rates.rates(slot)
-        e.r2b = r.0; e.r2p = r.1
-        e.r10b = r.2; e.r10p = r.3
-        e.r40b = r.4; e.r40p = r.5
+        if e.seenGeneration != gen { rates.write(slot, delta: 0, 0) }
+        rates.computeRates(slot)
     }
 
     /// One decoded dump record: refreshes a known SA (configuration and counters) or adds a missed
@@ -221,12 +214,11 @@ extension LiveModel {
         e.lifetimeCurrent = c.lifetimeCurrent
         e.stats = c.stats
         if fromEvent {
-            e.replay = c.replay ?? e.replay
-            e.replayESN = c.replayESN ?? e.replayESN
+            // The kernel reports one form of replay state: the record's, if it has one.
+            if c.replay != nil || c.replayESN != nil { e.replayState = ReplayStorage(legacy: c.replay, esn: c.replayESN) }
             e.lastUsed = c.lastUsed ?? e.lastUsed
         } else {
-            e.replay = c.replay
-            e.replayESN = c.replayESN
+            e.replayState = ReplayStorage(legacy: c.replay, esn: c.replayESN)
             e.lastUsed = c.lastUsed
         }
         e.seenGeneration = gen
@@ -253,11 +245,9 @@ extension LiveModel {
             db &+= c.bytes
             dp &+= c.packets
         }
-        e.lastDeltaBytes = UInt32(truncatingIfNeeded: min(db, UInt64(UInt32.max)))
-        e.lastDeltaPackets = UInt32(truncatingIfNeeded: min(dp, UInt64(UInt32.max)))
         if dp > 0 { e.trafficSeen = now }
         if (db > 0 || dp > 0) && e.slot < 0 { e.slot = rates.allocate() }
-        if e.slot >= 0 { rates.write(e.slot, bytes: db, packets: dp) }
+        if e.slot >= 0 { rates.write(e.slot, delta: db, dp) }
 
         // Failure counters: rising since the previous dump?
         e.replayRising = stats.replay > e.stats.replay

@@ -65,7 +65,7 @@ extension LiveModel {
         guard let e = entry(id) else { return [] }
         var issues = healthIssues(of: e, at: now ?? lastInputTime)
         if e.health.contains(.oneWayTraffic) {
-            let mine = e.rates.last10s.packetsPerSecond > 0
+            let mine = rates(of: e).last10s.packetsPerSecond > 0
             issues.append(HealthIssue(flag: .oneWayTraffic,
                                       reason: mine ? "traffic on this SA but none on its reverse SA in 10 s"
                                                    : "no traffic on this SA in 10 s while its reverse SA carries some"))

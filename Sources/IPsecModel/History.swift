@@ -19,8 +19,9 @@ extension LiveModel {
         for s in movedInDump {
             let i = Int(s)
             guard entries[i].alive && entries[i].seenGeneration == generation
-                    && (entries[i].lastDeltaBytes > 0 || entries[i].lastDeltaPackets > 0) else { continue }
-            let t = TrafficTotals(bytes: UInt64(entries[i].lastDeltaBytes), packets: UInt64(entries[i].lastDeltaPackets))
+                    && rateStore.moved(entries[i].slot) else { continue }
+            let d = rateStore.delta(entries[i].slot)
+            let t = TrafficTotals(bytes: UInt64(d.bytes), packets: UInt64(d.packets))
             let peer = entries[i].peer
             if entries[i].direction == .inbound {
                 perPeer[peer, default: (.zero, .zero)].0 = perPeer[peer, default: (.zero, .zero)].0 + t

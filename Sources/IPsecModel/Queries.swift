@@ -65,7 +65,7 @@ extension LiveModel {
             for s in slots {
                 let i = Int(s)
                 switch key {
-                case .rate: numeric[i] = Double(entries[i].r2b)
+                case .rate: numeric[i] = Double(rateStore.byteRate2s(entries[i].slot))
                 case .bytes: numeric[i] = Double(entries[i].offsetBytes &+ entries[i].lifetimeCurrent.bytes)
                 case .packets: numeric[i] = Double(entries[i].offsetPackets &+ entries[i].lifetimeCurrent.packets)
                 case .age: numeric[i] = entries[i].age(at: t)

@@ -13,6 +13,10 @@ struct RateStore: Sendable {
     private var bytes: [UInt16] = []
     private var packets: [UInt16] = []
     private var free: [Int32] = []
+    /// By slot: the rates of the last dump (`computeRates`: 2 s bytes/s, packets/s, 10 s ..., 40 s ...).
+    private var computed: [Float] = []
+    /// By slot: bytes and packets of the last dump interval, exact (up to 2^32 - 1).
+    private var lastDelta: [UInt32] = []
     private var slotCount: Int32 = 0
     /// For each window (2, 10, 40 s): how many columns back it reaches and its span in seconds.
     private(set) var windowColumns: [Int] = [0, 0, 0]
@@ -57,11 +61,54 @@ struct RateStore: Sendable {
             slotCount += 1
             bytes.append(contentsOf: repeatElement(0, count: columns))
             packets.append(contentsOf: repeatElement(0, count: columns))
+            computed.append(contentsOf: repeatElement(0, count: 6))
+            lastDelta.append(contentsOf: repeatElement(0, count: 2))
         }
         let base = Int(slot) * columns
         for i in base..<(base + columns) { bytes[i] = 0; packets[i] = 0 }
+        for i in 0..<6 { computed[Int(slot) * 6 + i] = 0 }
+        lastDelta[Int(slot) * 2] = 0; lastDelta[Int(slot) * 2 + 1] = 0
         return slot
     }
+
+    /// Records the traffic of the current dump interval, also kept exactly as the last delta.
+    mutating func write(_ slot: Int32, delta b: UInt64, _ p: UInt64) {
+        write(slot, bytes: b, packets: p)
+        lastDelta[Int(slot) * 2] = UInt32(truncatingIfNeeded: min(b, UInt64(UInt32.max)))
+        lastDelta[Int(slot) * 2 + 1] = UInt32(truncatingIfNeeded: min(p, UInt64(UInt32.max)))
+    }
+
+    /// Bytes and packets of the last dump interval (capped at 2^32 - 1); zero without a slot.
+    @inline(__always)
+    func delta(_ slot: Int32) -> (bytes: UInt32, packets: UInt32) {
+        slot < 0 ? (0, 0) : (lastDelta[Int(slot) * 2], lastDelta[Int(slot) * 2 + 1])
+    }
+
+    /// Whether the last dump interval of the slot carried traffic.
+    @inline(__always)
+    func moved(_ slot: Int32) -> Bool {
+        slot >= 0 && (lastDelta[Int(slot) * 2] != 0 || lastDelta[Int(slot) * 2 + 1] != 0)
+    }
+
+    /// Computes and keeps the slot's rates (`rates(_:)`) after a dump.
+    mutating func computeRates(_ slot: Int32) {
+        let r = rates(slot)
+        let b = Int(slot) * 6
+        computed[b] = r.0; computed[b + 1] = r.1; computed[b + 2] = r.2
+        computed[b + 3] = r.3; computed[b + 4] = r.4; computed[b + 5] = r.5
+    }
+
+    /// The rates kept by `computeRates` (zero without a slot).
+    @inline(__always)
+    func computedRates(_ slot: Int32) -> (Float, Float, Float, Float, Float, Float) {
+        guard slot >= 0 else { return (0, 0, 0, 0, 0, 0) }
+        let b = Int(slot) * 6
+        return (computed[b], computed[b + 1], computed[b + 2], computed[b + 3], computed[b + 4], computed[b + 5])
+    }
+
+    /// The 2 s byte rate kept by `computeRates` (zero without a slot).
+    @inline(__always)
+    func byteRate2s(_ slot: Int32) -> Float { slot < 0 ? 0 : computed[Int(slot) * 6] }
 
     mutating func release(_ slot: Int32) {
         guard slot >= 0 else { return }
@@ -122,5 +169,8 @@ struct RateStore: Sendable {
     }
 
     /// Approximate resident bytes.
-    var residentBytes: Int { (bytes.capacity + packets.capacity) * 2 + free.capacity * 4 + times.capacity * 8 }
+    var residentBytes: Int {
+        (bytes.capacity + packets.capacity) * 2 + free.capacity * 4 + times.capacity * 8 + computed.capacity * 4
+            + lastDelta.capacity * 4
+    }
 }

@@ -46,17 +46,80 @@ final class LifetimeLimitsBox: Sendable {
     init(_ limits: XFRMLifetimeConfig) { self.limits = limits }
 }
 
+/// The parts of an SA that most SAs never set, or set once (NAT-T, mark, rekey links, inherited
+/// tunnel totals, counter resets, a rekey request): kept in an immutable box, nil when every one
+/// of them has its default, replaced whole when one changes. Inline they took 120 bytes of every entry.
+struct SAExtras: Hashable, Sendable {
+    var encapsulation: XFRMEncapsulation?
+    /// Totals of the retired SAs of the tunnel before this one.
+    var inherited: TrafficTotals = .zero
+    /// Counted before counter resets.
+    var offsetBytes: UInt64 = 0
+    var offsetPackets: UInt64 = 0
+    /// `SAEntry.tunnelTotals` beyond the SA's own and inherited totals: the other live SAs of its
+    /// rekey chain (wrapping difference; zero for an SA alone in its tunnel).
+    var chainBytes: UInt64 = 0
+    var chainPackets: UInt64 = 0
+    var rekeyRequestedAt: ModelTime?
+    var mark: XFRMMark?
+    var keepaliveInterval: UInt32?
+    var perCPU: UInt32?
+    var counterResets: UInt32 = 0
+    var predecessorSPI: UInt32 = 0
+    var successorSPI: UInt32 = 0
+    var parentSPI: UInt32 = 0
+    var hasPredecessor = false
+    var hasSuccessor = false
+    var hasParent = false
+    static let none = SAExtras()
+}
+
+final class SAExtrasBox: Sendable {
+    let value: SAExtras
+    init(_ value: SAExtras) { self.value = value }
+}
+
+/// An SA's replay state as the kernel reports it, either form (the kernel sends exactly one:
+/// XFRMA_REPLAY_ESN_VAL for an ESN-style state, XFRMA_REPLAY_VAL otherwise) in one 25-byte field.
+struct ReplayStorage: Sendable {
+    /// Legacy: outbound, inbound sequence, bitmap; ESN: bitmap length, outbound, inbound,
+    /// outbound high, inbound high, replay window.
+    var w0: UInt32 = 0, w1: UInt32 = 0, w2: UInt32 = 0, w3: UInt32 = 0, w4: UInt32 = 0, w5: UInt32 = 0
+    /// 0 none, 1 legacy, 2 ESN.
+    var kind: UInt8 = 0
+
+    init(legacy: XFRMReplayState?, esn: XFRMReplayStateESN?) {
+        if let e = esn {
+            (w0, w1, w2, w3, w4, w5) = (e.bitmapLength, e.outboundSequence, e.inboundSequence,
+                                        e.outboundSequenceHigh, e.inboundSequenceHigh, e.replayWindow)
+            kind = 2
+        } else if let r = legacy {
+            (w0, w1, w2) = (r.outboundSequence, r.inboundSequence, r.bitmap)
+            kind = 1
+        }
+    }
+
+    var legacy: XFRMReplayState? {
+        kind == 1 ? XFRMReplayState(outboundSequence: w0, inboundSequence: w1, bitmap: w2) : nil
+    }
+    var esn: XFRMReplayStateESN? {
+        kind == 2 ? XFRMReplayStateESN(bitmapLength: w0, outboundSequence: w1, inboundSequence: w2,
+                                       outboundSequenceHigh: w3, inboundSequenceHigh: w4, replayWindow: w5) : nil
+    }
+}
+
 /// One SA as the model knows it: the kernel's last word on it plus derived figures.
 ///
-/// Memory: the kernel state is kept compactly (per-SA fields inline, the rest in a shared
-/// `AttributeBox`); `state` rebuilds the full `XFRMState` on demand. Rate samples live in a shared
-/// flat ring (`RateStore`) and exist only for SAs that carried traffic; history is per peer.
+/// Memory: the kernel state is kept compactly (per-SA fields inline, what SAs share in an
+/// `AttributeBox`, what few SAs set in an `SAExtrasBox`); `state` rebuilds the full `XFRMState` on
+/// demand. Rate samples and the rates computed from them live in `RateStore` and exist only for
+/// SAs that carried traffic; history is per peer.
 public struct SAEntry: Sendable {
     // Stored properties are declared so that small fields fill the tail of larger ones: Swift lays
     // fields out in declaration order, each right after the previous one's last byte when its
     // alignment allows. An address takes 17 bytes and an optional Double 9: each is followed by
     // one-byte fields, or by a 4-byte one that starts 3 bytes later. (In the order they were first
-    // written the entry took 512 bytes.)
+    // written the entry took 512 bytes; with every field inline, 416.)
 
     // 8-byte aligned.
     /// nil: the host selector of the SA's addresses (`SelectorBox.host`).
@@ -68,6 +131,8 @@ public struct SAEntry: Sendable {
     var box: AttributeBox
     /// nil: unlimited (see `LifetimeLimitsBox`).
     var limitsBox: LifetimeLimitsBox?
+    /// nil: every field of `SAExtras` at its default.
+    var extrasBox: SAExtrasBox?
     /// Outer destination address.
     public internal(set) var destination: IPAddress
     public internal(set) var proto: IPsecProtocol
@@ -81,9 +146,6 @@ public struct SAEntry: Sendable {
     /// Outer source address.
     public internal(set) var source: IPAddress
     public internal(set) var directionSource: DirectionSource
-    var hasPredecessor = false
-    var hasSuccessor = false
-    var hasParent = false
     var alive = true
     var replayRising = false
     var integrityRising = false
@@ -114,54 +176,126 @@ public struct SAEntry: Sendable {
     public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
     /// When the model first saw the SA.
     public internal(set) var firstSeen: ModelTime
-    /// Cumulative totals of the SA's tunnel: all SAs linked by rekeys, including gone ones.
-    public internal(set) var tunnelTotals: TrafficTotals = .zero
-    /// Totals of the retired SAs of the tunnel before this one.
-    var inherited: TrafficTotals = .zero
-    var offsetBytes: UInt64 = 0
-    var offsetPackets: UInt64 = 0
     var lastEventAt: ModelTime = -.infinity
     /// `SAScan.configurationHash` of the dump record the configuration was last taken from;
     /// 0 when it came from an event or a decoded state (the next dump then decodes it fully).
     var configHash: UInt64 = 0
     var lastUsed: UInt64?
-    /// Health flags as of the last evaluation (dump or tick).
-    public internal(set) var health: HealthFlags = []
     /// SPI in host order.
     public internal(set) var spi: UInt32
     /// When a dump last showed the counters rising (kernels that send no XFRMA_LASTUSED, e.g. 6.1).
     var trafficSeen: ModelTime?
     public internal(set) var reqid: UInt32
-    /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
-    public internal(set) var rekeyRequestedAt: ModelTime?
+    /// Health flags as of the last evaluation (dump or tick).
+    public internal(set) var health: HealthFlags = []
     var seq: UInt32
-    /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
-    public internal(set) var encapsulation: XFRMEncapsulation?
-
-    // 4-byte aligned.
-    var mark: XFRMMark?
     /// Replay and integrity failure counters from the last dump.
     public internal(set) var stats: XFRMStats
-    var replay: XFRMReplayState?
-    var replayESN: XFRMReplayStateESN?
-    var keepaliveInterval: UInt32?
-    var perCPU: UInt32?
-    /// Number of counter resets seen (counters going backwards between dumps).
-    public internal(set) var counterResets: UInt32 = 0
-    // Links inside the tunnel (same destination, protocol and mark: the SPI identifies the SA).
-    var predecessorSPI: UInt32 = 0
-    var successorSPI: UInt32 = 0
-    var parentSPI: UInt32 = 0
-    var lastDeltaBytes: UInt32 = 0
-    var lastDeltaPackets: UInt32 = 0
+    /// The SA's `RateStore` slot (-1: it never carried traffic).
     var slot: Int32 = -1
+    var replayState: ReplayStorage
     var seenGeneration: UInt32 = 0
     /// Position of the SA's peer in `peerCache` as of the last full `derive`.
     var peerIndex: Int32 = -1
     /// Numbers the entries the model has stored (`LiveModel.store`): a slot that holds another SA
-    /// has another serial, so a view can tell "the same SA in the same slot" from 8 bytes.
+    /// has another serial, so a view can tell "the same SA in the same slot" from 4 bytes.
     public internal(set) var serial: UInt32 = 0
-    var r2b: Float = 0, r2p: Float = 0, r10b: Float = 0, r10p: Float = 0, r40b: Float = 0, r40p: Float = 0
+
+    // MARK: the rarely set fields (`SAExtras`)
+
+    /// Sets one field of the extras: no allocation when it does not change, no box when every
+    /// field is back at its default.
+    @inline(__always)
+    private mutating func setExtra<T: Equatable>(_ field: WritableKeyPath<SAExtras, T>, _ value: T) {
+        if (extrasBox?.value ?? .none)[keyPath: field] == value { return }
+        var x = extrasBox?.value ?? .none
+        x[keyPath: field] = value
+        extrasBox = x == .none ? nil : SAExtrasBox(x)
+    }
+
+    /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
+    public internal(set) var encapsulation: XFRMEncapsulation? {
+        get { extrasBox?.value.encapsulation }
+        set { setExtra(\.encapsulation, newValue) }
+    }
+    var mark: XFRMMark? {
+        get { extrasBox?.value.mark }
+        set { setExtra(\.mark, newValue) }
+    }
+    /// Totals of the retired SAs of the tunnel before this one.
+    var inherited: TrafficTotals {
+        get { extrasBox?.value.inherited ?? .zero }
+        set { setExtra(\.inherited, newValue) }
+    }
+    var offsetBytes: UInt64 {
+        get { extrasBox?.value.offsetBytes ?? 0 }
+        set { setExtra(\.offsetBytes, newValue) }
+    }
+    var offsetPackets: UInt64 {
+        get { extrasBox?.value.offsetPackets ?? 0 }
+        set { setExtra(\.offsetPackets, newValue) }
+    }
+    /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
+    public internal(set) var rekeyRequestedAt: ModelTime? {
+        get { extrasBox?.value.rekeyRequestedAt }
+        set { setExtra(\.rekeyRequestedAt, newValue) }
+    }
+    var keepaliveInterval: UInt32? {
+        get { extrasBox?.value.keepaliveInterval }
+        set { setExtra(\.keepaliveInterval, newValue) }
+    }
+    var perCPU: UInt32? {
+        get { extrasBox?.value.perCPU }
+        set { setExtra(\.perCPU, newValue) }
+    }
+    /// Number of counter resets seen (counters going backwards between dumps).
+    public internal(set) var counterResets: UInt32 {
+        get { extrasBox?.value.counterResets ?? 0 }
+        set { setExtra(\.counterResets, newValue) }
+    }
+    // Links inside the tunnel (same destination, protocol and mark: the SPI identifies the SA).
+    var predecessorSPI: UInt32 {
+        get { extrasBox?.value.predecessorSPI ?? 0 }
+        set { setExtra(\.predecessorSPI, newValue) }
+    }
+    var successorSPI: UInt32 {
+        get { extrasBox?.value.successorSPI ?? 0 }
+        set { setExtra(\.successorSPI, newValue) }
+    }
+    var parentSPI: UInt32 {
+        get { extrasBox?.value.parentSPI ?? 0 }
+        set { setExtra(\.parentSPI, newValue) }
+    }
+    var hasPredecessor: Bool {
+        get { extrasBox?.value.hasPredecessor ?? false }
+        set { setExtra(\.hasPredecessor, newValue) }
+    }
+    var hasSuccessor: Bool {
+        get { extrasBox?.value.hasSuccessor ?? false }
+        set { setExtra(\.hasSuccessor, newValue) }
+    }
+    var hasParent: Bool {
+        get { extrasBox?.value.hasParent ?? false }
+        set { setExtra(\.hasParent, newValue) }
+    }
+    /// Cumulative totals of the SA's tunnel: all SAs linked by rekeys, including gone ones. Set by
+    /// `derive` for the SAs of a chain; otherwise the SA's inherited and own totals.
+    public internal(set) var tunnelTotals: TrafficTotals {
+        get {
+            let base = inherited + totals
+            guard let x = extrasBox?.value else { return base }
+            return TrafficTotals(bytes: base.bytes &+ x.chainBytes, packets: base.packets &+ x.chainPackets)
+        }
+        set {
+            let base = inherited + totals
+            if extrasBox == nil && newValue == base { return }
+            setExtra(\.chainBytes, newValue.bytes &- base.bytes)
+            setExtra(\.chainPackets, newValue.packets &- base.packets)
+        }
+    }
+
+    var replay: XFRMReplayState? { replayState.legacy }
+    var replayESN: XFRMReplayStateESN? { replayState.esn }
 
     init(state st: XFRMState, box: AttributeBox, selector: SelectorBox?, now: ModelTime) {
         selectorBox = selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid
@@ -169,10 +303,13 @@ public struct SAEntry: Sendable {
         seq = st.seq; lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
         softAddExpires = 0; hardAddExpires = 0
         let a = st.attributes
-        encapsulation = a.encapsulation; mark = a.mark.flatMap { $0.isZero ? nil : $0 }; replay = a.replay
-        replayESN = a.replayESN; lastUsed = a.lastUsed; keepaliveInterval = a.natKeepaliveInterval
-        perCPU = a.perCPU; directionAttribute = a.direction
+        replayState = ReplayStorage(legacy: a.replay, esn: a.replayESN)
+        lastUsed = a.lastUsed; directionAttribute = a.direction
         self.box = box
+        var x = SAExtras.none
+        x.encapsulation = a.encapsulation; x.mark = a.mark.flatMap { $0.isZero ? nil : $0 }
+        x.keepaliveInterval = a.natKeepaliveInterval; x.perCPU = a.perCPU
+        extrasBox = x == .none ? nil : SAExtrasBox(x)
         firstSeen = now
         direction = a.direction
         directionSource = a.direction == nil ? .unknown : .attribute
@@ -185,8 +322,13 @@ public struct SAEntry: Sendable {
         replayWindow = st.replayWindow; flags = st.flags; seq = st.seq; setLifetimeConfig(st.lifetimeConfig)
         lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
         let a = st.attributes
-        encapsulation = a.encapsulation; replay = a.replay; replayESN = a.replayESN; lastUsed = a.lastUsed
-        keepaliveInterval = a.natKeepaliveInterval; perCPU = a.perCPU; directionAttribute = a.direction
+        replayState = ReplayStorage(legacy: a.replay, esn: a.replayESN); lastUsed = a.lastUsed
+        directionAttribute = a.direction
+        if a.encapsulation != encapsulation || a.natKeepaliveInterval != keepaliveInterval || a.perCPU != perCPU {
+            var x = extrasBox?.value ?? .none
+            x.encapsulation = a.encapsulation; x.keepaliveInterval = a.natKeepaliveInterval; x.perCPU = a.perCPU
+            extrasBox = x == .none ? nil : SAExtrasBox(x)
+        }
         box = newBox
         configHash = 0
     }
@@ -238,14 +380,6 @@ public struct SAEntry: Sendable {
     /// The SA's own totals, corrected for counter resets.
     public var totals: TrafficTotals {
         TrafficTotals(bytes: offsetBytes &+ lifetimeCurrent.bytes, packets: offsetPackets &+ lifetimeCurrent.packets)
-    }
-
-    /// Rates over 2 s, 10 s and 40 s. After a rekey, the successor's rates include its
-    /// predecessors' traffic in the window, so a tunnel's rate does not drop at a rekey.
-    public var rates: WindowedRates {
-        WindowedRates(last2s: TrafficRate(bytesPerSecond: Double(r2b), packetsPerSecond: Double(r2p)),
-                      last10s: TrafficRate(bytesPerSecond: Double(r10b), packetsPerSecond: Double(r10p)),
-                      last40s: TrafficRate(bytesPerSecond: Double(r40b), packetsPerSecond: Double(r40p)))
     }
 
     /// Larval SAs (from ALLOCSPI or ACQUIRE) carry no algorithm.

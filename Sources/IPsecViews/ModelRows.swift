@@ -73,7 +73,7 @@ final class ModelSnapshot: Sendable {
         let state = e.state
         let encapsulated = state.attributes.encapsulation != nil
         let ka: KeepaliveInfo = encapsulated ? (keepalive(of: e.peer) ?? .notApplicable) : .notApplicable
-        let r = e.rates.last2s
+        let r = model.rates(of: e).last2s
         let id = e.identity
         var row = SARow(state: state, direction: e.direction, byteRate: r.bytesPerSecond,
                         packetRate: r.packetsPerSecond, keepalive: ka,
@@ -451,7 +451,7 @@ extension SARows {
             case "spi": return each { Double(buf[$0].spi) }
             case "reqid": return each { Double(buf[$0].reqid) }
             case "encap": return each { Double(buf[$0].encapsulation?.destinationPort ?? 0) }
-            case "rate": return each { buf[$0].byteRate2s }
+            case "rate": return each { s.model.byteRate2s(of: buf[$0]) }
             case "bytes": return each { Double(buf[$0].lifetimeCurrent.bytes) }
             case "packets": return each { Double(buf[$0].lifetimeCurrent.packets) }
             case "age": return each { -Double(buf[$0].lifetimeCurrent.addTime) }

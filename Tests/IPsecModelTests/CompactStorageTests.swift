@@ -89,6 +89,66 @@ final class CompactStorageTests: XCTestCase {
         for st in [a, b2, c2] { XCTAssertEqual(m.sa(st.identity)?.state, st) }
     }
 
+    func testRareFieldsAreBoxedOnlyWhileSetAndReadBackTheSame() throws {
+        func extras(_ m: LiveModel, _ st: XFRMState) -> SAExtrasBox? {
+            m.lookup(st.identity).flatMap { m.entries[Int($0)].extrasBox }
+        }
+        let plain = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x300, reqid: 10, dir: .outbound, outboundSequence: 7)
+        let natt = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x301, reqid: 11, dir: .outbound, encap: (4500, 4501),
+                         keepaliveInterval: 20)
+        let marked = Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0x302, reqid: 12, dir: .inbound, perCPU: 3,
+                           mark: XFRMMark(value: 0x2a, mask: 0xff))
+        var esn = Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0x303, reqid: 13, dir: .inbound, esn: true, outboundSequence: 9)
+        esn.attributes.replayESN?.outboundSequenceHigh = 2
+        esn.attributes.replayESN?.inboundSequence = 5
+        esn.attributes.replayESN?.inboundSequenceHigh = 1
+        // Four tunnels (reqids): no rekey links between them.
+        let all = [plain, natt, marked, esn]
+        var m = Fx.model(all)
+        for st in all { XCTAssertEqual(m.sa(st.identity)?.state, st) }
+        XCTAssertEqual(all.map { extras(m, $0) != nil }, [false, true, true, false])
+        XCTAssertEqual(m.sa(esn.identity)?.outboundSequence, 2 << 32 | 9)
+        XCTAssertEqual(m.sa(plain.identity)?.outboundSequence, 7)
+
+        // NAT-T taken away by an event: the box goes; given back: it returns.
+        var natt2 = natt
+        natt2.attributes.encapsulation = nil
+        natt2.attributes.natKeepaliveInterval = nil
+        m.apply(.kernel(.updateSA(natt2)), at: t0 + 1)
+        XCTAssertEqual(m.sa(natt.identity)?.state, natt2)
+        XCTAssertNil(extras(m, natt))
+        m.apply(.kernel(.updateSA(natt)), at: t0 + 2)
+        XCTAssertEqual(m.sa(natt.identity)?.state, natt)
+        XCTAssertEqual(m.sa(natt.identity)?.encapsulation?.destinationPort, 4501)
+
+        // Counters going backwards on the plain SA: the reset's offsets are boxed, totals keep counting.
+        var busy = plain
+        busy.lifetimeCurrent.bytes = 5000; busy.lifetimeCurrent.packets = 50
+        m.refresh([busy, natt, marked, esn], at: t0 + 3)
+        XCTAssertNil(extras(m, plain))
+        var reset = plain
+        reset.lifetimeCurrent.bytes = 100; reset.lifetimeCurrent.packets = 1
+        m.refresh([reset, natt, marked, esn], at: t0 + 4)
+        let e = try XCTUnwrap(m.sa(plain.identity))
+        XCTAssertEqual(e.counterResets, 1)
+        XCTAssertEqual(e.totals, TrafficTotals(bytes: 5100, packets: 51))
+        XCTAssertEqual(e.tunnelTotals, TrafficTotals(bytes: 5100, packets: 51))
+        XCTAssertEqual(e.state, reset)
+        XCTAssertNotNil(extras(m, plain))
+
+        // A field set and cleared again leaves no box; an unchanged value allocates none.
+        var f = try XCTUnwrap(m.sa(marked.identity))
+        f.mark = nil
+        f.perCPU = nil
+        XCTAssertNil(f.extrasBox)
+        f.rekeyRequestedAt = t0
+        let box = try XCTUnwrap(f.extrasBox)
+        f.rekeyRequestedAt = t0
+        XCTAssertTrue(f.extrasBox === box)
+        f.rekeyRequestedAt = nil
+        XCTAssertNil(f.extrasBox)
+    }
+
     func testPoliciesKeepEveryTemplateInOrder() {
         let sel = Fx.subnetSelector(from: "192.0.2.0", to: "198.51.100.0")
         let all = (1...3).map { Fx.template(src: Fx.local, dst: Fx.ip("203.0.113.\($0)"), reqid: UInt32($0)) }

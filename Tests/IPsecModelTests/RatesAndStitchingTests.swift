@@ -11,7 +11,7 @@ final class RatesAndStitchingTests: XCTestCase {
             m.refresh([Fx.out(0xA, bytes: UInt64(1000 * i), packets: UInt64(10 * i))], at: t0 + Double(i))
         }
         let id = Fx.out(0xA).identity
-        var r = try XCTUnwrap(m.sa(id)).rates
+        var r = m.rates(of: try XCTUnwrap(m.sa(id)))
         XCTAssertEqual(r.last2s.bytesPerSecond, 1000, accuracy: 0.01)
         XCTAssertEqual(r.last10s.bytesPerSecond, 1000, accuracy: 0.01)
         XCTAssertEqual(r.last40s.bytesPerSecond, 1000, accuracy: 0.01)
@@ -21,7 +21,7 @@ final class RatesAndStitchingTests: XCTestCase {
         for i in 46...48 {
             m.refresh([Fx.out(0xA, bytes: 45_000, packets: 450)], at: t0 + Double(i))
         }
-        r = try XCTUnwrap(m.sa(id)).rates
+        r = m.rates(of: try XCTUnwrap(m.sa(id)))
         XCTAssertEqual(r.last2s.bytesPerSecond, 0, accuracy: 0.01)
         XCTAssertEqual(r.last10s.bytesPerSecond, 700, accuracy: 0.01)   // 7 s of traffic in 10 s
         XCTAssertEqual(r.last40s.bytesPerSecond, 925, accuracy: 0.01)   // 37 s of traffic in 40 s
@@ -31,21 +31,21 @@ final class RatesAndStitchingTests: XCTestCase {
         XCTAssertEqual(peer.inboundRates.last10s.bytesPerSecond, 0)
         // Within 10 s of silence every window reads zero.
         for i in 49...90 { m.refresh([Fx.out(0xA, bytes: 45_000, packets: 450)], at: t0 + Double(i)) }
-        r = try XCTUnwrap(m.sa(id)).rates
+        r = m.rates(of: try XCTUnwrap(m.sa(id)))
         XCTAssertEqual(r.last40s.bytesPerSecond, 0)
     }
 
     func testIrregularRefreshUsesActualSpan() throws {
         var m = Fx.model([Fx.out(0xA)])
         m.refresh([Fx.out(0xA, bytes: 3000)], at: t0 + 3)     // a late refresh: 3 s span
-        let r = try XCTUnwrap(m.sa(Fx.out(0xA).identity)).rates
+        let r = m.rates(of: try XCTUnwrap(m.sa(Fx.out(0xA).identity)))
         XCTAssertEqual(r.last2s.bytesPerSecond, 1000, accuracy: 0.01)
     }
 
     func testFirstSightingIsABaselineNotABurst() throws {
         var m = Fx.model([Fx.out(0xA, bytes: 9_000_000)])
         m.refresh([Fx.out(0xA, bytes: 9_001_000)], at: t0 + 1)
-        XCTAssertEqual(try XCTUnwrap(m.sa(Fx.out(0xA).identity)).rates.last2s.bytesPerSecond, 1000, accuracy: 0.01)
+        XCTAssertEqual(m.rates(of: try XCTUnwrap(m.sa(Fx.out(0xA).identity))).last2s.bytesPerSecond, 1000, accuracy: 0.01)
     }
 
     func testCounterResetKeepsTotalsAndRatesSane() throws {
@@ -55,7 +55,7 @@ final class RatesAndStitchingTests: XCTestCase {
         let e = try XCTUnwrap(m.sa(Fx.out(0xA).identity))
         XCTAssertEqual(e.counterResets, 1)
         XCTAssertEqual(e.totals, TrafficTotals(bytes: 5200, packets: 52))
-        XCTAssertEqual(e.rates.last2s.bytesPerSecond, 2600, accuracy: 0.01)
+        XCTAssertEqual(m.rates(of: e).last2s.bytesPerSecond, 2600, accuracy: 0.01)
         XCTAssertEqual(e.tunnelTotals.bytes, 5200)
     }
 
@@ -92,7 +92,7 @@ final class RatesAndStitchingTests: XCTestCase {
         m.refresh([Fx.out(0xB, bytes: 1500, addTime: 1_795_000_005)], at: t0 + 8)
         try check(b.identity, 8300)
         // The 2 s window (t0+6 .. t0+8) keeps the old SA's traffic: 500 + 500 + 300 + 1000 bytes.
-        XCTAssertEqual(try XCTUnwrap(m.sa(b.identity)).rates.last2s.bytesPerSecond, 1150, accuracy: 0.01)
+        XCTAssertEqual(m.rates(of: try XCTUnwrap(m.sa(b.identity))).last2s.bytesPerSecond, 1150, accuracy: 0.01)
         XCTAssertEqual(m.peers.first?.outboundRates.last2s.bytesPerSecond ?? 0, 1150, accuracy: 0.01)
         // Link survives the old SA's deletion.
         XCTAssertEqual(m.sa(b.identity)?.predecessor, a.identity)

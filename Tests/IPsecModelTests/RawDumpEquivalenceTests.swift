@@ -61,7 +61,7 @@ final class RawDumpEquivalenceTests: XCTestCase {
                              "\(m.totalHistory)", "\(m.sync)", "\(m.pendingAcquires)"]
         m.forEachSA { e in
             out.append("\(e.identity) \(e.state) \(e.direction as Any) \(e.directionSource) \(e.health) "
-                       + "\(e.tunnelTotals) \(e.rates) \(e.totals) \(e.counterResets) \(e.predecessor as Any) "
+                       + "\(e.tunnelTotals) \(m.rates(of: e)) \(e.totals) \(e.counterResets) \(e.predecessor as Any) "
                        + "\(e.successor as Any) \(e.parent as Any) \(m.healthIssues(for: e.identity, at: now))")
         }
         for p in m.peers {
