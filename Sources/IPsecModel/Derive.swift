@@ -17,13 +17,17 @@ struct PairKey: Hashable, Sendable {
 struct PeerCache: Sendable {
     /// Records in key order; `deriveCounters` updates them in place (keys unchanged).
     var values: [PeerRecord] = []
+    /// Rates and totals of the peers that have any (`PeerRecord.trafficIndex`): an idle peer keeps
+    /// none (inline they took 80 bytes of every record).
+    var traffic: [PeerTraffic] = []
     private var positions = SlotIndex()
 
     init() {}
 
-    /// Records already in key order (keys unique).
-    init(sorted records: [PeerRecord]) {
+    /// Records already in key order (keys unique), with the traffic their `trafficIndex` points into.
+    init(sorted records: [PeerRecord], traffic: [PeerTraffic]) {
         values = records
+        self.traffic = traffic
         positions.reserve(values.count)
         for (i, r) in values.enumerated() { positions.insert(Int32(i), hash: r.key.slotHash) }
     }
@@ -36,6 +40,22 @@ struct PeerCache: Sendable {
 
     subscript(key: PeerKey) -> PeerRecord? { position(of: key).map { values[$0] } }
     var count: Int { values.count }
+
+    /// A record's rates and totals (zero for an idle peer).
+    func traffic(of r: PeerRecord) -> PeerTraffic { r.trafficIndex < 0 ? .zero : traffic[Int(r.trafficIndex)] }
+}
+
+/// A peer's rates and totals by direction (undetermined SAs count as outbound).
+struct PeerTraffic: Sendable {
+    var inboundRates = PeerRates.zero
+    var outboundRates = PeerRates.zero
+    var inboundTotals = TrafficTotals.zero
+    var outboundTotals = TrafficTotals.zero
+    static let zero = PeerTraffic()
+
+    var isZero: Bool {
+        inboundRates.isZero && outboundRates.isZero && inboundTotals.isZero && outboundTotals.isZero
+    }
 }
 
 /// A peer's rates over the three windows in 32-bit floats, as each SA keeps its own (24 bytes a
@@ -44,6 +64,8 @@ struct PeerCache: Sendable {
 struct PeerRates: Sendable {
     var b2: Float = 0, p2: Float = 0, b10: Float = 0, p10: Float = 0, b40: Float = 0, p40: Float = 0
     static let zero = PeerRates()
+
+    var isZero: Bool { b2 == 0 && p2 == 0 && b10 == 0 && p10 == 0 && b40 == 0 && p40 == 0 }
 
     /// Adds the rates of the SA in `entries[i]` (kept in `rates` under its rate slot).
     @inline(__always)
@@ -92,10 +114,8 @@ struct PeerRecord: Sendable {
     /// (reqid, inbound slot, outbound slot), -1 for none.
     var pairs: [(UInt32, Int32, Int32)]
     var policies: [PolicyIdentity]
-    var inboundRates: PeerRates
-    var outboundRates: PeerRates
-    var inboundTotals: TrafficTotals
-    var outboundTotals: TrafficTotals
+    /// Position of the peer's rates and totals in `PeerCache.traffic`; -1 when all are zero.
+    var trafficIndex: Int32
     /// NAT-T detail, boxed: most peers have none, and inline it took 96 bytes of every record.
     var natBox: NATBox?
     var nat: NATTraversal? { natBox?.value }
@@ -108,15 +128,14 @@ struct PeerRecord: Sendable {
     /// `slots`: the shared array, where this peer's inbound, outbound and undetermined SAs are
     /// `counts.0`, `.1` and `.2` slots from `start` on.
     init(key: PeerKey, slots: PeerSlots, start: Int32, counts: (Int32, Int32, Int32), pairs: [(UInt32, Int32, Int32)],
-         policies: [PolicyIdentity], inboundRates: PeerRates, outboundRates: PeerRates, inboundTotals: TrafficTotals,
-         outboundTotals: TrafficTotals, natBox: NATBox?, encapsulationType: EncapsulationType?, health: HealthFlags) {
+         policies: [PolicyIdentity], trafficIndex: Int32, natBox: NATBox?, encapsulationType: EncapsulationType?,
+         health: HealthFlags) {
         self.key = key
         store = slots
         self.start = start
         (inboundCount, outboundCount) = (counts.0, counts.1)
         slotCount = counts.0 + counts.1 + counts.2
-        self.pairs = pairs; self.policies = policies; self.inboundRates = inboundRates; self.outboundRates = outboundRates
-        self.inboundTotals = inboundTotals; self.outboundTotals = outboundTotals; self.natBox = natBox
+        self.pairs = pairs; self.policies = policies; self.trafficIndex = trafficIndex; self.natBox = natBox
         self.encapsulationType = encapsulationType; self.health = health
     }
 }
@@ -447,6 +466,7 @@ extension LiveModel {
         let store = PeerSlots(flat)
         var records: [PeerRecord] = []
         records.reserveCapacity(builders.count)
+        var traffic: [PeerTraffic] = []
         var ports = Set<UInt16>()
         var start: Int32 = 0
         for b in order {
@@ -467,15 +487,21 @@ extension LiveModel {
                 health.formUnion(entries[s].health)
                 entries[s].peerIndex = position
             }
+            let t = PeerTraffic(inboundRates: builders[b].inRates, outboundRates: builders[b].outRates,
+                                inboundTotals: builders[b].inTotals, outboundTotals: builders[b].outTotals)
+            var trafficIndex: Int32 = -1
+            if !t.isZero {
+                trafficIndex = Int32(traffic.count)
+                traffic.append(t)
+            }
             records.append(PeerRecord(key: key, slots: store, start: start, counts: counts, pairs: pairList,
-                                      policies: sortedPolicies(builders[b].policies), inboundRates: builders[b].inRates,
-                                      outboundRates: builders[b].outRates, inboundTotals: builders[b].inTotals,
-                                      outboundTotals: builders[b].outTotals, natBox: nat.map(NATBox.init),
-                                      encapsulationType: nat?.encapsulation.type, health: health))
+                                      policies: sortedPolicies(builders[b].policies), trafficIndex: trafficIndex,
+                                      natBox: nat.map(NATBox.init), encapsulationType: nat?.encapsulation.type,
+                                      health: health))
             start = end
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
-        peerCache = PeerCache(sorted: records)
+        peerCache = PeerCache(sorted: records, traffic: traffic)
         forgetStalePeerState(at: now)
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {
@@ -541,10 +567,13 @@ extension LiveModel {
         var cache = peerCache
         peerCache = PeerCache()
         for p in cache.values.indices {
-            cache.values[p].inboundRates = .zero; cache.values[p].outboundRates = .zero
-            cache.values[p].inboundTotals = .zero; cache.values[p].outboundTotals = .zero
+            cache.values[p].trafficIndex = -1
             cache.values[p].health = []
         }
+        // Sums only for peers with an SA that has a rate slot or totals (the others stay idle).
+        var traffic = cache.traffic
+        cache.traffic = []
+        traffic.removeAll(keepingCapacity: true)
         let peers = cache.values.count
         cache.values.withUnsafeMutableBufferPointer { sums in
             for i in entries.indices where entries[i].alive {
@@ -555,19 +584,23 @@ extension LiveModel {
                 guard p >= 0 && p < peers else { continue }
                 let share = entries[i].totals + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
                 sums[p].health.formUnion(health)
-                switch entries[i].direction {
-                case .inbound?:
-                    sums[p].inboundRates.add(i, entries, rateStore)
-                    sums[p].inboundTotals = sums[p].inboundTotals + share
-                case .outbound?:
-                    sums[p].outboundRates.add(i, entries, rateStore)
-                    sums[p].outboundTotals = sums[p].outboundTotals + share
-                case nil:
-                    sums[p].outboundRates.add(i, entries, rateStore)
-                    sums[p].outboundTotals = sums[p].outboundTotals + share
+                guard entries[i].slot >= 0 || !share.isZero else { continue }
+                var t = Int(sums[p].trafficIndex)
+                if t < 0 {
+                    t = traffic.count
+                    sums[p].trafficIndex = Int32(t)
+                    traffic.append(.zero)
+                }
+                if entries[i].direction == .inbound {
+                    traffic[t].inboundRates.add(i, entries, rateStore)
+                    traffic[t].inboundTotals = traffic[t].inboundTotals + share
+                } else {
+                    traffic[t].outboundRates.add(i, entries, rateStore)
+                    traffic[t].outboundTotals = traffic[t].outboundTotals + share
                 }
             }
         }
+        cache.traffic = traffic
         if !orphans.isEmpty {
             orphans = orphans.filter { now - $0.value.time <= configuration.tunnelRetention }
         }

@@ -124,11 +124,12 @@ extension LiveModel {
         func id(_ slot: Int32) -> SAIdentity? {
             slot >= 0 && entries[Int(slot)].alive && entries[Int(slot)].peer == r.key ? entries[Int(slot)].identity : nil
         }
+        let t = peerCache.traffic(of: r)
         return PeerSummary(key: r.key, inbound: ids(r.inbound), outbound: ids(r.outbound),
                            undetermined: ids(r.undetermined),
                            pairs: r.pairs.map { SAPair(reqid: $0.0, inbound: id($0.1), outbound: id($0.2)) },
-                           policies: r.policies, inboundRates: r.inboundRates.windowed, outboundRates: r.outboundRates.windowed,
-                           inboundTotals: r.inboundTotals, outboundTotals: r.outboundTotals, nat: r.nat,
+                           policies: r.policies, inboundRates: t.inboundRates.windowed, outboundRates: t.outboundRates.windowed,
+                           inboundTotals: t.inboundTotals, outboundTotals: t.outboundTotals, nat: r.nat,
                            keepalive: keepaliveStatus(of: r, at: lastInputTime), health: r.health)
     }
 
@@ -248,9 +249,10 @@ extension LiveModel {
     /// Header figures.
     public var header: HeaderSummary {
         var inRates = WindowedRates.zero, outRates = WindowedRates.zero
-        for p in peerCache.values {
-            inRates = inRates + p.inboundRates.windowed
-            outRates = outRates + p.outboundRates.windowed
+        for p in peerCache.values where p.trafficIndex >= 0 {
+            let t = peerCache.traffic[Int(p.trafficIndex)]
+            inRates = inRates + t.inboundRates.windowed
+            outRates = outRates + t.outboundRates.windowed
         }
         var larval = 0
         for i in entries.indices where entries[i].alive && entries[i].isLarval { larval += 1 }

@@ -17,11 +17,13 @@ extension LiveModel {
     /// `header.inboundRates.last2s.bytesPerSecond` and the outbound one, without the header's walk
     /// over every SA (its larval count) nor copies of the peer records.
     public var headerByteRates2s: (inbound: Double, outbound: Double) {
+        // In peer order, as `header` adds them.
         peerCache.values.withUnsafeBufferPointer { buf in
             var i = 0.0, o = 0.0
-            for k in buf.indices {
-                i = i + Double(buf[k].inboundRates.b2)
-                o = o + Double(buf[k].outboundRates.b2)
+            for k in buf.indices where buf[k].trafficIndex >= 0 {
+                let t = Int(buf[k].trafficIndex)
+                i = i + Double(peerCache.traffic[t].inboundRates.b2)
+                o = o + Double(peerCache.traffic[t].outboundRates.b2)
             }
             return (i, o)
         }
