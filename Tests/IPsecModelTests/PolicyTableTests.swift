@@ -62,6 +62,50 @@ final class PolicyTableTests: XCTestCase {
             }
         }
     }
+
+    /// Every removal but the last moves the last entry into the freed position: the kernel-index
+    /// lookups must follow it, and a removed policy's (index, direction) must no longer answer.
+    func testKernelIndexLookupsFollowTheEntriesRemovalsMove() {
+        var table = PolicyTable()
+        let n = 200
+        let policies = (0..<n).map { i in
+            Fx.policy(dir: [.inbound, .outbound, .forward][i % 3], index: UInt32(8 * (i + 1) + i % 3),
+                      selector: Fx.subnetSelector(from: "192.0.\(i / 200).\(i % 200)", to: "198.51.100.\(i % 250)"),
+                      templates: [])
+        }
+        for p in policies { table.put(PolicyEntry(policy: p, firstSeen: 1, lastChanged: 1, softExpired: false, peers: [])) }
+        var alive = Set(0..<n)
+        // Removals from the front, the middle and the back, each checked against every kernel index.
+        for victim in [0, 1, n / 2, n - 1, 7, n - 2, 3, 99, 101, 150] {
+            let id = policies[victim].identity
+            XCTAssertNotNil(table.removeValue(forKey: id))
+            alive.remove(victim)
+            for i in 0..<n {
+                let p = policies[i]
+                let key = PolicyIndexKey(index: p.index, direction: p.direction.rawValue)
+                XCTAssertEqual(table.identity(kernelIndex: key), alive.contains(i) ? p.identity : nil,
+                               "policy \(i) after removing \(victim)")
+            }
+        }
+        XCTAssertEqual(table.count, alive.count)
+        // Another policy taking an index owns it; removing the one it displaced leaves it the owner,
+        // removing the owner leaves the index without one (as the kernel has no such policy either).
+        let owner = policies[50]
+        var taker = owner
+        taker.selector = Fx.subnetSelector(from: "203.0.113.0", to: "203.0.113.128")
+        let key = PolicyIndexKey(index: owner.index, direction: owner.direction.rawValue)
+        table.put(PolicyEntry(policy: taker, firstSeen: 2, lastChanged: 2, softExpired: false, peers: []))
+        XCTAssertEqual(table.identity(kernelIndex: key), taker.identity)
+        table.removeValue(forKey: policies[60].identity) // moves the taker (the last entry)
+        XCTAssertEqual(table.identity(kernelIndex: key), taker.identity)
+        table.removeValue(forKey: owner.identity)
+        XCTAssertEqual(table.identity(kernelIndex: key), taker.identity)
+        table.put(PolicyEntry(policy: owner, firstSeen: 3, lastChanged: 3, softExpired: false, peers: []))
+        XCTAssertEqual(table.identity(kernelIndex: key), owner.identity)
+        table.removeValue(forKey: owner.identity)
+        XCTAssertNil(table.identity(kernelIndex: key))
+        XCTAssertNotNil(table[taker.identity])
+    }
 }
 
 /// `PolicyEntry` keeps the per-policy fields inline and the rest in a shared `PolicyCommon`: it must
