@@ -38,7 +38,7 @@ struct PolicyTable: Sendable {
     /// The position of a policy.
     func index(forKey id: PolicyIdentity) -> Int? {
         let values = self.values
-        return byIdentity.find(hash: id.slotHash) { values[Int($0)].identity == id }.map(Int.init)
+        return byIdentity.find(hash: id.slotHash) { values[Int($0)].hasIdentity(id) }.map(Int.init)
     }
 
     subscript(id: PolicyIdentity) -> PolicyEntry? {
