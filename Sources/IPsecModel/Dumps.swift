@@ -305,7 +305,7 @@ extension LiveModel {
             var found: Int?
             if position < c.previousOrder.count {
                 let guess = Int(c.previousOrder[position])
-                if guess >= 0 && guess < policyTable.count && policyTable.values[guess].identity == id { found = guess }
+                if guess >= 0 && guess < policyTable.count && policyTable.values[guess].hasIdentity(id) { found = guess }
             }
             if found == nil { found = policyTable.index(forKey: id) }
             if let idx = found {

@@ -459,79 +459,212 @@ public struct SAPair: Sendable, Hashable {
     }
 }
 
-/// What most policies have in common: the lifetime limits and every attribute but the templates
-/// (mark, interface id, type, security context...). Kept once and shared by consecutive policies
-/// that have the same (see `LiveModel.policyCommon(for:)`).
+/// What most policies have in common: the lifetime limits, every attribute but the templates
+/// (mark, interface id, type, security context...), the families, interface and user of the
+/// selector, the flags and the first template's shape (everything but its addresses and reqid).
+/// Kept once and shared by consecutive policies that have the same (see
+/// `LiveModel.policyCommon(for:)`): an in, an out and a forward policy of one tunnel share it.
 final class PolicyCommon: Sendable {
     let lifetimeConfig: XFRMLifetimeConfig
     /// The policy's attributes without its templates.
     let attributes: XFRMAttributes
+    /// The first template without its addresses and reqid; nil for a policy without templates.
+    let head: TemplateShape?
+    let selectorIfindex: Int32
+    let selectorUser: UInt32
+    let selectorFamily: AddressFamily
+    let selectorDestinationFamily: AddressFamily
+    let selectorSourceFamily: AddressFamily
+    let flags: UInt8
+    let share: UInt8
+    /// The identity's parts taken from the attributes (`PolicyIdentity` drops a zero mark).
+    let identityMark: XFRMMark?
+    let identityIfID: UInt32
+    let identityType: UInt8
 
     init(_ p: XFRMPolicy) {
         lifetimeConfig = p.lifetimeConfig
         var a = p.attributes
         a.templates = []
         attributes = a
+        head = p.attributes.templates.first.map(TemplateShape.init)
+        let s = p.selector
+        selectorIfindex = s.ifindex
+        selectorUser = s.user
+        selectorFamily = s.family
+        selectorDestinationFamily = s.destination.family
+        selectorSourceFamily = s.source.family
+        flags = p.flags
+        share = p.share
+        identityMark = (a.mark?.isZero ?? true) ? nil : a.mark
+        identityIfID = a.ifID ?? 0
+        identityType = a.policyType ?? 0
     }
 
-    /// Whether `p` has these lifetime limits and attributes (its templates aside).
+    /// Whether `p` has these lifetime limits, attributes, selector families, interface and user,
+    /// flags, share and first-template shape.
     func matches(_ p: XFRMPolicy) -> Bool {
-        guard lifetimeConfig == p.lifetimeConfig else { return false }
-        if p.attributes.templates.isEmpty { return attributes == p.attributes }
-        var a = p.attributes
-        a.templates = []
-        return attributes == a
+        let s = p.selector
+        guard flags == p.flags && share == p.share && selectorIfindex == s.ifindex && selectorUser == s.user
+                && selectorFamily == s.family && selectorDestinationFamily == s.destination.family
+                && selectorSourceFamily == s.source.family && lifetimeConfig == p.lifetimeConfig else { return false }
+        let templates = p.attributes.templates
+        if let h = templates.first {
+            guard let mine = head, mine.matches(h) else { return false }
+            var a = p.attributes
+            a.templates = []
+            return attributes == a
+        }
+        return head == nil && attributes == p.attributes
     }
 }
 
-/// A policy's templates: the first inline, any others in an array. Nearly every policy has one
-/// template (or none); an array of one took a 96-byte allocation per policy.
-struct PolicyTemplates: RandomAccessCollection, Sendable, Hashable {
-    private var head: XFRMTemplate?
-    private var rest: [XFRMTemplate]
+/// A template without its addresses and reqid: what the templates of a run of policies share.
+struct TemplateShape: Sendable, Hashable {
+    var spi: UInt32
+    var authAlgorithms: UInt32
+    var encryptionAlgorithms: UInt32
+    var compressionAlgorithms: UInt32
+    var proto: IPsecProtocol
+    var family: AddressFamily
+    var destinationFamily: AddressFamily
+    var sourceFamily: AddressFamily
+    var mode: XFRMMode
+    var share: UInt8
+    var optional: Bool
 
-    init(_ all: [XFRMTemplate]) {
-        head = all.first
-        rest = all.count > 1 ? Array(all.dropFirst()) : []
+    init(_ t: XFRMTemplate) {
+        spi = t.spi; authAlgorithms = t.authAlgorithms; encryptionAlgorithms = t.encryptionAlgorithms
+        compressionAlgorithms = t.compressionAlgorithms; proto = t.proto; family = t.family
+        destinationFamily = t.destination.family; sourceFamily = t.source.family; mode = t.mode; share = t.share
+        optional = t.optional
     }
+
+    /// Whether `t` has this shape (its addresses' bytes and reqid aside).
+    func matches(_ t: XFRMTemplate) -> Bool {
+        spi == t.spi && authAlgorithms == t.authAlgorithms && encryptionAlgorithms == t.encryptionAlgorithms
+            && compressionAlgorithms == t.compressionAlgorithms && proto == t.proto && family == t.family
+            && destinationFamily == t.destination.family && sourceFamily == t.source.family && mode == t.mode
+            && share == t.share && optional == t.optional
+    }
+
+    func template(destination: AddressWords, source: AddressWords, reqid: UInt32) -> XFRMTemplate {
+        XFRMTemplate(destination: destination.address(destinationFamily), spi: spi, proto: proto, family: family,
+                     source: source.address(sourceFamily), reqid: reqid, mode: mode, share: share, optional: optional,
+                     authAlgorithms: authAlgorithms, encryptionAlgorithms: encryptionAlgorithms,
+                     compressionAlgorithms: compressionAlgorithms)
+    }
+}
+
+/// The 16 bytes of an address without its family (which a `PolicyCommon` keeps): 16 bytes inline
+/// where an `IPAddress` takes 17, and 24 with the padding before the next 8-byte field.
+struct AddressWords: Sendable, Hashable {
+    var high: UInt64
+    var low: UInt64
+
+    init(_ a: IPAddress) { high = a.high; low = a.low }
+    init() { high = 0; low = 0 }
+
+    func address(_ family: AddressFamily) -> IPAddress { IPAddress(family: family, high: high, low: low) }
+    /// Whether `a` has these bytes (whatever its family).
+    func holds(_ a: IPAddress) -> Bool { a.high == high && a.low == low }
+}
+
+/// A policy's templates: the first one, then any others.
+struct PolicyTemplates: RandomAccessCollection, Sendable {
+    let head: XFRMTemplate?
+    let rest: [XFRMTemplate]
 
     var startIndex: Int { 0 }
     var endIndex: Int { head == nil ? 0 : 1 + rest.count }
     subscript(i: Int) -> XFRMTemplate { i == 0 ? head! : rest[i - 1] }
+}
 
-    /// Whether these are `all`, in order.
-    func equals(_ all: [XFRMTemplate]) -> Bool {
-        guard let f = head else { return all.isEmpty }
-        return all.count == 1 + rest.count && all[0] == f && all.dropFirst().elementsEqual(rest)
+/// What a policy holds beyond its inline fields in the rare cases the kernel does not produce:
+/// a direction other than its index's low bits, an action other than allow or block, a port mask
+/// other than none or all, non-zero byte or packet counts or a time beyond 32 bits, more than
+/// one template. nil fields are the inline ones; `rest` is empty for one template or none.
+struct PolicyOverrides: Sendable, Hashable {
+    var direction: PolicyDirection?
+    var action: UInt8?
+    var destinationPortMask: UInt16?
+    var sourcePortMask: UInt16?
+    var counters: XFRMLifetimeCurrent?
+    var rest: [XFRMTemplate] = []
+
+    var isEmpty: Bool {
+        direction == nil && action == nil && destinationPortMask == nil && sourcePortMask == nil && counters == nil
+            && rest.isEmpty
     }
+}
+
+/// A policy's peers with its overrides, in one box of its own (immutable: a change builds a new one).
+final class PolicyExtras: Sendable {
+    let peers: [PeerKey]
+    let overrides: PolicyOverrides
+    init(peers: [PeerKey], overrides: PolicyOverrides) { self.peers = peers; self.overrides = overrides }
+}
+
+/// The one reference a policy has of its own: its peers, or its peers and overrides in a box.
+/// Nearly every policy has no override: then it costs what the peer array costs (nothing while
+/// the policy is attached to no peer).
+enum PolicyTail: Sendable {
+    case peers([PeerKey])
+    case extras(PolicyExtras)
 }
 
 /// A policy with model bookkeeping.
 ///
-/// Memory: what differs from policy to policy (selector, counters, priority, index, direction,
-/// action, flags, templates) is stored inline, the rest in a shared `PolicyCommon`; `policy`
-/// rebuilds the full `XFRMPolicy`. Equality and hashing are by value. Fields are declared by
-/// alignment (Swift lays them out in declaration order).
+/// Memory: 128 bytes inline. What differs from policy to policy is stored inline: the selector's
+/// and the first template's address bytes, ports, prefix lengths and protocol, the reqid, priority,
+/// index, add and use times (32 bits: the kernel's byte and packet counts of a policy are always
+/// zero, only `xfrm_policy_insert` and lookups set its times). What consecutive policies have in
+/// common lives in a shared `PolicyCommon`; what the kernel never produces (see `PolicyOverrides`)
+/// in a box of the policy's own. The direction is the index's low three bits, as the kernel
+/// numbers policies (`xfrm_gen_index`; a dump reports `index & 7` as the direction, and a new
+/// policy whose index says another direction is refused); allow or block and the port masks
+/// (none or all) are bits. `policy` rebuilds the full `XFRMPolicy`
+/// exactly. Equality and hashing are by value. Fields are declared by alignment (Swift lays them
+/// out in declaration order).
 public struct PolicyEntry: Sendable, Hashable {
-    var selector: XFRMSelector
-    var lifetimeCurrent: XFRMLifetimeCurrent
-    var templates: PolicyTemplates
+    var selectorDestination: AddressWords
+    var selectorSource: AddressWords
+    /// The first template's addresses (zero without templates).
+    var templateDestination: AddressWords
+    var templateSource: AddressWords
     var common: PolicyCommon
+    var tail: PolicyTail
     public var firstSeen: ModelTime
     public var lastChanged: ModelTime
-    /// The peers this policy is attached to (through template reqid/addresses).
-    public var peers: [PeerKey]
+    /// `lifetimeCurrent`'s times when no override holds the counters.
+    var addTime: UInt32
+    var useTime: UInt32
     var priority: UInt32
     var index: UInt32
+    /// The first template's reqid (0 without templates).
+    var reqid: UInt32
     /// The policy dump (`LiveModel.policyGeneration`) that last listed this policy (bookkeeping:
     /// not part of equality or hashing).
     var seenInDump: UInt32 = 0
-    var direction: PolicyDirection
-    var action: UInt8
-    var flags: UInt8
-    var share: UInt8
-    /// A soft POLEXPIRE was seen.
-    public var softExpired: Bool
+    var destinationPort: UInt16
+    var sourcePort: UInt16
+    var destinationPrefixLength: UInt8
+    var sourcePrefixLength: UInt8
+    var upperProtocol: UInt8
+    /// `Bits`.
+    var bits: UInt8
+
+    /// The meaning of `bits`.
+    enum Bits {
+        static let softExpired: UInt8 = 1
+        /// The direction is `index & 7`.
+        static let directionFromIndex: UInt8 = 2
+        /// Action 1 (block); without it, 0 (allow), unless an override says otherwise.
+        static let block: UInt8 = 4
+        /// Two bits each: 0 = mask 0, 1 = mask 0xFFFF, 2 = in the overrides.
+        static let destinationMaskShift: UInt8 = 3
+        static let sourceMaskShift: UInt8 = 5
+    }
 
     public init(policy: XFRMPolicy, firstSeen: ModelTime, lastChanged: ModelTime, softExpired: Bool, peers: [PeerKey]) {
         self.init(policy: policy, common: PolicyCommon(policy), firstSeen: firstSeen, lastChanged: lastChanged,
@@ -540,11 +673,15 @@ public struct PolicyEntry: Sendable, Hashable {
 
     init(policy p: XFRMPolicy, common: PolicyCommon, firstSeen: ModelTime, lastChanged: ModelTime, softExpired: Bool,
          peers: [PeerKey]) {
-        selector = p.selector; lifetimeCurrent = p.lifetimeCurrent; priority = p.priority; index = p.index
-        direction = p.direction; action = p.action; flags = p.flags; share = p.share
-        templates = PolicyTemplates(p.attributes.templates)
+        selectorDestination = AddressWords(); selectorSource = AddressWords()
+        templateDestination = AddressWords(); templateSource = AddressWords()
         self.common = common
-        self.firstSeen = firstSeen; self.lastChanged = lastChanged; self.softExpired = softExpired; self.peers = peers
+        tail = .peers(peers)
+        self.firstSeen = firstSeen; self.lastChanged = lastChanged
+        addTime = 0; useTime = 0; priority = 0; index = 0; reqid = 0
+        destinationPort = 0; sourcePort = 0; destinationPrefixLength = 0; sourcePrefixLength = 0; upperProtocol = 0
+        bits = softExpired ? Bits.softExpired : 0
+        assign(p, common: common)
     }
 
     /// The kernel's policy, rebuilt. Setting it keeps the shared part when it still matches.
@@ -553,31 +690,202 @@ public struct PolicyEntry: Sendable, Hashable {
             var a = common.attributes
             a.templates = Array(templates)
             return XFRMPolicy(selector: selector, lifetimeConfig: common.lifetimeConfig, lifetimeCurrent: lifetimeCurrent,
-                              priority: priority, index: index, direction: direction, action: action, flags: flags,
-                              share: share, attributes: a)
+                              priority: priority, index: index, direction: direction, action: action, flags: common.flags,
+                              share: common.share, attributes: a)
         }
         set { assign(newValue, common: common.matches(newValue) ? common : PolicyCommon(newValue)) }
     }
 
-    /// Replaces the kernel's policy; `common` must match it.
+    /// Replaces the kernel's policy; `common` must match it. The peers and the soft-expiry mark stay.
     mutating func assign(_ p: XFRMPolicy, common: PolicyCommon) {
-        selector = p.selector; lifetimeCurrent = p.lifetimeCurrent; priority = p.priority; index = p.index
-        direction = p.direction; action = p.action; flags = p.flags; share = p.share
-        templates = PolicyTemplates(p.attributes.templates)
+        let s = p.selector
+        selectorDestination = AddressWords(s.destination)
+        selectorSource = AddressWords(s.source)
+        destinationPort = s.destinationPort
+        sourcePort = s.sourcePort
+        destinationPrefixLength = s.destinationPrefixLength
+        sourcePrefixLength = s.sourcePrefixLength
+        upperProtocol = s.upperProtocol
+        priority = p.priority
+        index = p.index
+        let templates = p.attributes.templates
+        if let h = templates.first {
+            templateDestination = AddressWords(h.destination)
+            templateSource = AddressWords(h.source)
+            reqid = h.reqid
+        } else {
+            templateDestination = AddressWords()
+            templateSource = AddressWords()
+            reqid = 0
+        }
         self.common = common
+        var o = PolicyOverrides()
+        var b = bits & Bits.softExpired
+        if p.direction.rawValue == UInt8(truncatingIfNeeded: p.index & 7) {
+            b |= Bits.directionFromIndex
+        } else {
+            o.direction = p.direction
+        }
+        switch p.action {
+        case 0: break
+        case 1: b |= Bits.block
+        default: o.action = p.action
+        }
+        switch s.destinationPortMask {
+        case 0: break
+        case 0xFFFF: b |= 1 << Bits.destinationMaskShift
+        default: b |= 2 << Bits.destinationMaskShift; o.destinationPortMask = s.destinationPortMask
+        }
+        switch s.sourcePortMask {
+        case 0: break
+        case 0xFFFF: b |= 1 << Bits.sourceMaskShift
+        default: b |= 2 << Bits.sourceMaskShift; o.sourcePortMask = s.sourcePortMask
+        }
+        bits = b
+        o.counters = storeCounters(p.lifetimeCurrent)
+        if templates.count > 1 { o.rest = Array(templates.dropFirst()) }
+        setTail(peers: peers, overrides: o)
+    }
+
+    /// Stores counters inline when they fit (zero bytes and packets, 32-bit times); else returns
+    /// them for the overrides.
+    private mutating func storeCounters(_ c: XFRMLifetimeCurrent) -> XFRMLifetimeCurrent? {
+        if c.bytes == 0 && c.packets == 0, let a = UInt32(exactly: c.addTime), let u = UInt32(exactly: c.useTime) {
+            addTime = a
+            useTime = u
+            return nil
+        }
+        addTime = 0
+        useTime = 0
+        return c
+    }
+
+    private mutating func setTail(peers: [PeerKey], overrides: PolicyOverrides) {
+        tail = overrides.isEmpty ? .peers(peers) : .extras(PolicyExtras(peers: peers, overrides: overrides))
+    }
+
+    private var extras: PolicyExtras? {
+        if case .extras(let e) = tail { return e }
+        return nil
+    }
+
+    /// The peers this policy is attached to (through template reqid/addresses).
+    public var peers: [PeerKey] {
+        get {
+            switch tail {
+            case .peers(let p): return p
+            case .extras(let e): return e.peers
+            }
+        }
+        set {
+            switch tail {
+            case .peers: tail = .peers(newValue)
+            case .extras(let e): tail = .extras(PolicyExtras(peers: newValue, overrides: e.overrides))
+            }
+        }
+    }
+
+    /// A soft POLEXPIRE was seen.
+    public var softExpired: Bool {
+        get { bits & Bits.softExpired != 0 }
+        set { bits = newValue ? bits | Bits.softExpired : bits & ~Bits.softExpired }
+    }
+
+    var direction: PolicyDirection {
+        if bits & Bits.directionFromIndex != 0 { return PolicyDirection(rawValue: UInt8(truncatingIfNeeded: index & 7)) }
+        return extras?.overrides.direction ?? PolicyDirection(rawValue: 0)
+    }
+
+    var action: UInt8 {
+        if bits & Bits.block != 0 { return 1 }
+        return extras?.overrides.action ?? 0
+    }
+
+    var destinationPortMask: UInt16 { mask(bits >> Bits.destinationMaskShift & 3) { $0.destinationPortMask } }
+    var sourcePortMask: UInt16 { mask(bits >> Bits.sourceMaskShift & 3) { $0.sourcePortMask } }
+
+    private func mask(_ code: UInt8, _ override: (PolicyOverrides) -> UInt16?) -> UInt16 {
+        switch code {
+        case 0: return 0
+        case 1: return 0xFFFF
+        default: return extras.flatMap { override($0.overrides) } ?? 0
+        }
+    }
+
+    var selector: XFRMSelector {
+        let c = common
+        return XFRMSelector(destination: selectorDestination.address(c.selectorDestinationFamily),
+                            source: selectorSource.address(c.selectorSourceFamily), destinationPort: destinationPort,
+                            destinationPortMask: destinationPortMask, sourcePort: sourcePort,
+                            sourcePortMask: sourcePortMask, family: c.selectorFamily,
+                            destinationPrefixLength: destinationPrefixLength, sourcePrefixLength: sourcePrefixLength,
+                            upperProtocol: upperProtocol, ifindex: c.selectorIfindex, user: c.selectorUser)
+    }
+
+    /// Whether the selector is `s`, compared part by part (no selector is built).
+    func hasSelector(_ s: XFRMSelector) -> Bool {
+        let c = common
+        return selectorDestination.holds(s.destination) && selectorSource.holds(s.source)
+            && destinationPort == s.destinationPort && sourcePort == s.sourcePort
+            && destinationPrefixLength == s.destinationPrefixLength && sourcePrefixLength == s.sourcePrefixLength
+            && upperProtocol == s.upperProtocol && destinationPortMask == s.destinationPortMask
+            && sourcePortMask == s.sourcePortMask && c.selectorFamily == s.family
+            && c.selectorDestinationFamily == s.destination.family && c.selectorSourceFamily == s.source.family
+            && c.selectorIfindex == s.ifindex && c.selectorUser == s.user
+    }
+
+    var templates: PolicyTemplates {
+        PolicyTemplates(head: common.head?.template(destination: templateDestination, source: templateSource, reqid: reqid),
+                        rest: extras?.overrides.rest ?? [])
+    }
+
+    /// The kernel's counters. Setting them keeps everything else.
+    var lifetimeCurrent: XFRMLifetimeCurrent {
+        get {
+            if case .extras(let e) = tail, let c = e.overrides.counters { return c }
+            return XFRMLifetimeCurrent(bytes: 0, packets: 0, addTime: UInt64(addTime), useTime: UInt64(useTime))
+        }
+        set {
+            switch tail {
+            case .peers:
+                if let c = storeCounters(newValue) {
+                    var o = PolicyOverrides()
+                    o.counters = c
+                    setTail(peers: peers, overrides: o)
+                }
+            case .extras(let e):
+                var o = e.overrides
+                o.counters = storeCounters(newValue)
+                if o != e.overrides { setTail(peers: e.peers, overrides: o) }
+            }
+        }
     }
 
     /// Whether `p` differs from this policy in its counters (`lifetimeCurrent`) at most.
     func sameConfiguration(as p: XFRMPolicy) -> Bool {
-        selector == p.selector && priority == p.priority && index == p.index && direction == p.direction
-            && action == p.action && flags == p.flags && share == p.share && templates.equals(p.attributes.templates)
-            && common.matches(p)
+        guard index == p.index && priority == p.priority && direction == p.direction && action == p.action
+                && hasSelector(p.selector) else { return false }
+        let templates = p.attributes.templates
+        if let h = templates.first {
+            guard templateDestination.holds(h.destination) && templateSource.holds(h.source) && reqid == h.reqid
+            else { return false }
+        }
+        let rest = extras?.overrides.rest ?? []
+        guard rest.count == max(templates.count - 1, 0) && templates.dropFirst().elementsEqual(rest) else { return false }
+        return common.matches(p)
     }
 
     public var identity: PolicyIdentity {
-        let a = common.attributes
-        return PolicyIdentity(index: index, direction: direction, selector: selector, mark: a.mark, ifID: a.ifID ?? 0,
-                              type: a.policyType ?? 0)
+        let c = common
+        return PolicyIdentity(index: index, direction: direction, selector: selector, mark: c.identityMark,
+                              ifID: c.identityIfID, type: c.identityType)
+    }
+
+    /// Whether `identity == id`, compared part by part (no identity is built).
+    func hasIdentity(_ id: PolicyIdentity) -> Bool {
+        let c = common
+        return index == id.index && direction == id.direction && c.identityIfID == id.ifID
+            && c.identityType == id.type && c.identityMark == id.mark && hasSelector(id.selector)
     }
 
     public static func == (l: PolicyEntry, r: PolicyEntry) -> Bool {
