@@ -41,9 +41,11 @@ final class SelectorBox: Sendable {
 /// IKE daemons usually set add-expiry times only, so nearly every SA keeps no box (inline, the
 /// whole lifetime configuration took 64 bytes an SA; the add-expiry times stay inline).
 final class LifetimeLimitsBox: Sendable {
-    /// The configuration with add-expiry times 0.
+    /// The configuration with add-expiry times 0, or the whole configuration (`whole`).
     let limits: XFRMLifetimeConfig
-    init(_ limits: XFRMLifetimeConfig) { self.limits = limits }
+    /// The add-expiry times are in `limits` too: one of them does not fit the entry's 32 bits.
+    let whole: Bool
+    init(_ limits: XFRMLifetimeConfig, whole: Bool) { self.limits = limits; self.whole = whole }
 }
 
 /// The parts of an SA that most SAs never set, or set once (NAT-T, mark, rekey links, inherited
@@ -60,6 +62,8 @@ struct SAExtras: Hashable, Sendable {
     /// rekey chain (wrapping difference; zero for an SA alone in its tunnel).
     var chainBytes: UInt64 = 0
     var chainPackets: UInt64 = 0
+    /// The add and first-use times when one of them does not fit the entry's 32 bits.
+    var wideTimes: WideTimes?
     var rekeyRequestedAt: ModelTime?
     var mark: XFRMMark?
     var keepaliveInterval: UInt32?
@@ -72,6 +76,11 @@ struct SAExtras: Hashable, Sendable {
     var hasSuccessor = false
     var hasParent = false
     static let none = SAExtras()
+}
+
+struct WideTimes: Hashable, Sendable {
+    var addTime: UInt64
+    var useTime: UInt64
 }
 
 final class SAExtrasBox: Sendable {
@@ -119,7 +128,7 @@ public struct SAEntry: Sendable {
     // fields out in declaration order, each right after the previous one's last byte when its
     // alignment allows. An address takes 17 bytes and an optional Double 9: each is followed by
     // one-byte fields, or by a 4-byte one that starts 3 bytes later. (In the order they were first
-    // written the entry took 512 bytes; with every field inline, 416.)
+    // written the entry took 512 bytes; with every field inline, 416; now 232.)
 
     // 8-byte aligned.
     /// nil: the host selector of the SA's addresses (`SelectorBox.host`).
@@ -149,31 +158,9 @@ public struct SAEntry: Sendable {
     var alive = true
     var replayRising = false
     var integrityRising = false
-    var softAddExpires: UInt64
-    var hardAddExpires: UInt64
-    /// The kernel's lifetime configuration (`xfrm_lifetime_cfg`).
-    var lifetimeConfig: XFRMLifetimeConfig {
-        var c = limitsBox?.limits ?? .infinite
-        c.softAddExpiresSeconds = softAddExpires
-        c.hardAddExpiresSeconds = hardAddExpires
-        return c
-    }
-
-    /// Stores a lifetime configuration, keeping the current limits box when the limits are the same.
-    mutating func setLifetimeConfig(_ c: XFRMLifetimeConfig) {
-        softAddExpires = c.softAddExpiresSeconds
-        hardAddExpires = c.hardAddExpiresSeconds
-        var l = c
-        l.softAddExpiresSeconds = 0
-        l.hardAddExpiresSeconds = 0
-        if l == .infinite {
-            limitsBox = nil
-        } else if limitsBox?.limits != l {
-            limitsBox = LifetimeLimitsBox(l)
-        }
-    }
-    /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
-    public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent
+    /// Current lifetime: bytes and packets (`lifetimeCurrent`).
+    var currentBytes: UInt64
+    var currentPackets: UInt64
     /// When the model first saw the SA.
     public internal(set) var firstSeen: ModelTime
     var lastEventAt: ModelTime = -.infinity
@@ -181,13 +168,20 @@ public struct SAEntry: Sendable {
     /// 0 when it came from an event or a decoded state (the next dump then decodes it fully).
     var configHash: UInt64 = 0
     var lastUsed: UInt64?
+    /// Health flags as of the last evaluation (dump or tick).
+    public internal(set) var health: HealthFlags = []
     /// SPI in host order.
     public internal(set) var spi: UInt32
     /// When a dump last showed the counters rising (kernels that send no XFRMA_LASTUSED, e.g. 6.1).
     var trafficSeen: ModelTime?
     public internal(set) var reqid: UInt32
-    /// Health flags as of the last evaluation (dump or tick).
-    public internal(set) var health: HealthFlags = []
+    /// Current lifetime: add and first-use time, in 32 bits (seconds since the epoch, good until
+    /// 2106; wider ones are in `SAExtras.wideTimes`).
+    var addTime: UInt32
+    var useTime: UInt32
+    /// Add-expiry times of the lifetime configuration, in 32 bits (wider ones: `LifetimeLimitsBox.whole`).
+    var softAddExpires: UInt32
+    var hardAddExpires: UInt32
     var seq: UInt32
     /// Replay and integrity failure counters from the last dump.
     public internal(set) var stats: XFRMStats
@@ -200,6 +194,60 @@ public struct SAEntry: Sendable {
     /// Numbers the entries the model has stored (`LiveModel.store`): a slot that holds another SA
     /// has another serial, so a view can tell "the same SA in the same slot" from 4 bytes.
     public internal(set) var serial: UInt32 = 0
+
+    /// The kernel's lifetime configuration (`xfrm_lifetime_cfg`).
+    var lifetimeConfig: XFRMLifetimeConfig {
+        if let b = limitsBox, b.whole { return b.limits }
+        var c = limitsBox?.limits ?? .infinite
+        c.softAddExpiresSeconds = UInt64(softAddExpires)
+        c.hardAddExpiresSeconds = UInt64(hardAddExpires)
+        return c
+    }
+
+    /// Stores a lifetime configuration, keeping the current limits box when the limits are the same.
+    mutating func setLifetimeConfig(_ c: XFRMLifetimeConfig) {
+        guard let soft = UInt32(exactly: c.softAddExpiresSeconds), let hard = UInt32(exactly: c.hardAddExpiresSeconds) else {
+            softAddExpires = 0
+            hardAddExpires = 0
+            if !(limitsBox?.whole == true && limitsBox?.limits == c) { limitsBox = LifetimeLimitsBox(c, whole: true) }
+            return
+        }
+        softAddExpires = soft
+        hardAddExpires = hard
+        var l = c
+        l.softAddExpiresSeconds = 0
+        l.hardAddExpiresSeconds = 0
+        if l == .infinite {
+            limitsBox = nil
+        } else if limitsBox?.whole != false || limitsBox?.limits != l {
+            limitsBox = LifetimeLimitsBox(l, whole: false)
+        }
+    }
+
+    /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
+    public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent {
+        get {
+            if let w = extrasBox?.value.wideTimes {
+                return XFRMLifetimeCurrent(bytes: currentBytes, packets: currentPackets, addTime: w.addTime,
+                                           useTime: w.useTime)
+            }
+            return XFRMLifetimeCurrent(bytes: currentBytes, packets: currentPackets, addTime: UInt64(addTime),
+                                       useTime: UInt64(useTime))
+        }
+        set {
+            currentBytes = newValue.bytes
+            currentPackets = newValue.packets
+            if let a = UInt32(exactly: newValue.addTime), let u = UInt32(exactly: newValue.useTime) {
+                addTime = a
+                useTime = u
+                if extrasBox?.value.wideTimes != nil { setExtra(\.wideTimes, nil) }
+            } else {
+                addTime = 0
+                useTime = 0
+                setExtra(\.wideTimes, WideTimes(addTime: newValue.addTime, useTime: newValue.useTime))
+            }
+        }
+    }
 
     // MARK: the rarely set fields (`SAExtras`)
 
@@ -300,8 +348,9 @@ public struct SAEntry: Sendable {
     init(state st: XFRMState, box: AttributeBox, selector: SelectorBox?, now: ModelTime) {
         selectorBox = selector; destination = st.destination; source = st.source; spi = st.spi; reqid = st.reqid
         proto = st.proto; family = st.family; mode = st.mode; replayWindow = st.replayWindow; flags = st.flags
-        seq = st.seq; lifetimeCurrent = st.lifetimeCurrent; stats = st.stats
+        seq = st.seq; stats = st.stats
         softAddExpires = 0; hardAddExpires = 0
+        currentBytes = 0; currentPackets = 0; addTime = 0; useTime = 0
         let a = st.attributes
         replayState = ReplayStorage(legacy: a.replay, esn: a.replayESN)
         lastUsed = a.lastUsed; directionAttribute = a.direction
@@ -313,6 +362,7 @@ public struct SAEntry: Sendable {
         firstSeen = now
         direction = a.direction
         directionSource = a.direction == nil ? .unknown : .attribute
+        lifetimeCurrent = st.lifetimeCurrent
         setLifetimeConfig(st.lifetimeConfig)
     }
 

@@ -87,6 +87,33 @@ final class CompactStorageTests: XCTestCase {
         XCTAssertFalse(box(b) === boxB)
         XCTAssertNil(box(c))
         for st in [a, b2, c2] { XCTAssertEqual(m.sa(st.identity)?.state, st) }
+
+        // Add-expiry times beyond 32 bits: the whole configuration in the box; back to small ones: no box.
+        var a3 = a
+        a3.lifetimeConfig.hardAddExpiresSeconds = 1 << 33
+        m.refresh([a3, b2, c2], at: t0 + 3)
+        XCTAssertEqual(m.sa(a.identity)?.state, a3)
+        XCTAssertEqual(box(a)?.whole, true)
+        m.refresh([a, b2, c2], at: t0 + 4)
+        XCTAssertEqual(m.sa(a.identity)?.state, a)
+        XCTAssertNil(box(a))
+    }
+
+    func testAddAndUseTimesBeyond32BitsReadBackTheSame() throws {
+        var a = Fx.sa(src: Fx.local, dst: Fx.remote, spi: 0x210, dir: .outbound, addTime: (1 << 32) + 5)
+        a.lifetimeCurrent.useTime = 1 << 40
+        let b = Fx.sa(src: Fx.remote, dst: Fx.local, spi: 0x211, reqid: 2, dir: .inbound)
+        var m = Fx.model([a, b])
+        func extras(_ st: XFRMState) -> SAExtrasBox? { m.lookup(st.identity).flatMap { m.entries[Int($0)].extrasBox } }
+        XCTAssertEqual(m.sa(a.identity)?.state, a)
+        XCTAssertEqual(m.sa(b.identity)?.state, b)
+        XCTAssertNotNil(extras(a)?.value.wideTimes)
+        XCTAssertNil(extras(b))
+        var a2 = a
+        a2.lifetimeCurrent = XFRMLifetimeCurrent(bytes: 10, packets: 1, addTime: 1_794_999_000, useTime: 1_794_999_001)
+        m.refresh([a2, b], at: t0 + 1)
+        XCTAssertEqual(m.sa(a.identity)?.state, a2)
+        XCTAssertNil(extras(a)?.value.wideTimes)
     }
 
     func testRareFieldsAreBoxedOnlyWhileSetAndReadBackTheSame() throws {

@@ -170,7 +170,7 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(m.saCount, n)
         XCTAssertLessThan(worst, .seconds(5))
         XCTAssertEqual(m.rateStore.slotsInUse, (0..<n).filter { $0 % 3 == 0 }.count, "rate slots only for busy SAs")
-        XCTAssertLessThanOrEqual(MemoryLayout<SAEntry>.stride, 256, "the per-SA entry must stay compact")
+        XCTAssertLessThanOrEqual(MemoryLayout<SAEntry>.stride, 232, "the per-SA entry must stay compact")
         XCTAssertLessThanOrEqual(m.approximateResidentBytes / n, 700, "SA tables per SA (entry, indexes, rate rings)")
     }
 }
