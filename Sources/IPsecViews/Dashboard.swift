@@ -178,7 +178,7 @@ public struct Dashboard: Sendable {
     var helpScroll = 0
     var confirmScroll = 0
     var searchKeys: [[[UInt8]]?] = Array(repeating: nil, count: DashboardView.allCases.count)
-    var lastValues = ValueCache()
+    var saTracking = SATracking.none
     var changedSA: [SAIdentity: Double] = [:]
     var lastPeerMapping: [String: UInt32] = [:]
     /// `lastPeerMapping` for view data built from the model (keyed without building peer ids).
@@ -188,10 +188,26 @@ public struct Dashboard: Sendable {
 
     struct SAValues: Hashable, Sendable { var bytes: UInt64, packets: UInt64, ports: UInt32 }
 
-    /// The counters of the previous refresh, in data order.
-    struct ValueCache: Sendable {
-        var ids: [SAIdentity] = []
-        var values: [SAValues] = []
+    /// What is kept of the last refresh's SAs to tell which changed (`SARows.resolveOrderAndTrack`).
+    enum SATracking: Sendable {
+        case none
+        /// Plain rows: identity and values of each row, in data order.
+        case rows(ids: [SAIdentity], values: [SAValues])
+        /// From the model: the base order (entry slots, the array the rows hold), and by entry slot
+        /// the entry's `SAEntry.serial` and `mix` of its values: 12 bytes an entry slot, 1.2 MB at
+        /// 100,000 SAs (their identities and values would take 72 bytes an SA).
+        case model(order: [Int32], serials: [UInt32], mixes: [UInt64])
+
+        /// A 64-bit mix of an SA's tracked values. A change of one of the three alone always changes
+        /// it (each `Mixer.add` is a bijection of its input); a change of several leaves it equal
+        /// with a chance of about 2^-64, and then that change is not highlighted.
+        static func mix(bytes: UInt64, packets: UInt64, ports: UInt32) -> UInt64 {
+            var m = Mixer()
+            m.add(bytes)
+            m.add(packets)
+            m.add(UInt64(ports))
+            return UInt64(bitPattern: Int64(m.value))
+        }
     }
 
     /// Filter keys of the last refresh, with signatures of the row fields that can change.
@@ -253,35 +269,20 @@ public struct Dashboard: Sendable {
     // MARK: data
 
     /// Takes a new data snapshot (ignored while paused, except the header's pause flag).
+    ///
+    /// SAs of data built from the model are told apart from the last data's by entry slot and
+    /// `SAEntry.serial` (highlights, order): successive data must come from successive states of
+    /// one model, as the main loop's refreshes do. Another `LiveModel` numbers its entries afresh.
     public mutating func update(_ newData: DashboardData, now: Double) {
         clock = now
         if paused { return }
-        // Changed counters: compare with the previous refresh row by row (rows usually keep
-        // their positions; a dictionary of the old rows is built only when they moved).
+        // Changed counters and ports: compared with the previous refresh's. A model-backed SA list
+        // keeps the previous refresh's base order when the same SAs are present.
         var newData = newData
-        let old = lastValues
-        let first = old.ids.isEmpty
-        // A model-backed SA list keeps the previous refresh's base order when the same SAs are present.
-        let (ids, values) = newData.sas.resolveOrderAndTrack(previous: data.sas, previousIDs: old.ids)
-        var oldIndex: [SAIdentity: Int]? = nil
-        if !first {
-            for i in ids.indices {
-                let id = ids[i]
-                var j: Int? = i < old.ids.count && old.ids[i] == id ? i : nil
-                if j == nil {
-                    if oldIndex == nil {
-                        oldIndex = Dictionary(old.ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-                    }
-                    j = oldIndex?[id]
-                }
-                if let j, old.values[j] != values[i] { changedSA[id] = now }
-            }
-        }
-        lastValues = ValueCache(ids: ids, values: values)
+        for id in newData.sas.resolveOrderAndTrack(&saTracking) { changedSA[id] = now }
         if !changedSA.isEmpty {
-            let present = changedSA.count < 64 ? nil : Set(ids)
-            changedSA = changedSA.filter { now - $0.value < options.highlightSeconds
-                && (present?.contains($0.key) ?? ids.contains($0.key)) }
+            let present = newData.sas.presence(queries: changedSA.count)
+            changedSA = changedSA.filter { now - $0.value < options.highlightSeconds && present($0.key) }
         }
         if let s = newData.peersFromModel {
             // From the model: no peer row is built (ids only for peers whose mapping changed).
@@ -298,8 +299,8 @@ public struct Dashboard: Sendable {
         data.header.paused = paused
         data.header.refreshInterval = refreshInterval
         if !tags.isEmpty {
-            let present = Set(ids)
-            tags = tags.filter { present.contains($0) }
+            let present = data.sas.presence(queries: tags.count)
+            tags = tags.filter { present($0) }
         }
         searchKeys = Array(repeating: nil, count: DashboardView.allCases.count)
         // Only the current list is re-sorted now; the others when they are shown

@@ -225,8 +225,8 @@ public struct DashboardData: Sendable {
     /// Non-zero xfrm_stat deltas (for the header).
     public var statErrors: [StatCounter] { xfrmStat.filter { $0.delta > 0 } }
 
-    /// The same data without its reference to the model: what `Dashboard.update` reads from the
-    /// previous data (the SA list's base order) is kept, the model's tables are not. See
+    /// The same data without its reference to the model: the model's tables are not kept (what
+    /// `Dashboard.update` compares with is in `Dashboard.saTracking`, not here). See
     /// `Dashboard.releaseModel()`.
     func releasingModel() -> DashboardData {
         guard let old = snapshot else { return self }

@@ -269,37 +269,86 @@ public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceabl
         slots = s.order
     }
 
-    /// Resolves the slot order and returns `trackedValues()`. When `previous` (the last refresh's
-    /// rows, whose `trackedValues()` ids were `previousIDs`) holds the same SAs in the same slots (the
-    /// usual refresh: counters changed, no SA came or went), its order is taken without sorting,
-    /// checked in the same pass over the entries that reads the tracked values.
-    mutating func resolveOrderAndTrack(previous: SARows?, previousIDs: [SAIdentity])
-        -> (ids: [SAIdentity], values: [Dashboard.SAValues]) {
-        if let s = snapshot, slots == nil, let p = previous, p.snapshot != nil, p.snapshot !== s, let o = p.slots,
-           o.count == s.model.saCount, o.count == previousIDs.count {
-            // The ids are the previous ones (checked one by one): not built again, 48 bytes an SA.
-            var values: [Dashboard.SAValues] = []
-            values.reserveCapacity(o.count)
-            let same = s.model.withSAEntries { buf in
-                for (k, slot) in o.enumerated() {
-                    let i = Int(slot)
-                    guard i < buf.count, buf[i].isLive else { return false }
-                    guard buf[i].identity == previousIDs[k] else { return false }
-                    let sp = buf[i].encapsulation?.sourcePort ?? 0, dp = buf[i].encapsulation?.destinationPort ?? 0
-                    values.append(Dashboard.SAValues(bytes: buf[i].lifetimeCurrent.bytes, packets: buf[i].lifetimeCurrent.packets,
-                                                     ports: UInt32(sp) << 16 | UInt32(dp)))
+    /// Resolves the slot order and compares the SAs with the last refresh's (`tracking`, replaced
+    /// by this refresh's): returns the identities of the SAs present in both whose counters (bytes,
+    /// packets) or NAT-T ports changed. An SA that came since is not reported, nor any SA when
+    /// the last refresh's rows were of the other kind (plain rows, or from the model).
+    ///
+    /// From the model, an SA is the last refresh's one exactly when its entry slot holds the same
+    /// `SAEntry.serial` (a slot given to another SA gets another serial): what is kept is that
+    /// serial and a mix of the values per entry slot (`Dashboard.SATracking`), and identities are
+    /// built only for the SAs that changed. When every SA is the last refresh's (the usual refresh:
+    /// counters changed, no SA came or went), the last order is taken without sorting.
+    mutating func resolveOrderAndTrack(_ tracking: inout Dashboard.SATracking) -> [SAIdentity] {
+        guard let s = snapshot else {
+            let (ids, values) = trackedValues()
+            var changed: [SAIdentity] = []
+            if case .rows(let oldIDs, let oldValues) = tracking {
+                // Rows usually keep their positions; a dictionary of the old ones is built only when they moved.
+                var oldIndex: [SAIdentity: Int]? = nil
+                for i in ids.indices {
+                    let id = ids[i]
+                    var j: Int? = i < oldIDs.count && oldIDs[i] == id ? i : nil
+                    if j == nil {
+                        if oldIndex == nil {
+                            oldIndex = Dictionary(oldIDs.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+                        }
+                        j = oldIndex?[id]
+                    }
+                    if let j, oldValues[j] != values[i] { changed.append(id) }
                 }
-                return true
             }
-            if same {
-                // Live slots are distinct and as many as the live SAs: the same set, the same order.
-                s.adopt(order: o)
-                slots = o
-                return (previousIDs, values)
+            tracking = .rows(ids: ids, values: values)
+            return changed
+        }
+        var old = (order: [Int32](), serials: [UInt32](), mixes: [UInt64]())
+        if case .model(let o, let se, let mx) = tracking { old = (o, se, mx) }
+        tracking = .none
+        var serials: [UInt32] = [], mixes: [UInt64] = [], changed: [SAIdentity] = []
+        // Live entries that are the last refresh's SAs (same slot, same serial).
+        var same = 0
+        s.model.withSAEntries { buf in
+            serials.reserveCapacity(buf.count); mixes.reserveCapacity(buf.count)
+            old.serials.withUnsafeBufferPointer { os in
+                old.mixes.withUnsafeBufferPointer { om in
+                    for i in buf.indices {
+                        // A free slot keeps the serial of the SA it held: an SA stored there later has another.
+                        let serial = buf[i].serial
+                        serials.append(serial)
+                        guard buf[i].isLive else { mixes.append(0); continue }
+                        let c = buf[i].lifetimeCurrent, e = buf[i].encapsulation
+                        let x = Dashboard.SATracking.mix(bytes: c.bytes, packets: c.packets,
+                                                         ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
+                        mixes.append(x)
+                        guard i < os.count, os[i] == serial else { continue }
+                        same += 1
+                        if om[i] != x { changed.append(buf[i].identity) }
+                    }
+                }
             }
         }
-        resolveOrder()
-        return trackedValues()
+        if slots == nil, same == s.model.saCount, same == old.order.count {
+            // Every live SA is one of the last refresh's, and there were as many: the same SAs, the same order.
+            s.adopt(order: old.order)
+            slots = old.order
+        } else {
+            resolveOrder()
+        }
+        tracking = .model(order: slotOrder, serials: serials, mixes: mixes)
+        return changed
+    }
+
+    /// A test of presence among the rows, for `queries` identities: the model's index, or for plain
+    /// rows a scan (a few queries) or a set of their identities.
+    func presence(queries: Int) -> (SAIdentity) -> Bool {
+        if let s = snapshot {
+            let m = s.model
+            return { m.saSlot(of: $0) != nil }
+        }
+        let r = rows
+        if queries < 64 { return { id in r.contains { $0.id == id } } }
+        let present = Set(r.lazy.map(\.id))
+        return { present.contains($0) }
     }
 }
 
@@ -359,23 +408,11 @@ extension SARows {
         return all.indices.filter { include(all[$0]) }.map { self[$0] }
     }
 
-    /// Identities and change-tracked values (counters, encapsulation ports) of every row, in order.
+    /// Identities and change-tracked values (counters, encapsulation ports) of every row, in order
+    /// (plain rows: model-backed ones are tracked by entry slot, see `resolveOrderAndTrack`).
     func trackedValues() -> (ids: [SAIdentity], values: [Dashboard.SAValues]) {
         var ids: [SAIdentity] = [], values: [Dashboard.SAValues] = []
         ids.reserveCapacity(count); values.reserveCapacity(count)
-        if let s = snapshot {
-            let order = slotOrder
-            s.model.withSAEntries { buf in
-                for slot in order {
-                    let i = Int(slot)
-                    let sp = buf[i].encapsulation?.sourcePort ?? 0, dp = buf[i].encapsulation?.destinationPort ?? 0
-                    ids.append(buf[i].identity)
-                    values.append(Dashboard.SAValues(bytes: buf[i].lifetimeCurrent.bytes, packets: buf[i].lifetimeCurrent.packets,
-                                                     ports: UInt32(sp) << 16 | UInt32(dp)))
-                }
-            }
-            return (ids, values)
-        }
         rows.withUnsafeBufferPointer { buf in
             for r in buf {
                 let e = r.state.attributes.encapsulation

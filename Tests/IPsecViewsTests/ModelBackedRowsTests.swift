@@ -99,6 +99,77 @@ final class ModelBackedRowsTests: XCTestCase {
         }
     }
 
+    /// An SA stored in the entry slot of one deleted since the last refresh is another SA, as it is
+    /// for plain rows (by identity): its counters are not compared with the deleted one's (no
+    /// highlight, even when they differ), its place in the base order is found by sorting (even
+    /// when its counters and ports are the deleted one's), and the deleted one's tag is dropped.
+    func testAnotherSAInTheSlotOfADeletedOneIsAnotherSA() {
+        var m = model(extra: 10, dumps: 2)
+        var a = Dashboard(cols: 150, rows: 30), b = Dashboard(cols: 150, rows: 30)
+        var t = now
+        func refresh(_ step: String) {
+            m.apply(.tick, at: t)
+            let lazy = DashboardData(model: m, now: t, host: host)
+            a.update(lazy, now: t)
+            b.update(plain(lazy), now: t)
+            let ids = a.data.sas.array.map(\.id)
+            XCTAssertEqual(ids, ids.sorted(), "identity order, \(step)")
+            XCTAssertEqual(ids, b.data.sas.array.map(\.id), step)
+            XCTAssertEqual(a.changedSA, b.changedSA, step)
+            XCTAssertEqual(a.tags, b.tags, step)
+        }
+        func replace(_ old: XFRMState, with new: XFRMState) {
+            let slot = m.saSlot(of: old.identity)
+            XCTAssertNotNil(slot)
+            m.apply(.kernel(.deleteSA(old.identity, source: nil, state: nil)), at: t)
+            m.apply(.kernel(.newSA(new)), at: t)
+            XCTAssertEqual(m.saSlot(of: new.identity), slot, "the new SA is stored in the deleted one's slot")
+        }
+        refresh("first")
+        for _ in 0..<a.data.sas.count {
+            _ = a.handle(.key(.character(" ")), now: t)
+            _ = b.handle(.key(.character(" ")), now: t)
+        }
+        let rows = a.data.sas.array
+        XCTAssertEqual(a.tags, Set(rows.map(\.id)), "every SA tagged")
+
+        // An SA followed in the order by one of the same destination, replaced by one with its
+        // counters and ports that sorts after that one; another SA's NAT-T ports change.
+        t += 1
+        guard let k = rows.indices.dropLast().first(where: { rows[$0].state.destination == rows[$0 + 1].state.destination })
+        else { return XCTFail("no two SAs with one destination") }
+        let gone = rows[k].state
+        var other = gone
+        other.spi = 0xffff_fff0
+        replace(gone, with: other)
+        guard var moved = rows.last(where: { $0.state.attributes.encapsulation != nil && $0.id != gone.identity })?.state
+        else { return XCTFail("no encapsulated SA") }
+        moved.attributes.encapsulation?.sourcePort = 4501
+        m.apply(.kernel(.updateSA(moved)), at: t)
+        refresh("same counters")
+        XCTAssertEqual(a.data.sas.array.map(\.id).firstIndex(of: other.identity).map { $0 > k }, true)
+        XCTAssertEqual(Set(a.changedSA.keys), [moved.identity])
+        XCTAssertEqual(a.tags, Set(rows.map(\.id)).subtracting([gone.identity]))
+
+        // An SA replaced by one at the same place in the order with other counters.
+        t += 1
+        guard let w = rows.first(where: { $0.state.spi == 0x1000_0003 })?.state else { return XCTFail("no SA 0x10000003") }
+        var z = w
+        z.spi = 0x1000_8003
+        z.lifetimeCurrent.bytes += 12_345; z.lifetimeCurrent.packets += 9
+        replace(w, with: z)
+        refresh("other counters")
+        XCTAssertEqual(a.data.sas.index(of: z.identity), rows.firstIndex { $0.id == w.identity })
+        XCTAssertNil(a.changedSA[z.identity])
+        XCTAssertEqual(Set(a.changedSA.keys), [moved.identity], "still highlighted")
+        XCTAssertFalse(a.tags.contains(w.identity) || a.tags.contains(z.identity))
+
+        // Unchanged: the order is kept, nothing new highlighted.
+        t += 1
+        refresh("unchanged")
+        XCTAssertTrue(a.changedSA.isEmpty)
+    }
+
     /// A dashboard that lets go of the model before each change (as the main loop does before a
     /// refresh) draws exactly what one that keeps it draws, and the change no longer copies the
     /// model's SA table.
