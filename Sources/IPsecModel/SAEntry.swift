@@ -51,8 +51,9 @@ final class LifetimeLimitsBox: Sendable {
 /// The parts of an SA that most SAs never set, or set once (NAT-T, mark, rekey links, inherited
 /// tunnel totals, counter resets, a rekey request): kept in an immutable box, nil when every one
 /// of them has its default, replaced whole when one changes. Inline they took 120 bytes of every entry.
+@usableFromInline
 struct SAExtras: Hashable, Sendable {
-    var encapsulation: XFRMEncapsulation?
+    @usableFromInline var encapsulation: XFRMEncapsulation?
     /// Totals of the retired SAs of the tunnel before this one.
     var inherited: TrafficTotals = .zero
     /// Counted before counter resets.
@@ -63,9 +64,9 @@ struct SAExtras: Hashable, Sendable {
     var chainBytes: UInt64 = 0
     var chainPackets: UInt64 = 0
     /// The add and first-use times when one of them does not fit the entry's 32 bits.
-    var wideTimes: WideTimes?
+    @usableFromInline var wideTimes: WideTimes?
     var rekeyRequestedAt: ModelTime?
-    var mark: XFRMMark?
+    @usableFromInline var mark: XFRMMark?
     var keepaliveInterval: UInt32?
     var perCPU: UInt32?
     var counterResets: UInt32 = 0
@@ -78,13 +79,15 @@ struct SAExtras: Hashable, Sendable {
     static let none = SAExtras()
 }
 
+@usableFromInline
 struct WideTimes: Hashable, Sendable {
-    var addTime: UInt64
-    var useTime: UInt64
+    @usableFromInline var addTime: UInt64
+    @usableFromInline var useTime: UInt64
 }
 
+@usableFromInline
 final class SAExtrasBox: Sendable {
-    let value: SAExtras
+    @usableFromInline let value: SAExtras
     init(_ value: SAExtras) { self.value = value }
 }
 
@@ -141,12 +144,12 @@ public struct SAEntry: Sendable {
     /// nil: unlimited (see `LifetimeLimitsBox`).
     var limitsBox: LifetimeLimitsBox?
     /// nil: every field of `SAExtras` at its default.
-    var extrasBox: SAExtrasBox?
+    @usableFromInline var extrasBox: SAExtrasBox?
     /// Outer destination address.
     public internal(set) var destination: IPAddress
     public internal(set) var proto: IPsecProtocol
-    var family: AddressFamily
-    var mode: XFRMMode
+    @usableFromInline var family: AddressFamily
+    @usableFromInline var mode: XFRMMode
     var replayWindow: UInt8
     var flags: UInt8
     var directionAttribute: SADirection?
@@ -155,12 +158,12 @@ public struct SAEntry: Sendable {
     /// Outer source address.
     public internal(set) var source: IPAddress
     public internal(set) var directionSource: DirectionSource
-    var alive = true
+    @usableFromInline var alive = true
     var replayRising = false
     var integrityRising = false
     /// Current lifetime: bytes and packets (`lifetimeCurrent`).
-    var currentBytes: UInt64
-    var currentPackets: UInt64
+    @usableFromInline var currentBytes: UInt64
+    @usableFromInline var currentPackets: UInt64
     /// When the model first saw the SA.
     public internal(set) var firstSeen: ModelTime
     var lastEventAt: ModelTime = -.infinity
@@ -177,8 +180,8 @@ public struct SAEntry: Sendable {
     public internal(set) var reqid: UInt32
     /// Current lifetime: add and first-use time, in 32 bits (seconds since the epoch, good until
     /// 2106; wider ones are in `SAExtras.wideTimes`).
-    var addTime: UInt32
-    var useTime: UInt32
+    @usableFromInline var addTime: UInt32
+    @usableFromInline var useTime: UInt32
     /// Add-expiry times of the lifetime configuration, in 32 bits (wider ones: `LifetimeLimitsBox.whole`).
     var softAddExpires: UInt32
     var hardAddExpires: UInt32
@@ -226,7 +229,9 @@ public struct SAEntry: Sendable {
 
     /// Current lifetime (bytes, packets, add and first-use time) from the last dump.
     public internal(set) var lifetimeCurrent: XFRMLifetimeCurrent {
-        get {
+        // Inlinable, like `encapsulation` and `identity`: read through a buffer of entries in
+        // another module, an opaque getter made the caller copy the whole entry first.
+        @inlinable get {
             if let w = extrasBox?.value.wideTimes {
                 return XFRMLifetimeCurrent(bytes: currentBytes, packets: currentPackets, addTime: w.addTime,
                                            useTime: w.useTime)
@@ -263,11 +268,11 @@ public struct SAEntry: Sendable {
 
     /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
     public internal(set) var encapsulation: XFRMEncapsulation? {
-        get { extrasBox?.value.encapsulation }
+        @inlinable get { extrasBox?.value.encapsulation }
         set { setExtra(\.encapsulation, newValue) }
     }
-    var mark: XFRMMark? {
-        get { extrasBox?.value.mark }
+    @usableFromInline var mark: XFRMMark? {
+        @inlinable get { extrasBox?.value.mark }
         set { setExtra(\.mark, newValue) }
     }
     /// Totals of the retired SAs of the tunnel before this one.
@@ -395,7 +400,7 @@ public struct SAEntry: Sendable {
                          attributes: a)
     }
 
-    public var identity: SAIdentity {
+    @inlinable public var identity: SAIdentity {
         SAIdentity(family: family, destination: destination, spi: spi, proto: proto, mark: mark)
     }
 

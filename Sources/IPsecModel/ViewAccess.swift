@@ -104,11 +104,11 @@ extension LiveModel {
 
 extension SAEntry {
     /// False for a free slot (the SA is gone).
-    public var isLive: Bool { alive }
+    @inlinable public var isLive: Bool { alive }
     /// Tunnel or transport mode.
-    public var xfrmMode: XFRMMode { mode }
+    @inlinable public var xfrmMode: XFRMMode { mode }
     /// The SA's mark (nil when none or zero).
-    public var xfrmMark: XFRMMark? { mark }
+    @inlinable public var xfrmMark: XFRMMark? { mark }
     /// Configured lifetime limits.
     public var lifetimeLimits: XFRMLifetimeConfig { lifetimeConfig }
 }
@@ -124,6 +124,7 @@ extension LiveModel {
                              last40s: TrafficRate(bytesPerSecond: Double(r.4), packetsPerSecond: Double(r.5)))
     }
 
-    /// `rates(of:).last2s.bytesPerSecond` without building the other windows.
-    public func byteRate2s(of e: SAEntry) -> Double { Double(rateStore.byteRate2s(e.slot)) }
+    /// `rates(of:).last2s.bytesPerSecond` of the entry in `slot` without building the other
+    /// windows (nor copying the entry).
+    public func byteRate2s(slot: Int) -> Double { Double(rateStore.byteRate2s(entries[slot].slot)) }
 }

@@ -488,7 +488,7 @@ extension SARows {
             case "spi": return each { Double(buf[$0].spi) }
             case "reqid": return each { Double(buf[$0].reqid) }
             case "encap": return each { Double(buf[$0].encapsulation?.destinationPort ?? 0) }
-            case "rate": return each { s.model.byteRate2s(of: buf[$0]) }
+            case "rate": return each { s.model.byteRate2s(slot: $0) }
             case "bytes": return each { Double(buf[$0].lifetimeCurrent.bytes) }
             case "packets": return each { Double(buf[$0].lifetimeCurrent.packets) }
             case "age": return each { -Double(buf[$0].lifetimeCurrent.addTime) }
