@@ -37,14 +37,16 @@ import XFRMWire
 ///    `.localAddresses(...)`, `.setRefreshInterval`, `.setPaused`.
 ///
 /// Memory (malloc in-use bytes at 100,000 larval SAs, 50,000 peers and 100,000 policies, release
-/// build; `ipsectop-bench memory`): about 600 bytes per SA (a 416-byte entry with shared attribute
-/// boxes, no box for a host selector, 8-byte hash buckets per key, peer records by entry slot) and
-/// about 300 per policy (its shared part kept once, its first template inline). An SA that carries
-/// traffic adds a 40 s rate ring of 16-bit samples (about 170 B); a peer with traffic gets a
-/// 10-minute history ring (8 B per point, 4.8 KB), for at most `historyPeerLimit` peers (about
-/// 20 MB at most). No per-SA history is kept. A 100,000-SA refresh takes about 30 ms of user time
-/// when nothing but counters changed, about 110 ms when SAs came or went (every SA regrouped;
-/// BENCHMARKS.md); a kernel event is O(1).
+/// build; `ipsectop-bench memory`): about 330 bytes per SA (a 232-byte entry with shared attribute
+/// boxes and no box for a host selector nor for the fields few SAs set, `SAExtras`; hash indexes
+/// of about 11 bytes per key; peer records by entry slot, with rates and totals only for peers that
+/// have some) and about 170 per policy (a 128-byte entry, its shared part kept once). An SA that
+/// carries traffic adds a 40 s rate ring of 16-bit samples with its last rates and deltas (about
+/// 200 B); one with NAT-T, a mark, rekey links or inherited totals, its `SAExtrasBox`. A peer with
+/// traffic gets a 10-minute history ring (8 B per point, 4.8 KB), for at most `historyPeerLimit`
+/// peers (about 20 MB at most). No per-SA history is kept. A 100,000-SA refresh takes about 30 ms
+/// of user time when nothing but counters changed, about 110 ms when SAs came or went (every SA
+/// regrouped; BENCHMARKS.md); a kernel event is O(1).
 public struct LiveModel: Sendable {
     public private(set) var configuration: ModelConfiguration
 

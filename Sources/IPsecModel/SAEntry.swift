@@ -39,7 +39,7 @@ final class SelectorBox: Sendable {
 
 /// An SA's byte and packet limits and use-expiry times, when they are not the unlimited default:
 /// IKE daemons usually set add-expiry times only, so nearly every SA keeps no box (inline, the
-/// whole lifetime configuration took 64 bytes an SA; the add-expiry times stay inline).
+/// whole lifetime configuration took 64 bytes an SA; the add-expiry times stay inline, in 32 bits).
 final class LifetimeLimitsBox: Sendable {
     /// The configuration with add-expiry times 0, or the whole configuration (`whole`).
     let limits: XFRMLifetimeConfig

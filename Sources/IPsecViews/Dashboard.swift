@@ -315,7 +315,7 @@ public struct Dashboard: Sendable {
 
     /// Lets go of the model before the caller changes it and calls `update` (nothing may be drawn
     /// or handled in between). The view data shares the model's tables (copy on write): while it
-    /// holds them, the first change to the model copies its whole SA table (about 50 MB at 100,000
+    /// holds them, the first change to the model copies its whole SA table (about 23 MB at 100,000
     /// SAs). Ignored while paused (the frozen view keeps its data). Returns whether it let go.
     @discardableResult
     public mutating func releaseModel() -> Bool {

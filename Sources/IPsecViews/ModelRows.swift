@@ -5,7 +5,7 @@ import XFRMWire
 /// The live model as of one refresh, shared by the view data built from it.
 ///
 /// Holding a copy of the model costs no copy by itself; the model's next change copies what it
-/// changes (its SA table once per refresh, about 500 bytes per SA, released at the next update).
+/// changes (its SA table once per refresh, 232 bytes per SA, released at the next update).
 /// Rows are built from it on demand: SA rows only for what is drawn or asked for, the other lists
 /// (peers, policies, timeline) when first read.
 final class ModelSnapshot: Sendable {
