@@ -48,14 +48,27 @@ final class LifetimeLimitsBox: Sendable {
     init(_ limits: XFRMLifetimeConfig, whole: Bool) { self.limits = limits; self.whole = whole }
 }
 
-/// The parts of an SA that most SAs never set, or set once (NAT-T, mark, rekey links, inherited
-/// tunnel totals, counter resets, a rekey request): kept in an immutable box, nil when every one
-/// of them has its default, replaced whole when one changes. Inline they took 120 bytes of every entry.
+/// The parts of an SA that many SAs never set: NAT-T encapsulation, and what a rekey leaves (the
+/// SA it replaced and the totals inherited from the tunnel's retired SAs), which every SA of a
+/// long-running tunnel has once it has been rekeyed; with the rarer parts (`SARare`) in a box of
+/// their own. Kept in an immutable box, nil when all are at their defaults, replaced whole when
+/// one changes (64 bytes; inline they took 120 bytes of every entry, and with the rarer parts 168).
 @usableFromInline
 struct SAExtras: Hashable, Sendable {
     @usableFromInline var encapsulation: XFRMEncapsulation?
     /// Totals of the retired SAs of the tunnel before this one.
     var inherited: TrafficTotals = .zero
+    @usableFromInline var rare: SARareBox?
+    var predecessorSPI: UInt32 = 0
+    var hasPredecessor = false
+    static let none = SAExtras()
+}
+
+/// The parts of an SA that few SAs ever set (mark, NAT keepalive interval, per-CPU id, wide
+/// times), or set for a while (a successor or parent link, a rekey request, the rest of a live
+/// rekey chain's totals), or after a counter reset.
+@usableFromInline
+struct SARare: Hashable, Sendable {
     /// Counted before counter resets.
     var offsetBytes: UInt64 = 0
     var offsetPackets: UInt64 = 0
@@ -70,13 +83,19 @@ struct SAExtras: Hashable, Sendable {
     var keepaliveInterval: UInt32?
     var perCPU: UInt32?
     var counterResets: UInt32 = 0
-    var predecessorSPI: UInt32 = 0
     var successorSPI: UInt32 = 0
     var parentSPI: UInt32 = 0
-    var hasPredecessor = false
     var hasSuccessor = false
     var hasParent = false
-    static let none = SAExtras()
+    static let none = SARare()
+}
+
+@usableFromInline
+final class SARareBox: Hashable, Sendable {
+    @usableFromInline let value: SARare
+    init(_ value: SARare) { self.value = value }
+    @usableFromInline static func == (a: SARareBox, b: SARareBox) -> Bool { a === b || a.value == b.value }
+    @usableFromInline func hash(into h: inout Hasher) { h.combine(value) }
 }
 
 @usableFromInline
@@ -232,7 +251,7 @@ public struct SAEntry: Sendable {
         // Inlinable, like `encapsulation` and `identity`: read through a buffer of entries in
         // another module, an opaque getter made the caller copy the whole entry first.
         @inlinable get {
-            if let w = extrasBox?.value.wideTimes {
+            if let w = extrasBox?.value.rare?.value.wideTimes {
                 return XFRMLifetimeCurrent(bytes: currentBytes, packets: currentPackets, addTime: w.addTime,
                                            useTime: w.useTime)
             }
@@ -245,11 +264,11 @@ public struct SAEntry: Sendable {
             if let a = UInt32(exactly: newValue.addTime), let u = UInt32(exactly: newValue.useTime) {
                 addTime = a
                 useTime = u
-                if extrasBox?.value.wideTimes != nil { setExtra(\.wideTimes, nil) }
+                if extrasBox?.value.rare?.value.wideTimes != nil { setRare(\.wideTimes, nil) }
             } else {
                 addTime = 0
                 useTime = 0
-                setExtra(\.wideTimes, WideTimes(addTime: newValue.addTime, useTime: newValue.useTime))
+                setRare(\.wideTimes, WideTimes(addTime: newValue.addTime, useTime: newValue.useTime))
             }
         }
     }
@@ -266,14 +285,24 @@ public struct SAEntry: Sendable {
         extrasBox = x == .none ? nil : SAExtrasBox(x)
     }
 
+    /// `setExtra` for a field of the rarer parts.
+    @inline(__always)
+    private mutating func setRare<T: Equatable>(_ field: WritableKeyPath<SARare, T>, _ value: T) {
+        let current = extrasBox?.value.rare?.value ?? .none
+        if current[keyPath: field] == value { return }
+        var r = current
+        r[keyPath: field] = value
+        setExtra(\.rare, r == .none ? nil : SARareBox(r))
+    }
+
     /// NAT-T encapsulation, when the SA is ESP-in-UDP/TCP.
     public internal(set) var encapsulation: XFRMEncapsulation? {
         @inlinable get { extrasBox?.value.encapsulation }
         set { setExtra(\.encapsulation, newValue) }
     }
     @usableFromInline var mark: XFRMMark? {
-        @inlinable get { extrasBox?.value.mark }
-        set { setExtra(\.mark, newValue) }
+        @inlinable get { extrasBox?.value.rare?.value.mark }
+        set { setRare(\.mark, newValue) }
     }
     /// Totals of the retired SAs of the tunnel before this one.
     var inherited: TrafficTotals {
@@ -281,30 +310,30 @@ public struct SAEntry: Sendable {
         set { setExtra(\.inherited, newValue) }
     }
     var offsetBytes: UInt64 {
-        get { extrasBox?.value.offsetBytes ?? 0 }
-        set { setExtra(\.offsetBytes, newValue) }
+        get { extrasBox?.value.rare?.value.offsetBytes ?? 0 }
+        set { setRare(\.offsetBytes, newValue) }
     }
     var offsetPackets: UInt64 {
-        get { extrasBox?.value.offsetPackets ?? 0 }
-        set { setExtra(\.offsetPackets, newValue) }
+        get { extrasBox?.value.rare?.value.offsetPackets ?? 0 }
+        set { setRare(\.offsetPackets, newValue) }
     }
     /// Set by a soft EXPIRE: the IKE daemon was asked to rekey.
     public internal(set) var rekeyRequestedAt: ModelTime? {
-        get { extrasBox?.value.rekeyRequestedAt }
-        set { setExtra(\.rekeyRequestedAt, newValue) }
+        get { extrasBox?.value.rare?.value.rekeyRequestedAt }
+        set { setRare(\.rekeyRequestedAt, newValue) }
     }
     var keepaliveInterval: UInt32? {
-        get { extrasBox?.value.keepaliveInterval }
-        set { setExtra(\.keepaliveInterval, newValue) }
+        get { extrasBox?.value.rare?.value.keepaliveInterval }
+        set { setRare(\.keepaliveInterval, newValue) }
     }
     var perCPU: UInt32? {
-        get { extrasBox?.value.perCPU }
-        set { setExtra(\.perCPU, newValue) }
+        get { extrasBox?.value.rare?.value.perCPU }
+        set { setRare(\.perCPU, newValue) }
     }
     /// Number of counter resets seen (counters going backwards between dumps).
     public internal(set) var counterResets: UInt32 {
-        get { extrasBox?.value.counterResets ?? 0 }
-        set { setExtra(\.counterResets, newValue) }
+        get { extrasBox?.value.rare?.value.counterResets ?? 0 }
+        set { setRare(\.counterResets, newValue) }
     }
     // Links inside the tunnel (same destination, protocol and mark: the SPI identifies the SA).
     var predecessorSPI: UInt32 {
@@ -312,38 +341,38 @@ public struct SAEntry: Sendable {
         set { setExtra(\.predecessorSPI, newValue) }
     }
     var successorSPI: UInt32 {
-        get { extrasBox?.value.successorSPI ?? 0 }
-        set { setExtra(\.successorSPI, newValue) }
+        get { extrasBox?.value.rare?.value.successorSPI ?? 0 }
+        set { setRare(\.successorSPI, newValue) }
     }
     var parentSPI: UInt32 {
-        get { extrasBox?.value.parentSPI ?? 0 }
-        set { setExtra(\.parentSPI, newValue) }
+        get { extrasBox?.value.rare?.value.parentSPI ?? 0 }
+        set { setRare(\.parentSPI, newValue) }
     }
     var hasPredecessor: Bool {
         get { extrasBox?.value.hasPredecessor ?? false }
         set { setExtra(\.hasPredecessor, newValue) }
     }
     var hasSuccessor: Bool {
-        get { extrasBox?.value.hasSuccessor ?? false }
-        set { setExtra(\.hasSuccessor, newValue) }
+        get { extrasBox?.value.rare?.value.hasSuccessor ?? false }
+        set { setRare(\.hasSuccessor, newValue) }
     }
     var hasParent: Bool {
-        get { extrasBox?.value.hasParent ?? false }
-        set { setExtra(\.hasParent, newValue) }
+        get { extrasBox?.value.rare?.value.hasParent ?? false }
+        set { setRare(\.hasParent, newValue) }
     }
     /// Cumulative totals of the SA's tunnel: all SAs linked by rekeys, including gone ones. Set by
     /// `derive` for the SAs of a chain; otherwise the SA's inherited and own totals.
     public internal(set) var tunnelTotals: TrafficTotals {
         get {
             let base = inherited + totals
-            guard let x = extrasBox?.value else { return base }
-            return TrafficTotals(bytes: base.bytes &+ x.chainBytes, packets: base.packets &+ x.chainPackets)
+            guard let r = extrasBox?.value.rare?.value else { return base }
+            return TrafficTotals(bytes: base.bytes &+ r.chainBytes, packets: base.packets &+ r.chainPackets)
         }
         set {
             let base = inherited + totals
             if extrasBox == nil && newValue == base { return }
-            setExtra(\.chainBytes, newValue.bytes &- base.bytes)
-            setExtra(\.chainPackets, newValue.packets &- base.packets)
+            setRare(\.chainBytes, newValue.bytes &- base.bytes)
+            setRare(\.chainPackets, newValue.packets &- base.packets)
         }
     }
 
@@ -360,9 +389,12 @@ public struct SAEntry: Sendable {
         replayState = ReplayStorage(legacy: a.replay, esn: a.replayESN)
         lastUsed = a.lastUsed; directionAttribute = a.direction
         self.box = box
+        var r = SARare.none
+        r.mark = a.mark.flatMap { $0.isZero ? nil : $0 }
+        r.keepaliveInterval = a.natKeepaliveInterval; r.perCPU = a.perCPU
         var x = SAExtras.none
-        x.encapsulation = a.encapsulation; x.mark = a.mark.flatMap { $0.isZero ? nil : $0 }
-        x.keepaliveInterval = a.natKeepaliveInterval; x.perCPU = a.perCPU
+        x.encapsulation = a.encapsulation
+        x.rare = r == .none ? nil : SARareBox(r)
         extrasBox = x == .none ? nil : SAExtrasBox(x)
         firstSeen = now
         direction = a.direction
@@ -379,11 +411,9 @@ public struct SAEntry: Sendable {
         let a = st.attributes
         replayState = ReplayStorage(legacy: a.replay, esn: a.replayESN); lastUsed = a.lastUsed
         directionAttribute = a.direction
-        if a.encapsulation != encapsulation || a.natKeepaliveInterval != keepaliveInterval || a.perCPU != perCPU {
-            var x = extrasBox?.value ?? .none
-            x.encapsulation = a.encapsulation; x.keepaliveInterval = a.natKeepaliveInterval; x.perCPU = a.perCPU
-            extrasBox = x == .none ? nil : SAExtrasBox(x)
-        }
+        encapsulation = a.encapsulation
+        keepaliveInterval = a.natKeepaliveInterval
+        perCPU = a.perCPU
         box = newBox
         configHash = 0
     }

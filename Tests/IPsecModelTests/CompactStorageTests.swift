@@ -107,13 +107,13 @@ final class CompactStorageTests: XCTestCase {
         func extras(_ st: XFRMState) -> SAExtrasBox? { m.lookup(st.identity).flatMap { m.entries[Int($0)].extrasBox } }
         XCTAssertEqual(m.sa(a.identity)?.state, a)
         XCTAssertEqual(m.sa(b.identity)?.state, b)
-        XCTAssertNotNil(extras(a)?.value.wideTimes)
+        XCTAssertNotNil(extras(a)?.value.rare?.value.wideTimes)
         XCTAssertNil(extras(b))
         var a2 = a
         a2.lifetimeCurrent = XFRMLifetimeCurrent(bytes: 10, packets: 1, addTime: 1_794_999_000, useTime: 1_794_999_001)
         m.refresh([a2, b], at: t0 + 1)
         XCTAssertEqual(m.sa(a.identity)?.state, a2)
-        XCTAssertNil(extras(a)?.value.wideTimes)
+        XCTAssertNil(extras(a)?.value.rare?.value.wideTimes)
     }
 
     func testRareFieldsAreBoxedOnlyWhileSetAndReadBackTheSame() throws {
@@ -147,6 +147,14 @@ final class CompactStorageTests: XCTestCase {
         m.apply(.kernel(.updateSA(natt)), at: t0 + 2)
         XCTAssertEqual(m.sa(natt.identity)?.state, natt)
         XCTAssertEqual(m.sa(natt.identity)?.encapsulation?.destinationPort, 4501)
+        // NAT-T alone (no keepalive interval, mark or per-CPU id): the small box, no rarer parts.
+        var natt3 = natt
+        natt3.attributes.natKeepaliveInterval = nil
+        m.apply(.kernel(.updateSA(natt3)), at: t0 + 2.5)
+        XCTAssertEqual(m.sa(natt.identity)?.state, natt3)
+        XCTAssertNotNil(extras(m, natt))
+        XCTAssertNil(extras(m, natt)?.value.rare)
+        XCTAssertNotNil(extras(m, marked)?.value.rare)
 
         // Counters going backwards on the plain SA: the reset's offsets are boxed, totals keep counting.
         var busy = plain

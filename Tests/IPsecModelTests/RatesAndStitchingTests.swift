@@ -96,6 +96,11 @@ final class RatesAndStitchingTests: XCTestCase {
         XCTAssertEqual(m.peers.first?.outboundRates.last2s.bytesPerSecond ?? 0, 1150, accuracy: 0.01)
         // Link survives the old SA's deletion.
         XCTAssertEqual(m.sa(b.identity)?.predecessor, a.identity)
+        // What the rekey left (link, inherited totals) is in the small box; the chain's rarer parts
+        // (its successor link, the other live SA's totals) went with the old SA.
+        let extras = try XCTUnwrap(m.lookup(b.identity).flatMap { m.entries[Int($0)].extrasBox })
+        XCTAssertTrue(extras.value.hasPredecessor)
+        XCTAssertNil(extras.value.rare)
     }
 
     func testRekeyByHardExpireWithoutBodyCountersUsesLastKnown() throws {
