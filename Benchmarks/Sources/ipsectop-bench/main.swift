@@ -6,6 +6,8 @@
 //   ipsectop-bench frame    NETNS [FRAMES]   first frame (dump -> model -> view data -> frame), frame
 //                                            build p50/p99 sorted by rate and filtered, resident bytes per SA
 //   ipsectop-bench ingest   NETNS [ROUNDS]   replayed events (NEWSA, UPDSA, hard EXPIRE) through decode + model
+//   ipsectop-bench memory-busy N             live heap per SA of a model and dashboard holding N busy,
+//                                            rekeyed NAT-T SAs made in process (no kernel, no policies)
 //   ipsectop-bench decode   FIXTURE [N]      a dump of N SAs (default 100,000) cloned from the real NEWSA
 //                                            records of a lab recording: decode SAs/s, bytes retained per SA
 import Glibc
@@ -586,11 +588,97 @@ func memory(netns: String, refreshes: Int) {
     withExtendedLifetime((model, dash)) { exit(0) }
 }
 
+/// Live heap per SA of a model and dashboard holding busy, rekeyed NAT-T tunnels (no kernel: the
+/// states are made here, as a strongSwan gateway's would look): N/2 peers behind NATs (IPv6
+/// documentation addresses, each with its own NAT port), one inbound and one outbound ESP-in-UDP SA
+/// each, tunnel-mode selectors of their own, AEAD, replay state, last-use time, add-expiry limits.
+/// Three refreshes with traffic on every SA, then every SA rekeyed (NEWSA for a new SPI, DELSA of
+/// the old one with its last counters), then three more refreshes with traffic. No policies.
+func memoryBusy(count n: Int) {
+    let pairs = max(1, n / 2)
+    let local = IPAddress("2001:db8:0:1::1")!
+    var aead = XFRMAttributes()
+    aead.aead = XFRMAlgorithm(name: "rfc4106(gcm(aes))", keyBits: 160, icvBits: 128)
+    func remote(_ k: Int) -> IPAddress { IPAddress("2001:db8:2:\(String(k >> 16, radix: 16)):\(String(k & 0xffff, radix: 16))::1")! }
+    func net(_ a: Int, _ k: Int) -> IPAddress { IPAddress("2001:db8:\(String(a, radix: 16)):\(String(k & 0xffff, radix: 16))::")! }
+    func state(_ k: Int, inbound: Bool, generation g: Int, bytes: UInt64) -> XFRMState {
+        let r = remote(k)
+        let natPort = UInt16(1024 + k % 60_000)
+        var a = aead
+        a.encapsulation = XFRMEncapsulation(type: .espInUDP, sourcePort: inbound ? natPort : 4500,
+                                            destinationPort: inbound ? 4500 : natPort, originalAddress: .zero(.inet6))
+        a.replay = XFRMReplayState(outboundSequence: inbound ? 0 : UInt32(truncatingIfNeeded: bytes / 100),
+                                   inboundSequence: inbound ? UInt32(truncatingIfNeeded: bytes / 100) : 0, bitmap: inbound ? 0xffff_ffff : 0)
+        a.lastUsed = bytes > 0 ? 1_795_000_000 + bytes / 1000 : nil
+        let mine = net(0xa, k), theirs = net(0xb, k)
+        let sel = XFRMSelector(destination: inbound ? mine : theirs, source: inbound ? theirs : mine, family: .inet6,
+                               destinationPrefixLength: 64, sourcePrefixLength: 64)
+        var life = XFRMLifetimeConfig.infinite
+        life.softAddExpiresSeconds = 3000 + UInt64(k % 300)
+        life.hardAddExpiresSeconds = 3600
+        let spi = UInt32(0x1000_0000 + (g * pairs + k) * 2 + (inbound ? 1 : 0))
+        return XFRMState(selector: sel, destination: inbound ? local : r, spi: spi, proto: .esp, source: inbound ? r : local,
+                         lifetimeConfig: life,
+                         lifetimeCurrent: XFRMLifetimeCurrent(bytes: bytes, packets: bytes / 100,
+                                                              addTime: UInt64(1_795_000_000 + g * 3000), useTime: bytes > 0 ? 1_795_000_001 : 0),
+                         stats: XFRMStats(replayWindow: 0, replay: 0, integrityFailed: 0), seq: 0, reqid: UInt32(k + 1),
+                         family: .inet6, mode: .tunnel, replayWindow: 32, flags: 0, attributes: a)
+    }
+    func dump(generation g: Int, bytes: UInt64) -> [XFRMState] {
+        var out: [XFRMState] = []
+        out.reserveCapacity(pairs * 2)
+        for k in 0..<pairs {
+            out.append(state(k, inbound: false, generation: g, bytes: bytes + UInt64(k % 7) * 100))
+            out.append(state(k, inbound: true, generation: g, bytes: bytes + UInt64(k % 5) * 100))
+        }
+        return out
+    }
+    var states = dump(generation: 0, bytes: 0)
+    let h0 = heapInUse()
+    var model = LiveModel()
+    var t = wallClockSeconds()
+    _ = model.apply(.localAddresses([local]), at: t)
+    let host = HostInfo(host: "bench", netns: "-", kernel: "")
+    var dash = Dashboard(cols: 200, rows: 50, refreshInterval: 1)
+    func refresh(_ s: [XFRMState]) {
+        t += 1
+        dash.releaseModel()
+        _ = model.apply(.dumpBegan(.sa), at: t)
+        _ = model.apply(.saDump(s), at: t)
+        dash.update(DashboardData(model: model, now: t, host: host), now: t)
+        _ = dash.render(now: t)
+    }
+    refresh(states)
+    for r in 1...3 { refresh(dump(generation: 0, bytes: UInt64(r) * 1_000_000)) }
+    // Rekey every tunnel: the new SA first, then the old one goes with its last counters.
+    t += 0.5
+    dash.releaseModel()
+    for k in 0..<pairs {
+        for inbound in [false, true] {
+            _ = model.apply(.kernel(.newSA(state(k, inbound: inbound, generation: 1, bytes: 0))), at: t)
+            let old = state(k, inbound: inbound, generation: 0, bytes: 3_500_000)
+            _ = model.apply(.kernel(.deleteSA(old.identity, source: old.source, state: old)), at: t)
+        }
+    }
+    for r in 1...3 {
+        states = dump(generation: 1, bytes: UInt64(r) * 1_000_000)
+        refresh(states)
+    }
+    states = []
+    let h1 = heapInUse()
+    let c = max(model.header.saCount, 1)
+    emit("busy.sas", "\(model.header.saCount)")
+    emit("busy.peers", "\(model.header.peerCount)")
+    emit("busy.heap_model_and_dashboard_bytes_per_sa", fmt(Double(h1 - h0) / Double(c), 0))
+    emit("busy.model_estimate_bytes_per_sa", fmt(Double(model.approximateResidentBytes) / Double(c), 0))
+    withExtendedLifetime((model, dash)) { exit(0) }
+}
+
 // MARK: - main
 
 let args = CommandLine.arguments
 guard args.count >= 3 else {
-    die("usage: ipsectop-bench refresh|frame|ingest|initial|policies|memory NETNS [COUNT] | decode FIXTURE [N]")
+    die("usage: ipsectop-bench refresh|frame|ingest|initial|policies|memory NETNS [COUNT] | decode FIXTURE [N] | memory-busy N")
 }
 let count = args.count > 3 ? Int(args[3]) : nil
 switch args[1] {
@@ -601,5 +689,6 @@ case "decode": decode(fixture: args[2], count: count ?? 100_000)
 case "initial": initial(netns: args[2], rounds: count ?? 5)
 case "policies": policies(netns: args[2], rounds: count ?? 5)
 case "memory": memory(netns: args[2], refreshes: count ?? 3)
+case "memory-busy": memoryBusy(count: Int(args[2]) ?? 100_000)
 default: die("unknown benchmark \(args[1])")
 }
