@@ -132,6 +132,9 @@ extension LiveModel {
         } else {
             pruneBoxes()
         }
+        // Carries are taken by the next sample: after a mass rekey the emptied table would keep
+        // its buckets (about 50 bytes an SA at 100,000).
+        if carries.isEmpty && carries.capacity > 64 { carries = [:] }
         finishDump(.sa, diff: diff, initial: initial, began: window.began, at: now)
     }
 
