@@ -194,9 +194,19 @@ public struct Dashboard: Sendable {
         /// Plain rows: identity and values of each row, in data order.
         case rows(ids: [SAIdentity], values: [SAValues])
         /// From the model: the base order (entry slots, the array the rows hold), and by entry slot
-        /// the entry's `SAEntry.serial` and `mix` of its values: 12 bytes an entry slot, 1.2 MB at
-        /// 100,000 SAs (their identities and values would take 72 bytes an SA).
-        case model(order: [Int32], serials: [UInt32], mixes: [UInt64])
+        /// the entry's `SAEntry.serial`, `mix` of its values and when they last changed (seconds
+        /// after `epoch`; -infinity: not since the SA was first seen): 16 bytes an entry slot,
+        /// 1.6 MB at 100,000 SAs (their identities and values would take 72 bytes an SA, and a
+        /// dictionary of the changed ones about 150 more for each SA that carries traffic).
+        case model(order: [Int32], serials: [UInt32], mixes: [UInt64], changed: [Float], epoch: Double)
+
+        /// When the SA of `id` last changed, for data built from `model` (the model this tracking
+        /// was last updated from).
+        func changeTime(of id: SAIdentity, in model: LiveModel) -> Double? {
+            guard case .model(_, _, _, let changed, let epoch) = self, let slot = model.saSlot(of: id),
+                  slot < changed.count, changed[slot] > -.infinity else { return nil }
+            return epoch + Double(changed[slot])
+        }
 
         /// A 64-bit mix of an SA's tracked values. A change of one of the three alone always changes
         /// it (each `Mixer.add` is a bijection of its input); a change of several leaves it equal
@@ -279,7 +289,8 @@ public struct Dashboard: Sendable {
         // Changed counters and ports: compared with the previous refresh's. A model-backed SA list
         // keeps the previous refresh's base order when the same SAs are present.
         var newData = newData
-        for id in newData.sas.resolveOrderAndTrack(&saTracking) { changedSA[id] = now }
+        // (From the model, the change times are kept by entry slot in `saTracking`.)
+        for id in newData.sas.resolveOrderAndTrack(&saTracking, now: now) { changedSA[id] = now }
         if !changedSA.isEmpty {
             let present = newData.sas.presence(queries: changedSA.count)
             changedSA = changedSA.filter { now - $0.value < options.highlightSeconds && present($0.key) }
@@ -311,6 +322,26 @@ public struct Dashboard: Sendable {
         }
         refreshList(currentView)
         clampPage()
+    }
+
+    /// The SAs whose change is still highlighted as of the last update, with the time of the change.
+    var highlightedSAs: [SAIdentity: Double] {
+        guard let s = data.sas.snapshot, case .model(_, _, _, let changed, let epoch) = saTracking else { return changedSA }
+        var out: [SAIdentity: Double] = [:]
+        s.model.withSAEntries { buf in
+            for i in buf.indices where i < changed.count && buf[i].isLive && changed[i] > -.infinity {
+                let t = epoch + Double(changed[i])
+                if clock - t < options.highlightSeconds { out[buf[i].identity] = t }
+            }
+        }
+        return out
+    }
+
+    /// When the counters or NAT ports of the SA of `id` last changed (from the model: kept by entry
+    /// slot; plain rows: `changedSA`).
+    func changeTime(of id: SAIdentity) -> Double? {
+        if let m = data.sas.snapshot?.model, let t = saTracking.changeTime(of: id, in: m) { return t }
+        return changedSA[id]
     }
 
     /// Lets go of the model before the caller changes it and calls `update` (nothing may be drawn

@@ -279,7 +279,7 @@ public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceabl
     /// serial and a mix of the values per entry slot (`Dashboard.SATracking`), and identities are
     /// built only for the SAs that changed. When every SA is the last refresh's (the usual refresh:
     /// counters changed, no SA came or went), the last order is taken without sorting.
-    mutating func resolveOrderAndTrack(_ tracking: inout Dashboard.SATracking) -> [SAIdentity] {
+    mutating func resolveOrderAndTrack(_ tracking: inout Dashboard.SATracking, now: Double) -> [SAIdentity] {
         guard let s = snapshot else {
             let (ids, values) = trackedValues()
             var changed: [SAIdentity] = []
@@ -301,28 +301,32 @@ public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceabl
             tracking = .rows(ids: ids, values: values)
             return changed
         }
-        var old = (order: [Int32](), serials: [UInt32](), mixes: [UInt64]())
-        if case .model(let o, let se, let mx) = tracking { old = (o, se, mx) }
+        var old = (order: [Int32](), serials: [UInt32](), mixes: [UInt64](), changed: [Float]())
+        var epoch = now
+        if case .model(let o, let se, let mx, let ch, let ep) = tracking { old = (o, se, mx, ch); epoch = ep }
         tracking = .none
-        var serials: [UInt32] = [], mixes: [UInt64] = [], changed: [SAIdentity] = []
+        var serials: [UInt32] = [], mixes: [UInt64] = [], changed: [Float] = []
+        let stamp = Float(now - epoch)
         // Live entries that are the last refresh's SAs (same slot, same serial).
         var same = 0
         s.model.withSAEntries { buf in
-            serials.reserveCapacity(buf.count); mixes.reserveCapacity(buf.count)
+            serials.reserveCapacity(buf.count); mixes.reserveCapacity(buf.count); changed.reserveCapacity(buf.count)
             old.serials.withUnsafeBufferPointer { os in
                 old.mixes.withUnsafeBufferPointer { om in
-                    for i in buf.indices {
-                        // A free slot keeps the serial of the SA it held: an SA stored there later has another.
-                        let serial = buf[i].serial
-                        serials.append(serial)
-                        guard buf[i].isLive else { mixes.append(0); continue }
-                        let c = buf[i].lifetimeCurrent, e = buf[i].encapsulation
-                        let x = Dashboard.SATracking.mix(bytes: c.bytes, packets: c.packets,
-                                                         ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
-                        mixes.append(x)
-                        guard i < os.count, os[i] == serial else { continue }
-                        same += 1
-                        if om[i] != x { changed.append(buf[i].identity) }
+                    old.changed.withUnsafeBufferPointer { oc in
+                        for i in buf.indices {
+                            // A free slot keeps the serial of the SA it held: an SA stored there later has another.
+                            let serial = buf[i].serial
+                            serials.append(serial)
+                            guard buf[i].isLive else { mixes.append(0); changed.append(-.infinity); continue }
+                            let c = buf[i].lifetimeCurrent, e = buf[i].encapsulation
+                            let x = Dashboard.SATracking.mix(bytes: c.bytes, packets: c.packets,
+                                                             ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
+                            mixes.append(x)
+                            guard i < os.count, os[i] == serial else { changed.append(-.infinity); continue }
+                            same += 1
+                            changed.append(om[i] != x ? stamp : (i < oc.count ? oc[i] : -.infinity))
+                        }
                     }
                 }
             }
@@ -334,8 +338,8 @@ public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceabl
         } else {
             resolveOrder()
         }
-        tracking = .model(order: slotOrder, serials: serials, mixes: mixes)
-        return changed
+        tracking = .model(order: slotOrder, serials: serials, mixes: mixes, changed: changed, epoch: epoch)
+        return []
     }
 
     /// A test of presence among the rows, for `queries` identities: the model's index, or for plain

@@ -22,7 +22,7 @@ struct PageLine {
 
 extension Dashboard {
     func context(now: Double) -> RenderContext {
-        RenderContext(now: now, glyphs: glyphs, utcOffset: options.utcOffset, changedSA: changedSA,
+        RenderContext(now: now, glyphs: glyphs, utcOffset: options.utcOffset, changedSA: changeTime(of:),
                       changedPeer: changedPeer, highlight: options.highlightSeconds)
     }
 

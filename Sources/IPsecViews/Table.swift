@@ -5,14 +5,14 @@ struct RenderContext {
     var now: Double
     var glyphs: Glyphs
     var utcOffset: Int
-    /// When each SA's counters or encapsulation last changed.
-    var changedSA: [SAIdentity: Double]
+    /// When each SA's counters or encapsulation last changed (`Dashboard.changeTime(of:)`).
+    var changedSA: (SAIdentity) -> Double?
     /// When each peer's NAT mapping last changed.
     var changedPeer: [String: Double]
     /// How long a change stays highlighted.
     var highlight: Double
 
-    func saChanged(_ id: SAIdentity) -> Bool { changedSA[id].map { now - $0 < highlight } ?? false }
+    func saChanged(_ id: SAIdentity) -> Bool { changedSA(id).map { now - $0 < highlight } ?? false }
     func peerChanged(_ id: String) -> Bool { changedPeer[id].map { now - $0 < highlight } ?? false }
 }
 

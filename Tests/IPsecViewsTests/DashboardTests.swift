@@ -450,8 +450,8 @@ final class DashboardTests: XCTestCase {
         data.sas.reverse()
         data.sas[0].state.lifetimeCurrent.packets += 1 // 0x00000d0e (was last)
         d.update(data, now: now + 1)
-        XCTAssertEqual(Set(d.changedSA.keys.map(\.spi)), [0x0000_0d0e])
+        XCTAssertEqual(Set(d.highlightedSAs.keys.map(\.spi)), [0x0000_0d0e])
         d.update(data, now: now + 5)
-        XCTAssertTrue(d.changedSA.isEmpty, "expired and nothing new")
+        XCTAssertTrue(d.highlightedSAs.isEmpty, "expired and nothing new")
     }
 }

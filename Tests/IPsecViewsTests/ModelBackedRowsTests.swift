@@ -115,7 +115,7 @@ final class ModelBackedRowsTests: XCTestCase {
             let ids = a.data.sas.array.map(\.id)
             XCTAssertEqual(ids, ids.sorted(), "identity order, \(step)")
             XCTAssertEqual(ids, b.data.sas.array.map(\.id), step)
-            XCTAssertEqual(a.changedSA, b.changedSA, step)
+            XCTAssertEqual(Set(a.highlightedSAs.keys), Set(b.highlightedSAs.keys), step)
             XCTAssertEqual(a.tags, b.tags, step)
         }
         func replace(_ old: XFRMState, with new: XFRMState) {
@@ -148,7 +148,7 @@ final class ModelBackedRowsTests: XCTestCase {
         m.apply(.kernel(.updateSA(moved)), at: t)
         refresh("same counters")
         XCTAssertEqual(a.data.sas.array.map(\.id).firstIndex(of: other.identity).map { $0 > k }, true)
-        XCTAssertEqual(Set(a.changedSA.keys), [moved.identity])
+        XCTAssertEqual(Set(a.highlightedSAs.keys), [moved.identity])
         XCTAssertEqual(a.tags, Set(rows.map(\.id)).subtracting([gone.identity]))
 
         // An SA replaced by one at the same place in the order with other counters.
@@ -160,14 +160,14 @@ final class ModelBackedRowsTests: XCTestCase {
         replace(w, with: z)
         refresh("other counters")
         XCTAssertEqual(a.data.sas.index(of: z.identity), rows.firstIndex { $0.id == w.identity })
-        XCTAssertNil(a.changedSA[z.identity])
-        XCTAssertEqual(Set(a.changedSA.keys), [moved.identity], "still highlighted")
+        XCTAssertNil(a.highlightedSAs[z.identity])
+        XCTAssertEqual(Set(a.highlightedSAs.keys), [moved.identity], "still highlighted")
         XCTAssertFalse(a.tags.contains(w.identity) || a.tags.contains(z.identity))
 
         // Unchanged: the order is kept, nothing new highlighted.
         t += 1
         refresh("unchanged")
-        XCTAssertTrue(a.changedSA.isEmpty)
+        XCTAssertTrue(a.highlightedSAs.isEmpty)
     }
 
     /// A dashboard that lets go of the model before each change (as the main loop does before a
