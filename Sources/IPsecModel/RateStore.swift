@@ -59,6 +59,14 @@ struct RateStore: Sendable {
         } else {
             slot = slotCount
             slotCount += 1
+            if bytes.count + columns > bytes.capacity {
+                // Grown by a quarter, not doubled: the rings are most of a busy SA's memory.
+                let slots = Int(slotCount) + max(64, Int(slotCount) / 4)
+                bytes.reserveCapacity(slots * columns)
+                packets.reserveCapacity(slots * columns)
+                computed.reserveCapacity(slots * 6)
+                lastDelta.reserveCapacity(slots * 2)
+            }
             bytes.append(contentsOf: repeatElement(0, count: columns))
             packets.append(contentsOf: repeatElement(0, count: columns))
             computed.append(contentsOf: repeatElement(0, count: 6))
