@@ -90,6 +90,19 @@ public struct LiveModel: Sendable {
     /// removed or given a new configuration, a policy or local address changed, any kernel event.
     /// While it is false, `derive` only re-aggregates counters, rates and status per cached peer.
     var structureDirty = true
+    /// SAs were added, removed or reconfigured since the last derive, and nothing else `derive`
+    /// groups by changed (`structureDirty` false): the next derive regroups only the peers of the
+    /// address pairs in `touchedPairs` (`deriveIncrementally`).
+    var saStructureDirty = false
+    /// The address pairs (in `AddressPair.unordered` order) and entry slots of those SAs, as they
+    /// were before and after each change; emptied by every derive.
+    var touchedPairs: [AddressPair] = []
+    var touchedSlots: [Int32] = []
+    /// Whether a derive may regroup only the peers that SA changes touched (tests turn it off to
+    /// compare with full derives).
+    var allowsIncrementalDerive = true
+    /// `derive` calls that regrouped only touched peers: statistics for tests and benchmarks.
+    var incrementalDerives = 0
     /// Dumped SAs applied as counters only (configuration hash unchanged), and `derive` calls that
     /// only re-aggregated: statistics for tests and benchmarks.
     var counterOnlyRefreshes = 0
@@ -171,7 +184,9 @@ public struct LiveModel: Sendable {
         case .kernel(let message):
             applyKernel(message, at: now)
             derivedDirty = true
-            structureDirty = true
+            // SA events note the SAs they add, remove or reconfigure themselves (`touchSA`), for an
+            // incremental derive; any other event regroups everything.
+            if !isSAEvent(message) { structureDirty = true }
         case .dumpBegan(let kind):
             // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {
