@@ -305,6 +305,7 @@ extension LiveModel {
         saStructureDirty = false
         touchedPairs = []
         touchedSlots = []
+        detachedPeerRecords = 0
         inferLocalAddresses()
 
         // Directions: rules 1-2, then pairing (rule 3) only if some are still unknown.

@@ -50,7 +50,7 @@ extension LiveModel {
     /// changes touch too many SAs (a full derive is then cheaper).
     mutating func deriveIncrementally(at now: ModelTime, effects: inout [ModelEffect]) -> Bool {
         let pairSet = Set(touchedPairs)
-        let old = peerCache
+        var old = peerCache // (emptied before the cache is written: no copy of its records)
 
         // The old peers of the touched pairs (keys are sorted: a range per pair and way round).
         var oldAffected: [Int] = []
@@ -180,9 +180,24 @@ extension LiveModel {
             }
             var reqids = Set<UInt32>()
             for b in builders.indices { builders[b].forEachReqid { reqids.insert($0) } }
+            let reqidList = Array(reqids)
+            let pairList = Array(pairSet)
             var idx = policyTable.startIndex
             while idx != policyTable.endIndex {
                 defer { policyTable.formIndex(after: &idx) }
+                // The usual policy: one template, with a reqid, and untouched peers if any; it is
+                // concerned only when a regrouped peer has that reqid.
+                let firstReqid = policyTable.values[idx].reqid
+                if firstReqid != 0, let peers = policyTable.values[idx].peersWithOneTemplateAtMost,
+                   reqidList.count <= 16 ? !reqidList.contains(firstReqid) : !reqids.contains(firstReqid) {
+                    var touched = false
+                    for k in peers where pairList.count <= 16 ? pairList.contains(.unordered(k.local, k.remote))
+                        : pairSet.contains(.unordered(k.local, k.remote)) {
+                        touched = true
+                        break
+                    }
+                    if !touched { continue }
+                }
                 var concerned = false
                 for k in policyTable.values[idx].peers where pairSet.contains(.unordered(k.local, k.remote)) {
                     concerned = true
@@ -216,10 +231,7 @@ extension LiveModel {
             }
         }
 
-        // The new cache: untouched records and the regrouped peers, merged in key order, their
-        // slots in one new array. `remap` takes each SA's `peerIndex` to its peer's new position:
-        // untouched SAs keep their old position (< old count), regrouped ones are given
-        // old count + builder.
+        // The regrouped peers' slots: inbound, outbound, undetermined, each in slot order.
         let order = builderKeys.indices.sorted { builderKeys[$0] < builderKeys[$1] }
         var builderSlots = [[Int32]](repeating: [], count: builders.count * 3)
         for (k, s) in regroup.enumerated() {
@@ -227,69 +239,101 @@ extension LiveModel {
             let d = entries[Int(s)].direction
             builderSlots[3 * b + (d == .inbound ? 0 : d == .outbound ? 1 : 2)].append(s)
         }
-        var remap = [Int32](repeating: -1, count: old.count + builders.count)
-        // The merged order: old position, or -1 - builder.
-        var merged: [Int] = []
-        merged.reserveCapacity(old.count - oldAffected.count + builders.count)
-        var flat: [Int32] = []
-        flat.reserveCapacity(max(0, old.values.last.map { Int($0.allSlots.endIndex) } ?? 0) + regroup.count)
-        var oi = 0, ni = 0, ai = 0
-        while oi < old.count || ni < order.count {
-            if ai < oldAffected.count && oldAffected[ai] == oi {
-                oi += 1
-                ai += 1
-                continue
-            }
-            if oi < old.count && (ni == order.count || old.values[oi].key < builderKeys[order[ni]]) {
-                remap[oi] = Int32(merged.count)
-                merged.append(oi)
-                flat.append(contentsOf: old.values[oi].allSlots)
-                oi += 1
-            } else {
-                let b = order[ni]
-                remap[old.count + b] = Int32(merged.count)
-                merged.append(-1 - b)
-                for d in 0..<3 { flat.append(contentsOf: builderSlots[3 * b + d]) }
-                ni += 1
-            }
+        func record(_ b: Int, slots store: PeerSlots, start: Int32) -> PeerRecord {
+            let key = builderKeys[b]
+            let nat = natTraversal(key: key, encapOut: builders[b].encapOut, encapIn: builders[b].encapIn)
+            let pairList = builders[b].pairedReqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
+            let counts = (builders[b].inboundCount, builders[b].outboundCount, builders[b].undeterminedCount)
+            return PeerRecord(key: key, slots: store, start: start, counts: counts, pairs: pairList,
+                              policies: sortedPolicies(builders[b].policies), trafficIndex: -1,
+                              natBox: nat.map(NATBox.init), encapsulationType: nat?.encapsulation.type, health: [])
         }
-        for (k, s) in regroup.enumerated() { entries[Int(s)].peerIndex = Int32(old.count) + builderOf[k] }
-
-        let store = PeerSlots(flat)
-        var records: [PeerRecord] = []
-        records.reserveCapacity(merged.count)
         var ports = Set<UInt16>()
-        var start: Int32 = 0
-        for m in merged {
-            if m >= 0 {
-                let r = old.values[m].moved(to: store, start: start)
-                start += Int32(old.values[m].allSlots.count)
+
+        let sameKeys = order.count == oldAffected.count
+            && order.indices.allSatisfy { builderKeys[order[$0]] == old.values[oldAffected[$0]].key }
+        let detached = detachedPeerRecords + order.count
+        if sameKeys && (detached <= 64 || detached * 8 <= old.count) {
+            // The same peers as before (a rekey, an SA gone from a peer that keeps others): their
+            // records are replaced in place, their slots in a small array of their own. Records
+            // whose slots are not in the last full array are counted: past an eighth of the peers
+            // (or 64) the next regrouping merges them back into one array.
+            detachedPeerRecords = detached
+            var flat: [Int32] = []
+            flat.reserveCapacity(regroup.count)
+            var starts: [Int32] = []
+            for b in order {
+                starts.append(Int32(flat.count))
+                for d in 0..<3 { flat.append(contentsOf: builderSlots[3 * b + d]) }
+            }
+            let store = PeerSlots(flat)
+            var position = [Int32](repeating: -1, count: builders.count)
+            for (n, b) in order.enumerated() { position[b] = Int32(oldAffected[n]) }
+            for (k, s) in regroup.enumerated() { entries[Int(s)].peerIndex = position[Int(builderOf[k])] }
+            old = PeerCache()
+            var cache = peerCache
+            peerCache = PeerCache()
+            for (n, b) in order.enumerated() { cache.values[oldAffected[n]] = record(b, slots: store, start: starts[n]) }
+            for p in cache.values.indices {
+                if let n = cache.values[p].natBox?.value {
+                    ports.insert(n.localPort)
+                    ports.insert(n.remotePort)
+                }
+            }
+            peerCache = cache
+            deriveCounters(at: now)
+        } else {
+            // Peers came or went: untouched records and the regrouped peers are merged in key
+            // order, their slots in one new array. `remap` takes each SA's `peerIndex` to its
+            // peer's new position: untouched SAs keep their old position (< old count), regrouped
+            // ones are given old count + builder.
+            detachedPeerRecords = 0
+            var remap = [Int32](repeating: -1, count: old.count + builders.count)
+            // The merged order: old position, or -1 - builder.
+            var merged: [Int] = []
+            merged.reserveCapacity(old.count - oldAffected.count + builders.count)
+            var flat: [Int32] = []
+            flat.reserveCapacity(max(0, old.values.last.map { Int($0.allSlots.endIndex) } ?? 0) + regroup.count)
+            var oi = 0, ni = 0, ai = 0
+            while oi < old.count || ni < order.count {
+                if ai < oldAffected.count && oldAffected[ai] == oi {
+                    oi += 1
+                    ai += 1
+                    continue
+                }
+                if oi < old.count && (ni == order.count || old.values[oi].key < builderKeys[order[ni]]) {
+                    remap[oi] = Int32(merged.count)
+                    merged.append(oi)
+                    flat.append(contentsOf: old.values[oi].allSlots)
+                    oi += 1
+                } else {
+                    let b = order[ni]
+                    remap[old.count + b] = Int32(merged.count)
+                    merged.append(-1 - b)
+                    for d in 0..<3 { flat.append(contentsOf: builderSlots[3 * b + d]) }
+                    ni += 1
+                }
+            }
+            for (k, s) in regroup.enumerated() { entries[Int(s)].peerIndex = Int32(old.count) + builderOf[k] }
+
+            let store = PeerSlots(flat)
+            var records: [PeerRecord] = []
+            records.reserveCapacity(merged.count)
+            var start: Int32 = 0
+            for m in merged {
+                let r = m >= 0 ? old.values[m].moved(to: store, start: start) : record(-1 - m, slots: store, start: start)
+                start += Int32(r.allSlots.count)
                 if let n = r.nat {
                     ports.insert(n.localPort)
                     ports.insert(n.remotePort)
                 }
                 records.append(r)
-                continue
             }
-            let b = -1 - m
-            let key = builderKeys[b]
-            let nat = natTraversal(key: key, encapOut: builders[b].encapOut, encapIn: builders[b].encapIn)
-            if let n = nat {
-                ports.insert(n.localPort)
-                ports.insert(n.remotePort)
-            }
-            let reqids = builders[b].pairedReqids
-            let pairList = reqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
-            let counts = (builders[b].inboundCount, builders[b].outboundCount, builders[b].undeterminedCount)
-            records.append(PeerRecord(key: key, slots: store, start: start, counts: counts, pairs: pairList,
-                                      policies: sortedPolicies(builders[b].policies), trafficIndex: -1,
-                                      natBox: nat.map(NATBox.init), encapsulationType: nat?.encapsulation.type,
-                                      health: []))
-            start += counts.0 + counts.1 + counts.2
+            old = PeerCache()
+            peerCache = PeerCache(sorted: records, traffic: [])
+            // Tunnel totals, health, rates, totals and per-peer state, as after a refresh.
+            deriveCounters(at: now, remap: remap)
         }
-        peerCache = PeerCache(sorted: records, traffic: [])
-        // Tunnel totals, health, rates, totals and per-peer state, as after a refresh.
-        deriveCounters(at: now, remap: remap)
         let sortedPorts = ports.filter { $0 != 0 }.sorted()
         if sortedPorts != capturePorts {
             capturePorts = sortedPorts

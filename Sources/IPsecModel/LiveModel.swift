@@ -103,6 +103,9 @@ public struct LiveModel: Sendable {
     var allowsIncrementalDerive = true
     /// `derive` calls that regrouped only touched peers: statistics for tests and benchmarks.
     var incrementalDerives = 0
+    /// Peer records replaced in place by incremental derives since the cache's slots were last
+    /// gathered in one array (each holds its slots in a small array of its own).
+    var detachedPeerRecords = 0
     /// Dumped SAs applied as counters only (configuration hash unchanged), and `derive` calls that
     /// only re-aggregated: statistics for tests and benchmarks.
     var counterOnlyRefreshes = 0
