@@ -27,17 +27,22 @@ final class IncrementalDeriveTests: XCTestCase {
     /// Random SA adds, removes, updates, rekeys and dumps fed to a model that must derive fully and
     /// to one that may derive incrementally; after every input and every derive both show the same.
     func testRandomChurnMatchesFullDerive() {
-        var totalIncremental = 0
+        var totals = (0, 0, 0)
         for seed: UInt64 in 1...6 {
-            totalIncremental += churn(seed: seed, steps: 120)
+            let n = churn(seed: seed, steps: 120)
+            totals = (totals.0 + n.0, totals.1 + n.1, totals.2 + n.2)
         }
-        print("incremental derives: \(totalIncremental)")
-        XCTAssertGreaterThan(totalIncremental, 200, "the incremental path was hardly taken")
+        print("incremental derives: \(totals.0), records replaced in place: \(totals.1), merged: \(totals.2)")
+        XCTAssertGreaterThan(totals.0, 200, "the incremental path was hardly taken")
+        XCTAssertGreaterThan(totals.1, 50, "records were hardly replaced in place")
+        XCTAssertGreaterThan(totals.2, 50, "records were hardly merged")
     }
 
-    /// Runs one random sequence; returns how many incremental derives the second model took.
+    /// Runs one random sequence; returns how many incremental derives the second model took, and
+    /// how many of them replaced records in place and merged them.
     @discardableResult
-    func churn(seed: UInt64, steps: Int, file: StaticString = #filePath, line: UInt = #line) -> Int {
+    func churn(seed: UInt64, steps: Int, file: StaticString = #filePath, line: UInt = #line) -> (Int, Int, Int) {
+        var inPlace = 0, merged = 0
         var rng = SplitMix64(seed: seed)
         let locals = [Fx.ip("192.0.2.1"), Fx.ip("192.0.2.2")] // the first is a known local address
         let remotes = [Fx.ip("198.51.100.2"), Fx.ip("198.51.100.3"), Fx.ip("203.0.113.9"), Fx.ip("203.0.113.10")]
@@ -187,12 +192,16 @@ final class IncrementalDeriveTests: XCTestCase {
             default:
                 break
             }
-            if step % 4 == 0 && !compare("step \(step) op \(op), before the derive") { return 0 }
+            if step % 4 == 0 && !compare("step \(step) op \(op), before the derive") { return (0, 0, 0) }
+            let (incremental, detached) = (inc.incrementalDerives, inc.detachedPeerRecords)
             feed(.tick)
-            if !compare("step \(step) op \(op), after the derive") { return 0 }
+            if inc.incrementalDerives > incremental {
+                if inc.detachedPeerRecords > detached { inPlace += 1 } else { merged += 1 }
+            }
+            if !compare("step \(step) op \(op), after the derive") { return (0, 0, 0) }
         }
         XCTAssertEqual(full.incrementalDerives, fullIncrementalBefore, file: file, line: line)
-        return inc.incrementalDerives - fullIncrementalBefore
+        return (inc.incrementalDerives - fullIncrementalBefore, inPlace, merged)
     }
 
     /// A model at 800 SAs: one SA coming and going is an incremental derive, and the peers,
