@@ -287,7 +287,9 @@ extension LiveModel {
     }
 
     /// Recomputes everything derived: directions, peers, tunnel totals, health, keepalive status,
-    /// policy attachment. O(SAs + policies).
+    /// policy attachment. O(SAs + policies). When only SAs came, went or changed since the last
+    /// derive, only their peers are regrouped (`deriveIncrementally`, same result); when nothing
+    /// structural changed, only counters are re-aggregated (`deriveCounters`).
     mutating func derive(at now: ModelTime, effects: inout [ModelEffect]) {
         if !structureDirty {
             if !saStructureDirty {
@@ -585,7 +587,8 @@ extension LiveModel {
         }
     }
 
-    /// `derive` when nothing it groups by changed since the last full one (`structureDirty` false:
+    /// `derive` when nothing it groups by changed since the last one (`structureDirty` and
+    /// `saStructureDirty` false:
     /// the same SAs with the same configuration, directions, links and policies): the cached peers
     /// keep their SAs, pairs, policies and NAT data; what counters and time change is recomputed
     /// the same way `derive` computes it (tunnel totals, health with one-way traffic, per-peer rates,

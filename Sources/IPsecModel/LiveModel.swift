@@ -43,8 +43,9 @@ import XFRMWire
 /// traffic adds a 40 s rate ring of 16-bit samples (about 170 B); a peer with traffic gets a
 /// 10-minute history ring (8 B per point, 4.8 KB), for at most `historyPeerLimit` peers (about
 /// 20 MB at most). No per-SA history is kept. A 100,000-SA refresh takes about 30 ms of user time
-/// when nothing but counters changed, about 110 ms when SAs came or went (every SA regrouped;
-/// BENCHMARKS.md); a kernel event is O(1).
+/// when nothing but counters changed, and a little more when a few SAs came or went (only the
+/// peers of their addresses are regrouped: `deriveIncrementally`); a policy or local-address
+/// change regroups every SA (about 100 ms; BENCHMARKS.md); a kernel event is O(1).
 public struct LiveModel: Sendable {
     public private(set) var configuration: ModelConfiguration
 
@@ -86,9 +87,11 @@ public struct LiveModel: Sendable {
     var peerCache = PeerCache()
     /// Something changed the tables since the last `derive` (a `.tick` then regroups fully).
     var derivedDirty = true
-    /// Something that `derive` groups by may have changed since the last full `derive`: an SA added,
-    /// removed or given a new configuration, a policy or local address changed, any kernel event.
-    /// While it is false, `derive` only re-aggregates counters, rates and status per cached peer.
+    /// Something that `derive` groups by may have changed since the last `derive`, beyond SAs added,
+    /// removed or given a new configuration (those are `saStructureDirty`): a policy, a local
+    /// address or a NAT mapping changed, a kernel event other than an SA event, an SA with
+    /// XFRMA_SA_DIR changed, or too many SAs did. While it is false, `derive` regroups only the peers
+    /// of touched SAs, or only re-aggregates counters, rates and status per cached peer.
     var structureDirty = true
     /// SAs were added, removed or reconfigured since the last derive, and nothing else `derive`
     /// groups by changed (`structureDirty` false): the next derive regroups only the peers of the
