@@ -92,6 +92,19 @@ final class PeerSlots: Sendable {
     init(_ slots: [Int32]) { self.slots = slots }
 }
 
+extension PeerCache {
+    /// The position of the first record whose key is not below (`local`, `remote`, port 0).
+    func firstPosition(local: IPAddress, remote: IPAddress) -> Int {
+        let probe = PeerKey(local: local, remote: remote, remotePort: 0)
+        var lo = 0, hi = values.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if values[mid].key < probe { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}
+
 /// A peer as cached by `derive`: SAs by entry slot (4 bytes each); `PeerSummary` is built on read.
 struct PeerRecord: Sendable {
     var key: PeerKey
@@ -137,6 +150,14 @@ struct PeerRecord: Sendable {
         slotCount = counts.0 + counts.1 + counts.2
         self.pairs = pairs; self.policies = policies; self.trafficIndex = trafficIndex; self.natBox = natBox
         self.encapsulationType = encapsulationType; self.health = health
+    }
+
+    /// The same record with its slots found from `start` on in `slots` (in the same order).
+    func moved(to slots: PeerSlots, start: Int32) -> PeerRecord {
+        PeerRecord(key: key, slots: slots, start: start,
+                   counts: (inboundCount, outboundCount, slotCount - inboundCount - outboundCount), pairs: pairs,
+                   policies: policies, trafficIndex: trafficIndex, natBox: natBox,
+                   encapsulationType: encapsulationType, health: health)
     }
 }
 
@@ -266,15 +287,27 @@ extension LiveModel {
     }
 
     /// Recomputes everything derived: directions, peers, tunnel totals, health, keepalive status,
-    /// policy attachment. O(SAs + policies).
+    /// policy attachment. O(SAs + policies). When only SAs came, went or changed since the last
+    /// derive, only their peers are regrouped (`deriveIncrementally`, same result); when nothing
+    /// structural changed, only counters are re-aggregated (`deriveCounters`).
     mutating func derive(at now: ModelTime, effects: inout [ModelEffect]) {
         if !structureDirty {
-            deriveCounters(at: now)
-            counterOnlyDerives += 1
-            derivedDirty = false
-            return
+            if !saStructureDirty {
+                deriveCounters(at: now)
+                counterOnlyDerives += 1
+                derivedDirty = false
+                return
+            }
+            if deriveIncrementally(at: now, effects: &effects) {
+                incrementalDerives += 1
+                return
+            }
         }
         structureDirty = false
+        saStructureDirty = false
+        touchedPairs = []
+        touchedSlots = []
+        detachedPeerRecords = 0
         inferLocalAddresses()
 
         // Directions: rules 1-2, then pairing (rule 3) only if some are still unknown.
@@ -554,12 +587,16 @@ extension LiveModel {
         }
     }
 
-    /// `derive` when nothing it groups by changed since the last full one (`structureDirty` false:
+    /// `derive` when nothing it groups by changed since the last one (`structureDirty` and
+    /// `saStructureDirty` false:
     /// the same SAs with the same configuration, directions, links and policies): the cached peers
     /// keep their SAs, pairs, policies and NAT data; what counters and time change is recomputed
     /// the same way `derive` computes it (tunnel totals, health with one-way traffic, per-peer rates,
     /// totals, last use, keepalive verdict).
-    mutating func deriveCounters(at now: ModelTime) {
+    ///
+    /// `remap`: after `deriveIncrementally`, each SA's `peerIndex` is a position in it, holding the
+    /// SA's peer's position in the new cache (written back to the entry).
+    mutating func deriveCounters(at now: ModelTime, remap: [Int32]? = nil) {
         // One sequential pass over the SAs: tunnel totals, health, and the sums of each SA's peer
         // (in slot order, the order in which `derive` adds them), added up in the cached peer
         // records themselves. Walking each peer's SAs instead reads the entries in random order:
@@ -580,7 +617,11 @@ extension LiveModel {
                 updateTunnelTotals(i)
                 let health = LiveModel.healthFlags(at: i, now: now, pending: pending, entries: entries, index: saIndex)
                 entries[i].health = health
-                let p = Int(entries[i].peerIndex)
+                var p = Int(entries[i].peerIndex)
+                if let remap {
+                    p = p >= 0 && p < remap.count ? Int(remap[p]) : -1
+                    entries[i].peerIndex = Int32(p)
+                }
                 guard p >= 0 && p < peers else { continue }
                 let share = entries[i].totals + LiveModel.inheritedShare(i, entries: entries, index: saIndex)
                 sums[p].health.formUnion(health)
@@ -734,6 +775,9 @@ extension PeerBuilder {
         for i in pairOut.items where pairIn[i.reqid] == nil { body(i.reqid) }
         otherReqids.forEach { r in if pairIn[r] == nil && pairOut[r] == nil { body(r) } }
     }
+
+    /// Whether one of the peer's SAs has reqid `r` (as `forEachReqid` lists them).
+    func hasReqid(_ r: UInt32) -> Bool { pairIn[r] != nil || pairOut[r] != nil || otherReqids.contains(r) }
 
     mutating func addInbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
                              reqid: UInt32, add: UInt64, pairable: Bool) {

@@ -117,8 +117,7 @@ extension LiveModel {
         }
         diff.staleSAs = stale.count
         if !stale.isEmpty {
-            for id in stale { removeSA(id, final: nil, at: now) }
-            structureDirty = true
+            for id in stale { removeSA(id, final: nil, at: now) } // (`discard` notes each for the next derive)
             // A removed SA's rate window moved to its heir: sample again.
             for i in entries.indices where entries[i].alive {
                 LiveModel.sampleRates(&entries[i], generation: gen, rates: &rateStore)
@@ -161,13 +160,19 @@ extension LiveModel {
                 source: entries[Int(slot)].source, destination: entries[Int(slot)].destination,
                 encapsulation: before, direction: entries[Int(slot)].direction)
             let previousHash = entries[Int(slot)].configHash
+            let (oldSource, oldDestination) = (entries[Int(slot)].source, entries[Int(slot)].destination)
+            let oldAttribute = entries[Int(slot)].directionAttribute
             let resolve = LiveModel.refresh(&entries[Int(slot)], with: st, at: now, keepConfiguration: fromEvent,
                                             carry: carry, generation: gen, rates: &rateStore, boxes: &boxes,
                                             selectors: &selectors)
             if !fromEvent {
                 // The configuration is now the record's (`assign` cleared the hash).
                 entries[Int(slot)].configHash = hash
-                if hash == 0 || hash != previousHash { structureDirty = true }
+                if hash == 0 || hash != previousHash {
+                    // A new configuration: the SA's peers before and after are regrouped.
+                    touchSA(slot, source: oldSource, destination: oldDestination, attribute: oldAttribute)
+                    touchSA(slot)
+                }
             }
             if resolve { resolveAcquires(for: st) }
             if oldEndpoint != nil && entries[Int(slot)].encapsulation != before {
@@ -179,9 +184,8 @@ extension LiveModel {
             e.seenGeneration = gen
             e.configHash = hash
             classify(&e)
-            insertNew(e, at: now, recordLink: !initial)
+            insertNew(e, at: now, recordLink: !initial) // (`store` notes the new SA for the next derive)
             if !initial { diff.addedSAs += 1 }
-            structureDirty = true
         }
     }
 

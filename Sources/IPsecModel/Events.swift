@@ -152,11 +152,13 @@ extension LiveModel {
                                                        encapsulation: old.encapsulation, direction: old.direction)
             let box = LiveModel.intern(merged.attributes, current: old.box, boxes: &boxes)
             let sel = LiveModel.intern(merged, current: old.selectorBox, selectors: &selectors)
+            touchSA(slot) // its peers before and after the change are regrouped
             entries[i].assign(merged, box: box, selector: sel)
             entries[i].lastEventAt = now
             var e = entries[i]
             classify(&e)
             entries[i] = e
+            touchSA(slot)
             noteEndpointMove(e, from: oldEndpoint, at: now, how: "UPDSA")
             if wasLarval && !e.isLarval {
                 resolveAcquires(for: st)
@@ -464,6 +466,7 @@ extension LiveModel {
            change.time - last.time <= 120 {
             return
         }
+        structureDirty = true // the peers' NAT detail reads the mappings: regroup everything
         var st = peerStates.removeValue(forKey: oldKey) ?? PeerState(lastSeen: change.time)
         if let existing = peerStates.removeValue(forKey: newKey) {
             st.mappings.append(contentsOf: existing.mappings)

@@ -45,8 +45,9 @@ import XFRMWire
 /// 200 B); one with NAT-T, a mark, rekey links or inherited totals, its `SAExtrasBox`. A peer with
 /// traffic gets a 10-minute history ring (8 B per point, 4.8 KB), for at most `historyPeerLimit`
 /// peers (about 20 MB at most). No per-SA history is kept. A 100,000-SA refresh takes about 30 ms
-/// of user time when nothing but counters changed, about 110 ms when SAs came or went (every SA
-/// regrouped; BENCHMARKS.md); a kernel event is O(1).
+/// of user time when nothing but counters changed, and a little more when a few SAs came or went
+/// (only the peers of their addresses are regrouped: `deriveIncrementally`); a policy or
+/// local-address change regroups every SA (about 100 ms; BENCHMARKS.md); a kernel event is O(1).
 public struct LiveModel: Sendable {
     public private(set) var configuration: ModelConfiguration
 
@@ -88,10 +89,28 @@ public struct LiveModel: Sendable {
     var peerCache = PeerCache()
     /// Something changed the tables since the last `derive` (a `.tick` then regroups fully).
     var derivedDirty = true
-    /// Something that `derive` groups by may have changed since the last full `derive`: an SA added,
-    /// removed or given a new configuration, a policy or local address changed, any kernel event.
-    /// While it is false, `derive` only re-aggregates counters, rates and status per cached peer.
+    /// Something that `derive` groups by may have changed since the last `derive`, beyond SAs added,
+    /// removed or given a new configuration (those are `saStructureDirty`): a policy, a local
+    /// address or a NAT mapping changed, a kernel event other than an SA event, an SA with
+    /// XFRMA_SA_DIR changed, or too many SAs did. While it is false, `derive` regroups only the peers
+    /// of touched SAs, or only re-aggregates counters, rates and status per cached peer.
     var structureDirty = true
+    /// SAs were added, removed or reconfigured since the last derive, and nothing else `derive`
+    /// groups by changed (`structureDirty` false): the next derive regroups only the peers of the
+    /// address pairs in `touchedPairs` (`deriveIncrementally`).
+    var saStructureDirty = false
+    /// The address pairs (in `AddressPair.unordered` order) and entry slots of those SAs, as they
+    /// were before and after each change; emptied by every derive.
+    var touchedPairs: [AddressPair] = []
+    var touchedSlots: [Int32] = []
+    /// Whether a derive may regroup only the peers that SA changes touched (tests turn it off to
+    /// compare with full derives).
+    var allowsIncrementalDerive = true
+    /// `derive` calls that regrouped only touched peers: statistics for tests and benchmarks.
+    var incrementalDerives = 0
+    /// Peer records replaced in place by incremental derives since the cache's slots were last
+    /// gathered in one array (each holds its slots in a small array of its own).
+    var detachedPeerRecords = 0
     /// Dumped SAs applied as counters only (configuration hash unchanged), and `derive` calls that
     /// only re-aggregated: statistics for tests and benchmarks.
     var counterOnlyRefreshes = 0
@@ -173,7 +192,9 @@ public struct LiveModel: Sendable {
         case .kernel(let message):
             applyKernel(message, at: now)
             derivedDirty = true
-            structureDirty = true
+            // SA events note the SAs they add, remove or reconfigure themselves (`touchSA`), for an
+            // incremental derive; any other event regroups everything.
+            if !isSAEvent(message) { structureDirty = true }
         case .dumpBegan(let kind):
             // A dump begun while another is unfinished keeps the older window (more conservative).
             switch kind {

@@ -769,6 +769,13 @@ public struct PolicyEntry: Sendable, Hashable {
         return nil
     }
 
+    /// The peers of a policy that has no template but its first (`reqid`, `templateSource`,
+    /// `templateDestination`); nil for another policy. Read without building `templates`.
+    var peersWithOneTemplateAtMost: [PeerKey]? {
+        if case .peers(let p) = tail { return p }
+        return nil
+    }
+
     /// The peers this policy is attached to (through template reqid/addresses).
     public var peers: [PeerKey] {
         get {

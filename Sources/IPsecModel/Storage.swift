@@ -44,11 +44,13 @@ extension LiveModel {
         }
         saIndex.insert(slot, hash: e.identity.slotHash)
         liveCount += 1
+        touchSA(slot)
         return slot
     }
 
     /// Unindexes and frees an entry.
     mutating func discard(_ slot: Int32) {
+        touchSA(slot)
         carries[slot] = nil
         let id = entries[Int(slot)].identity
         saIndex.remove(hash: id.slotHash) { $0 == slot }
