@@ -253,7 +253,7 @@ def summary(out):
             ("refresh.streamed_user_ms", "streamed refresh as the live source does it: receive + model (user), ms"),
             ("refresh.streamed_sys_ms", "streamed refresh: system time, ms"),
             ("refresh.streamed_with_churn_user_ms",
-             "streamed refresh after one SA came by event and went (regroups every SA): user, ms"),
+             "streamed refresh after one SA came by event and went (regroups the peers of its addresses): user, ms"),
             ("dash.steady.percent_of_one_core", "dashboard at 1 s refresh, % of one core"),
             ("dash.steady.user_s", "dashboard user CPU over the sample, s"),
             ("dash.steady.sys_s", "dashboard system CPU over the sample, s"),
