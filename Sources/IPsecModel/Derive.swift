@@ -339,17 +339,7 @@ extension LiveModel {
 
         updateTunnelTotals()
 
-        // Per-CPU SAs: parent = the SA of the same tunnel without XFRMA_SA_PCPU.
-        for i in entries.indices where entries[i].alive && entries[i].perCPU != nil {
-            var key = entries[i].tunnelKey
-            key.cpu = nil
-            if let p = newestInTunnel(key, hash: key.hashValue) {
-                entries[i].hasParent = true
-                entries[i].parentSPI = entries[Int(p)].spi
-            } else {
-                entries[i].hasParent = false
-            }
-        }
+        for i in entries.indices where entries[i].alive && entries[i].perCPU != nil { linkParent(i) }
 
         // Health (all but one-way), then peers. Builders live in an array found through a small
         // key -> position table (a dictionary of large builders moved them on every resize).
@@ -542,6 +532,18 @@ extension LiveModel {
             effects.append(.setKeepaliveCapturePorts(sortedPorts))
         }
         derivedDirty = false
+    }
+
+    /// Links a per-CPU SA (XFRMA_SA_PCPU) to its parent: the newest SA of the same tunnel without one.
+    mutating func linkParent(_ i: Int) {
+        var key = entries[i].tunnelKey
+        key.cpu = nil
+        if let p = newestInTunnel(key, hash: key.hashValue) {
+            entries[i].hasParent = true
+            entries[i].parentSPI = entries[Int(p)].spi
+        } else {
+            entries[i].hasParent = false
+        }
     }
 
     /// Tunnel totals: the newest SA's inherited totals plus every live SA of the chain.

@@ -120,17 +120,7 @@ extension LiveModel {
         }
 
         // Per-CPU SAs: the parent is of the same tunnel, so of the same addresses.
-        for s in regroup where entries[Int(s)].perCPU != nil {
-            let i = Int(s)
-            var key = entries[i].tunnelKey
-            key.cpu = nil
-            if let p = newestInTunnel(key, hash: key.hashValue) {
-                entries[i].hasParent = true
-                entries[i].parentSPI = entries[Int(p)].spi
-            } else {
-                entries[i].hasParent = false
-            }
-        }
+        for s in regroup where entries[Int(s)].perCPU != nil { linkParent(Int(s)) }
 
         // Peers of the regrouped SAs, grouped as `derive` groups them (slot order).
         var builders: [PeerBuilder] = []
