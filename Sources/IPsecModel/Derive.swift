@@ -310,32 +310,7 @@ extension LiveModel {
         detachedPeerRecords = 0
         inferLocalAddresses()
 
-        // Directions: rules 1-2, then pairing (rule 3) only if some are still unknown.
-        var unknown = 0
-        let ifLocal = interfaceLocal, infLocal = inferredLocal
-        for i in entries.indices where entries[i].alive {
-            let (d, source) = LiveModel.direction(attribute: entries[i].directionAttribute, source: entries[i].source,
-                                                  destination: entries[i].destination,
-                                                  interfaceLocal: ifLocal, inferredLocal: infLocal)
-            entries[i].direction = d
-            entries[i].directionSource = source
-            if d == nil { unknown += 1 }
-        }
-        if unknown > 0 {
-            var pairs: [PairKey: SADirection] = [:]
-            for i in entries.indices where entries[i].alive {
-                if let d = entries[i].direction {
-                    pairs[PairKey(source: entries[i].source, destination: entries[i].destination, reqid: entries[i].reqid)] = d
-                }
-            }
-            for i in entries.indices where entries[i].alive && entries[i].direction == nil {
-                if let d = pairs[PairKey(source: entries[i].destination, destination: entries[i].source,
-                                         reqid: entries[i].reqid)] {
-                    entries[i].direction = d == .inbound ? .outbound : .inbound
-                    entries[i].directionSource = .pairing
-                }
-            }
-        }
+        assignDirections(entries.indices.filter { entries[$0].alive })
 
         updateTunnelTotals()
 
@@ -367,22 +342,12 @@ extension LiveModel {
                 builderKeys.append(peer)
             }
             builderOf[i] = Int32(b)
-            let add = entries[i].lifetimeCurrent.addTime
-            let pairable = !entries[i].hasParent && !entries[i].isLarval
-            let totals = entries[i].totals
             let direction = entries[i].direction
-            switch direction {
-            case .inbound?:
+            builders[b].add(i, entries, totals: entries[i].totals)
+            if direction == .inbound {
                 builders[b].inRates.add(i, entries, rateStore)
-                builders[b].addInbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
-                                       reqid: entries[i].reqid, add: add, pairable: pairable)
-            case .outbound?:
+            } else {
                 builders[b].outRates.add(i, entries, rateStore)
-                builders[b].addOutbound(Int32(i), totals: totals, encap: entries[i].encapsulation,
-                                        reqid: entries[i].reqid, add: add, pairable: pairable)
-            case nil:
-                builders[b].outRates.add(i, entries, rateStore)
-                builders[b].addUndetermined(Int32(i), totals: totals, encap: entries[i].encapsulation)
             }
             // Retired SAs of the tunnel count for the peer (once: on the tunnel's newest SA).
             let inherited = LiveModel.inheritedShare(i, entries: entries, index: saIndex)
@@ -490,21 +455,12 @@ extension LiveModel {
         var records: [PeerRecord] = []
         records.reserveCapacity(builders.count)
         var traffic: [PeerTraffic] = []
-        var ports = Set<UInt16>()
         var start: Int32 = 0
         for b in order {
             let key = builderKeys[b]
-            let nat = natTraversal(key: key, encapOut: builders[b].encapOut, encapIn: builders[b].encapIn)
-            if let n = nat {
-                ports.insert(n.localPort)
-                ports.insert(n.remotePort)
-            }
-            let reqids = builders[b].pairedReqids
-            let pairList = reqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
             var health: HealthFlags = []
             let position = Int32(records.count)
-            let counts = (builders[b].inboundCount, builders[b].outboundCount, builders[b].undeterminedCount)
-            let end = start + counts.0 + counts.1 + counts.2
+            let end = start + builders[b].inboundCount + builders[b].outboundCount + builders[b].undeterminedCount
             for k in Int(start)..<Int(end) {
                 let s = Int(flat[k])
                 health.formUnion(entries[s].health)
@@ -517,21 +473,71 @@ extension LiveModel {
                 trafficIndex = Int32(traffic.count)
                 traffic.append(t)
             }
-            records.append(PeerRecord(key: key, slots: store, start: start, counts: counts, pairs: pairList,
-                                      policies: sortedPolicies(builders[b].policies), trafficIndex: trafficIndex,
-                                      natBox: nat.map(NATBox.init), encapsulationType: nat?.encapsulation.type,
+            records.append(peerRecord(builders[b], key: key, slots: store, start: start, trafficIndex: trafficIndex,
                                       health: health))
             start = end
             if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
         }
         peerCache = PeerCache(sorted: records, traffic: traffic)
         forgetStalePeerState(at: now)
-        let sortedPorts = ports.filter { $0 != 0 }.sorted()
-        if sortedPorts != capturePorts {
-            capturePorts = sortedPorts
-            effects.append(.setKeepaliveCapturePorts(sortedPorts))
-        }
+        updateCapturePorts(peerCache.values, effects: &effects)
         derivedDirty = false
+    }
+
+    /// The direction of each SA in `slots` (live entries): rules 1-2 of `classify`, then pairing
+    /// with the reverse SA among `slots` (rule 3) for those still unknown. The reverse SA has the
+    /// same address pair, so any set of whole address pairs can be classified on its own.
+    mutating func assignDirections(_ slots: [Int]) {
+        var unknown = false
+        let ifLocal = interfaceLocal, infLocal = inferredLocal
+        for i in slots {
+            let (d, source) = LiveModel.direction(attribute: entries[i].directionAttribute, source: entries[i].source,
+                                                  destination: entries[i].destination,
+                                                  interfaceLocal: ifLocal, inferredLocal: infLocal)
+            entries[i].direction = d
+            entries[i].directionSource = source
+            if d == nil { unknown = true }
+        }
+        guard unknown else { return }
+        var pairs: [PairKey: SADirection] = [:]
+        for i in slots {
+            if let d = entries[i].direction {
+                pairs[PairKey(source: entries[i].source, destination: entries[i].destination, reqid: entries[i].reqid)] = d
+            }
+        }
+        for i in slots where entries[i].direction == nil {
+            if let d = pairs[PairKey(source: entries[i].destination, destination: entries[i].source, reqid: entries[i].reqid)] {
+                entries[i].direction = d == .inbound ? .outbound : .inbound
+                entries[i].directionSource = .pairing
+            }
+        }
+    }
+
+    /// A peer's record from its builder: NAT-T detail, paired reqids, counts and sorted policies.
+    func peerRecord(_ b: PeerBuilder, key: PeerKey, slots: PeerSlots, start: Int32, trafficIndex: Int32,
+                    health: HealthFlags) -> PeerRecord {
+        let nat = natTraversal(key: key, encapOut: b.encapOut, encapIn: b.encapIn)
+        let pairList = b.pairedReqids.map { ($0, b.pairIn[$0] ?? -1, b.pairOut[$0] ?? -1) }
+        return PeerRecord(key: key, slots: slots, start: start,
+                          counts: (b.inboundCount, b.outboundCount, b.undeterminedCount), pairs: pairList,
+                          policies: sortedPolicies(b.policies), trafficIndex: trafficIndex,
+                          natBox: nat.map(NATBox.init), encapsulationType: nat?.encapsulation.type, health: health)
+    }
+
+    /// Asks the keepalive capture for the NAT-T ports of `peers` (an effect only when they changed).
+    mutating func updateCapturePorts<S: Sequence>(_ peers: S, effects: inout [ModelEffect]) where S.Element == PeerRecord {
+        var ports = Set<UInt16>()
+        for r in peers {
+            if let n = r.nat {
+                ports.insert(n.localPort)
+                ports.insert(n.remotePort)
+            }
+        }
+        let sorted = ports.filter { $0 != 0 }.sorted()
+        if sorted != capturePorts {
+            capturePorts = sorted
+            effects.append(.setKeepaliveCapturePorts(sorted))
+        }
     }
 
     /// Links a per-CPU SA (XFRMA_SA_PCPU) to its parent: the newest SA of the same tunnel without one.
@@ -781,35 +787,31 @@ extension PeerBuilder {
     /// Whether one of the peer's SAs has reqid `r` (as `forEachReqid` lists them).
     func hasReqid(_ r: UInt32) -> Bool { pairIn[r] != nil || pairOut[r] != nil || otherReqids.contains(r) }
 
-    mutating func addInbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
-                             reqid: UInt32, add: UInt64, pairable: Bool) {
-        inboundCount += 1
-        inTotals = inTotals + totals
-        if encap != nil { encapIn = encap }
-        if pairable {
-            pairIn.keepNewest(reqid: reqid, add: add, slot: id)
-        } else {
-            otherReqids.insert(reqid)
+    /// Adds the SA in `entries[i]` (read in place) under its direction, with `totals`:
+    /// undetermined SAs count as outbound for totals and NAT-T, and are not paired.
+    mutating func add(_ i: Int, _ entries: ContiguousArray<SAEntry>, totals: TrafficTotals) {
+        let encap = entries[i].encapsulation
+        let direction = entries[i].direction
+        guard direction != nil else {
+            undeterminedCount += 1
+            outTotals = outTotals + totals
+            if encap != nil && encapOut == nil { encapOut = encap }
+            return
         }
-    }
-
-    mutating func addOutbound(_ id: Int32, totals: TrafficTotals, encap: XFRMEncapsulation?,
-                              reqid: UInt32, add: UInt64, pairable: Bool) {
-        outboundCount += 1
-        outTotals = outTotals + totals
-        if encap != nil { encapOut = encap }
-        if pairable {
-            pairOut.keepNewest(reqid: reqid, add: add, slot: id)
+        let reqid = entries[i].reqid
+        let pairable = !entries[i].hasParent && !entries[i].isLarval
+        let add = entries[i].lifetimeCurrent.addTime
+        if direction == .inbound {
+            inboundCount += 1
+            inTotals = inTotals + totals
+            if encap != nil { encapIn = encap }
+            if pairable { pairIn.keepNewest(reqid: reqid, add: add, slot: Int32(i)) } else { otherReqids.insert(reqid) }
         } else {
-            otherReqids.insert(reqid)
+            outboundCount += 1
+            outTotals = outTotals + totals
+            if encap != nil { encapOut = encap }
+            if pairable { pairOut.keepNewest(reqid: reqid, add: add, slot: Int32(i)) } else { otherReqids.insert(reqid) }
         }
-    }
-
-    mutating func addUndetermined(_ id: Int32, totals: TrafficTotals,
-                                  encap: XFRMEncapsulation?) {
-        undeterminedCount += 1
-        outTotals = outTotals + totals
-        if encap != nil && encapOut == nil { encapOut = encap }
     }
 }
 

@@ -89,35 +89,8 @@ extension LiveModel {
         touchedPairs = []
         touchedSlots = []
 
-        // Directions: rules 1-2, then pairing with the reverse SA, which has the same address pair.
-        var unknown = false
-        let ifLocal = interfaceLocal, infLocal = inferredLocal
-        for s in regroup {
-            let i = Int(s)
-            let (d, source) = LiveModel.direction(attribute: entries[i].directionAttribute, source: entries[i].source,
-                                                  destination: entries[i].destination,
-                                                  interfaceLocal: ifLocal, inferredLocal: infLocal)
-            entries[i].direction = d
-            entries[i].directionSource = source
-            if d == nil { unknown = true }
-        }
-        if unknown {
-            var pairs: [PairKey: SADirection] = [:]
-            for s in regroup {
-                let i = Int(s)
-                if let d = entries[i].direction {
-                    pairs[PairKey(source: entries[i].source, destination: entries[i].destination, reqid: entries[i].reqid)] = d
-                }
-            }
-            for s in regroup where entries[Int(s)].direction == nil {
-                let i = Int(s)
-                if let d = pairs[PairKey(source: entries[i].destination, destination: entries[i].source,
-                                         reqid: entries[i].reqid)] {
-                    entries[i].direction = d == .inbound ? .outbound : .inbound
-                    entries[i].directionSource = .pairing
-                }
-            }
-        }
+        // Directions (the reverse SA has the same address pair: it is among the regrouped).
+        assignDirections(regroup.map(Int.init))
 
         // Per-CPU SAs: the parent is of the same tunnel, so of the same addresses.
         for s in regroup where entries[Int(s)].perCPU != nil { linkParent(Int(s)) }
@@ -141,18 +114,8 @@ extension LiveModel {
                 builderKeys.append(peer)
             }
             builderOf.append(Int32(b))
-            let add = entries[i].lifetimeCurrent.addTime
-            let pairable = !entries[i].hasParent && !entries[i].isLarval
-            switch entries[i].direction {
-            case .inbound?:
-                builders[b].addInbound(s, totals: .zero, encap: entries[i].encapsulation,
-                                       reqid: entries[i].reqid, add: add, pairable: pairable)
-            case .outbound?:
-                builders[b].addOutbound(s, totals: .zero, encap: entries[i].encapsulation,
-                                        reqid: entries[i].reqid, add: add, pairable: pairable)
-            case nil:
-                builders[b].addUndetermined(s, totals: .zero, encap: entries[i].encapsulation)
-            }
+            // Totals and rates are added up by `deriveCounters` afterwards.
+            builders[b].add(i, entries, totals: .zero)
         }
 
         // Policies: a policy attaches to a peer through a template's reqid (and addresses, when
@@ -230,15 +193,8 @@ extension LiveModel {
             builderSlots[3 * b + (d == .inbound ? 0 : d == .outbound ? 1 : 2)].append(s)
         }
         func record(_ b: Int, slots store: PeerSlots, start: Int32) -> PeerRecord {
-            let key = builderKeys[b]
-            let nat = natTraversal(key: key, encapOut: builders[b].encapOut, encapIn: builders[b].encapIn)
-            let pairList = builders[b].pairedReqids.map { ($0, builders[b].pairIn[$0] ?? -1, builders[b].pairOut[$0] ?? -1) }
-            let counts = (builders[b].inboundCount, builders[b].outboundCount, builders[b].undeterminedCount)
-            return PeerRecord(key: key, slots: store, start: start, counts: counts, pairs: pairList,
-                              policies: sortedPolicies(builders[b].policies), trafficIndex: -1,
-                              natBox: nat.map(NATBox.init), encapsulationType: nat?.encapsulation.type, health: [])
+            peerRecord(builders[b], key: builderKeys[b], slots: store, start: start, trafficIndex: -1, health: [])
         }
-        var ports = Set<UInt16>()
 
         let sameKeys = order.count == oldAffected.count
             && order.indices.allSatisfy { builderKeys[order[$0]] == old.values[oldAffected[$0]].key }
@@ -264,12 +220,6 @@ extension LiveModel {
             var cache = peerCache
             peerCache = PeerCache()
             for (n, b) in order.enumerated() { cache.values[oldAffected[n]] = record(b, slots: store, start: starts[n]) }
-            for p in cache.values.indices {
-                if let n = cache.values[p].natBox?.value {
-                    ports.insert(n.localPort)
-                    ports.insert(n.remotePort)
-                }
-            }
             peerCache = cache
             deriveCounters(at: now)
         } else {
@@ -313,10 +263,6 @@ extension LiveModel {
             for m in merged {
                 let r = m >= 0 ? old.values[m].moved(to: store, start: start) : record(-1 - m, slots: store, start: start)
                 start += Int32(r.allSlots.count)
-                if let n = r.nat {
-                    ports.insert(n.localPort)
-                    ports.insert(n.remotePort)
-                }
                 records.append(r)
             }
             old = PeerCache()
@@ -324,11 +270,7 @@ extension LiveModel {
             // Tunnel totals, health, rates, totals and per-peer state, as after a refresh.
             deriveCounters(at: now, remap: remap)
         }
-        let sortedPorts = ports.filter { $0 != 0 }.sorted()
-        if sortedPorts != capturePorts {
-            capturePorts = sortedPorts
-            effects.append(.setKeepaliveCapturePorts(sortedPorts))
-        }
+        updateCapturePorts(peerCache.values, effects: &effects)
         derivedDirty = false
         return true
     }
