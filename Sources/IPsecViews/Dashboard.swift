@@ -324,14 +324,15 @@ public struct Dashboard: Sendable {
         clampPage()
     }
 
-    /// The SAs whose change is still highlighted as of the last update, with the time of the change.
+    /// The SAs whose change is still highlighted as of the last update, with the time of the change
+    /// (through `changeTime(of:)`, as the rows are drawn).
     var highlightedSAs: [SAIdentity: Double] {
-        guard let s = data.sas.snapshot, case .model(_, _, _, let changed, let epoch) = saTracking else { return changedSA }
+        guard let s = data.sas.snapshot else { return changedSA }
         var out: [SAIdentity: Double] = [:]
         s.model.withSAEntries { buf in
-            for i in buf.indices where i < changed.count && buf[i].isLive && changed[i] > -.infinity {
-                let t = epoch + Double(changed[i])
-                if clock - t < options.highlightSeconds { out[buf[i].identity] = t }
+            for i in buf.indices where buf[i].isLive {
+                let id = buf[i].identity
+                if let t = changeTime(of: id), clock - t < options.highlightSeconds { out[id] = t }
             }
         }
         return out
