@@ -369,10 +369,15 @@ public struct SAEntry: Sendable {
             return TrafficTotals(bytes: base.bytes &+ r.chainBytes, packets: base.packets &+ r.chainPackets)
         }
         set {
+            // Set for every live SA on every refresh: unchanged (the usual case) costs two loads.
             let base = inherited + totals
-            if extrasBox == nil && newValue == base { return }
-            setRare(\.chainBytes, newValue.bytes &- base.bytes)
-            setRare(\.chainPackets, newValue.packets &- base.packets)
+            let bytes = newValue.bytes &- base.bytes, packets = newValue.packets &- base.packets
+            let rare = extrasBox?.value.rare
+            if (rare?.value.chainBytes ?? 0) == bytes && (rare?.value.chainPackets ?? 0) == packets { return }
+            var r = rare?.value ?? .none
+            r.chainBytes = bytes
+            r.chainPackets = packets
+            setExtra(\.rare, r == .none ? nil : SARareBox(r))
         }
     }
 
