@@ -141,7 +141,7 @@ extension LiveModel {
     static func sampleRates(_ e: inout SAEntry, generation gen: UInt32, rates: inout RateStore) {
         let slot = e.slot
         guard slot >= 0 else { return }
-        if e.seenGeneration != gen { rates.write(slot, delta: 0, 0) }
+        if e.seenGeneration != gen { rates.write(slot, bytes: 0, packets: 0) }
         rates.computeRates(slot)
     }
 
@@ -254,7 +254,7 @@ extension LiveModel {
         }
         if dp > 0 { e.trafficSeen = now }
         if (db > 0 || dp > 0) && e.slot < 0 { e.slot = rates.allocate() }
-        if e.slot >= 0 { rates.write(e.slot, delta: db, dp) }
+        if e.slot >= 0 { rates.write(e.slot, bytes: db, packets: dp) }
 
         // Failure counters: rising since the previous dump?
         e.replayRising = stats.replay > e.stats.replay

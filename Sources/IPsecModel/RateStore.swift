@@ -79,9 +79,11 @@ struct RateStore: Sendable {
         return slot
     }
 
-    /// Records the traffic of the current dump interval, also kept exactly as the last delta.
-    mutating func write(_ slot: Int32, delta b: UInt64, _ p: UInt64) {
-        write(slot, bytes: b, packets: p)
+    /// Records the traffic of the current dump interval in the ring, and exactly as the last delta.
+    mutating func write(_ slot: Int32, bytes b: UInt64, packets p: UInt64) {
+        let i = Int(slot) * columns + column
+        bytes[i] = MiniFloat.encode(b)
+        packets[i] = MiniFloat.encode(p)
         lastDelta[Int(slot) * 2] = UInt32(truncatingIfNeeded: min(b, UInt64(UInt32.max)))
         lastDelta[Int(slot) * 2 + 1] = UInt32(truncatingIfNeeded: min(p, UInt64(UInt32.max)))
     }
@@ -121,13 +123,6 @@ struct RateStore: Sendable {
     mutating func release(_ slot: Int32) {
         guard slot >= 0 else { return }
         free.append(slot)
-    }
-
-    /// Records the traffic of the current dump interval.
-    mutating func write(_ slot: Int32, bytes b: UInt64, packets p: UInt64) {
-        let i = Int(slot) * columns + column
-        bytes[i] = MiniFloat.encode(b)
-        packets[i] = MiniFloat.encode(p)
     }
 
     /// Adds one slot's samples into another (rekey: the successor inherits the window).
