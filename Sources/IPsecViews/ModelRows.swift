@@ -309,26 +309,21 @@ public struct SARows: RandomAccessCollection, MutableCollection, RangeReplaceabl
         let stamp = Float(now - epoch)
         // Live entries that are the last refresh's SAs (same slot, same serial).
         var same = 0
+        let os = old.serials, om = old.mixes, oc = old.changed
         s.model.withSAEntries { buf in
             serials.reserveCapacity(buf.count); mixes.reserveCapacity(buf.count); changed.reserveCapacity(buf.count)
-            old.serials.withUnsafeBufferPointer { os in
-                old.mixes.withUnsafeBufferPointer { om in
-                    old.changed.withUnsafeBufferPointer { oc in
-                        for i in buf.indices {
-                            // A free slot keeps the serial of the SA it held: an SA stored there later has another.
-                            let serial = buf[i].serial
-                            serials.append(serial)
-                            guard buf[i].isLive else { mixes.append(0); changed.append(-.infinity); continue }
-                            let c = buf[i].lifetimeCurrent, e = buf[i].encapsulation
-                            let x = Dashboard.SATracking.mix(bytes: c.bytes, packets: c.packets,
-                                                             ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
-                            mixes.append(x)
-                            guard i < os.count, os[i] == serial else { changed.append(-.infinity); continue }
-                            same += 1
-                            changed.append(om[i] != x ? stamp : (i < oc.count ? oc[i] : -.infinity))
-                        }
-                    }
-                }
+            for i in buf.indices {
+                // A free slot keeps the serial of the SA it held: an SA stored there later has another.
+                let serial = buf[i].serial
+                serials.append(serial)
+                guard buf[i].isLive else { mixes.append(0); changed.append(-.infinity); continue }
+                let c = buf[i].lifetimeCurrent, e = buf[i].encapsulation
+                let x = Dashboard.SATracking.mix(bytes: c.bytes, packets: c.packets,
+                                                 ports: UInt32(e?.sourcePort ?? 0) << 16 | UInt32(e?.destinationPort ?? 0))
+                mixes.append(x)
+                guard i < os.count, os[i] == serial else { changed.append(-.infinity); continue }
+                same += 1
+                changed.append(om[i] != x ? stamp : (i < oc.count ? oc[i] : -.infinity))
             }
         }
         if slots == nil, same == s.model.saCount, same == old.order.count {
