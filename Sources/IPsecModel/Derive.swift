@@ -58,9 +58,9 @@ struct PeerTraffic: Sendable {
     }
 }
 
-/// A peer's rates over the three windows in 32-bit floats, as each SA keeps its own (24 bytes a
-/// direction instead of `WindowedRates`' 48), added up in the same precision by `derive` and
-/// `deriveCounters`.
+/// Rates over the three windows in 32-bit floats: an SA's as `RateStore` keeps them, and a peer's
+/// (24 bytes a direction instead of `WindowedRates`' 48), added up in the same precision by
+/// `derive` and `deriveCounters`.
 struct PeerRates: Sendable {
     var b2: Float = 0, p2: Float = 0, b10: Float = 0, p10: Float = 0, b40: Float = 0, p40: Float = 0
     static let zero = PeerRates()
@@ -73,9 +73,9 @@ struct PeerRates: Sendable {
         let slot = entries[i].slot
         guard slot >= 0 else { return }
         let r = rates.computedRates(slot)
-        b2 += r.0; p2 += r.1
-        b10 += r.2; p10 += r.3
-        b40 += r.4; p40 += r.5
+        b2 += r.b2; p2 += r.p2
+        b10 += r.b10; p10 += r.p10
+        b40 += r.b40; p40 += r.p40
     }
 
     var windowed: WindowedRates {
@@ -684,8 +684,8 @@ extension LiveModel {
     /// least 5 s old. Flags both SAs; returns whether it did.
     @discardableResult
     mutating func markOneWay(inbound si: Int, outbound so: Int, at now: ModelTime) -> Bool {
-        let inMoved = rateStore.computedRates(entries[si].slot).3 > 0
-        let outMoved = rateStore.computedRates(entries[so].slot).3 > 0
+        let inMoved = rateStore.computedRates(entries[si].slot).p10 > 0
+        let outMoved = rateStore.computedRates(entries[so].slot).p10 > 0
         let oldEnough = now - max(entries[si].firstSeen, entries[so].firstSeen) >= 5
         guard inMoved != outMoved && oldEnough else { return false }
         entries[si].health.insert(.oneWayTraffic)

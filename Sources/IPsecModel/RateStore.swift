@@ -110,10 +110,11 @@ struct RateStore: Sendable {
 
     /// The rates kept by `computeRates` (zero without a slot).
     @inline(__always)
-    func computedRates(_ slot: Int32) -> (Float, Float, Float, Float, Float, Float) {
-        guard slot >= 0 else { return (0, 0, 0, 0, 0, 0) }
+    func computedRates(_ slot: Int32) -> PeerRates {
+        guard slot >= 0 else { return .zero }
         let b = Int(slot) * 6
-        return (computed[b], computed[b + 1], computed[b + 2], computed[b + 3], computed[b + 4], computed[b + 5])
+        return PeerRates(b2: computed[b], p2: computed[b + 1], b10: computed[b + 2], p10: computed[b + 3],
+                         b40: computed[b + 4], p40: computed[b + 5])
     }
 
     /// The 2 s byte rate kept by `computeRates` (zero without a slot).

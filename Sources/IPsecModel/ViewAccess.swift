@@ -117,12 +117,7 @@ extension LiveModel {
     /// An SA's rates over 2 s, 10 s and 40 s as of the last dump (zero for an SA that never
     /// carried traffic). After a rekey, the successor's rates include its predecessors' traffic in
     /// the window, so a tunnel's rate does not drop at a rekey.
-    public func rates(of e: SAEntry) -> WindowedRates {
-        let r = rateStore.computedRates(e.slot)
-        return WindowedRates(last2s: TrafficRate(bytesPerSecond: Double(r.0), packetsPerSecond: Double(r.1)),
-                             last10s: TrafficRate(bytesPerSecond: Double(r.2), packetsPerSecond: Double(r.3)),
-                             last40s: TrafficRate(bytesPerSecond: Double(r.4), packetsPerSecond: Double(r.5)))
-    }
+    public func rates(of e: SAEntry) -> WindowedRates { rateStore.computedRates(e.slot).windowed }
 
     /// `rates(of:).last2s.bytesPerSecond` of the entry in `slot` without building the other
     /// windows (nor copying the entry).
