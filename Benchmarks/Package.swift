@@ -28,7 +28,7 @@ let package = Package(
         ], path: "Shared/IPsecModel"),
         .target(name: "IPsecViews", dependencies: ["IPsecModel", "XFRMWire"], path: "Shared/IPsecViews"),
         .executableTarget(name: "ipsectop-bench", dependencies: [
-            "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecViews",
+            "CXFRM", "XFRMWire", "XFRMKernel", "IPsecModel", "IPsecViews",
         ]),
     ]
 )

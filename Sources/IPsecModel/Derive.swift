@@ -304,6 +304,7 @@ extension LiveModel {
             }
         }
         structureDirty = false
+        fullDerives += 1
         saStructureDirty = false
         touchedPairs = []
         touchedSlots = []
@@ -566,9 +567,12 @@ extension LiveModel {
         var total = entries[i].inherited + entries[i].totals
         var chain: [Int32] = []
         var cur = i // read in place: entries are large
-        while entries[cur].hasPredecessor, chain.count < 8,
-              let p = LiveModel.lookup(entries[cur].sibling(entries[cur].predecessorSPI), entries: entries,
-                                       index: saIndex) {
+        while entries[cur].hasPredecessor, !entries[cur].predecessorGone, chain.count < 8 {
+            guard let p = LiveModel.lookup(entries[cur].sibling(entries[cur].predecessorSPI), entries: entries,
+                                           index: saIndex) else {
+                entries[cur].predecessorGone = true
+                break
+            }
             chain.append(p)
             cur = Int(p)
             total = total + entries[cur].totals

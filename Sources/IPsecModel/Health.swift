@@ -6,58 +6,46 @@ extension LiveModel {
         e.hasSuccessor && lookupSibling(of: e, spi: e.successorSPI) != nil
     }
 
-    /// Health flags of one SA except `.oneWayTraffic` (a property of the pair, set by `derive`).
-    /// Same conditions as `healthIssues(of:at:)`, without building reason strings (runs for every SA).
-    func healthFlags(of e: SAEntry, at now: ModelTime) -> HealthFlags {
-        LiveModel.healthFlags(of: e, at: now, pending: pending, entries: entries, index: saIndex)
-    }
-
-    /// `healthFlags(of:at:)` with the tables passed in: loops of a mutating method call this one (a
-    /// method call on the model there copies the whole model per SA).
-    static func healthFlags(of e: SAEntry, at now: ModelTime, pending: [PendingAcquire],
-                            entries: ContiguousArray<SAEntry>, index: SlotIndex) -> HealthFlags {
-        healthFlags(of: e, at: now, pending: pending, lookup: { lookup($0, entries: entries, index: index) })
-    }
-
-    /// `healthFlags` of the entry at position `i`, read in place (passing `entries[i]` by value
-    /// copied the whole entry per SA in the refresh loops).
+    /// Health flags of the SA at position `i` except `.oneWayTraffic` (a property of the pair, set
+    /// by `derive`). Same conditions as `healthIssues(of:at:)`, without building reason strings (runs
+    /// for every SA on every refresh). The tables are passed in: a method call on the model in the
+    /// loops of a mutating method copies the whole model per SA. The entry is read in place through
+    /// the buffer (a copy of the entry, or a lookup closure holding the array, retained its boxes).
     static func healthFlags(at i: Int, now: ModelTime, pending: [PendingAcquire],
                             entries: ContiguousArray<SAEntry>, index: SlotIndex) -> HealthFlags {
-        entries.withUnsafeBufferPointer { b in
-            healthFlags(of: b[i], at: now, pending: pending, lookup: { lookup($0, entries: entries, index: index) })
-        }
-    }
-
-    @inline(__always)
-    static func healthFlags(of e: borrowing SAEntry, at now: ModelTime, pending: [PendingAcquire],
-                            lookup: (SAIdentity) -> Int32?) -> HealthFlags {
-        var f: HealthFlags = []
-        let larval = e.isLarval
-        if larval {
-            f.insert(.larval)
-            // acquirePending(for:)
-            if !pending.isEmpty
-                && pending.contains(where: { $0.source == e.source && $0.destination == e.destination && $0.proto == e.proto }) {
-                f.insert(.acquirePending)
+        entries.withUnsafeBufferPointer { e in
+            var f: HealthFlags = []
+            let larval = e[i].isLarval
+            if larval {
+                f.insert(.larval)
+                // acquirePending(for:)
+                if !pending.isEmpty && pending.contains(where: {
+                    $0.source == e[i].source && $0.destination == e[i].destination && $0.proto == e[i].proto
+                }) {
+                    f.insert(.acquirePending)
+                }
             }
-        }
-        if e.direction == .inbound && !larval && e.effectiveReplayWindow == 0 { f.insert(.antiReplayOff) }
-        if e.replayRising { f.insert(.replayFailuresRising) }
-        if e.integrityRising { f.insert(.integrityFailuresRising) }
-        if e.direction != .inbound, !e.usesESN, let seq = e.outboundSequence, seq > 0x8000_0000 {
-            f.insert(.sequenceNearWrap)
-        }
-        let limited = e.lifetimeConfig.hardAddExpiresSeconds > 0 || e.lifetimeConfig.hardUseExpiresSeconds > 0
-            || e.lifetimeConfig.hardByteLimit != .max || e.lifetimeConfig.hardPacketLimit != .max
-        if (limited && !larval) || e.rekeyRequestedAt != nil {
-            // hasLiveSuccessor(e)
-            let succeeded = e.hasSuccessor && lookup(e.sibling(e.successorSPI)) != nil
-            if limited && !larval && !succeeded && hardLifetimeNote(e.lifetimeConfig, e.lifetimeCurrent, at: now) != nil {
-                f.insert(.nearHardLifetime)
+            let direction = e[i].direction
+            if direction == .inbound && !larval && e[i].effectiveReplayWindow == 0 { f.insert(.antiReplayOff) }
+            if e[i].replayRising { f.insert(.replayFailuresRising) }
+            if e[i].integrityRising { f.insert(.integrityFailuresRising) }
+            if direction != .inbound, !e[i].usesESN, let seq = e[i].outboundSequence, seq > 0x8000_0000 {
+                f.insert(.sequenceNearWrap)
             }
-            if e.rekeyRequestedAt != nil && !succeeded { f.insert(.rekeyRequested) }
+            let cfg = e[i].lifetimeConfig
+            let limited = cfg.hardAddExpiresSeconds > 0 || cfg.hardUseExpiresSeconds > 0
+                || cfg.hardByteLimit != .max || cfg.hardPacketLimit != .max
+            let rekeyRequested = e[i].rekeyRequestedAt != nil
+            if (limited && !larval) || rekeyRequested {
+                // hasLiveSuccessor(e)
+                let succeeded = e[i].hasSuccessor && lookup(e[i].sibling(e[i].successorSPI), entries: entries, index: index) != nil
+                if limited && !larval && !succeeded && nearHardLimit(cfg, e[i].lifetimeCurrent, at: now) != nil {
+                    f.insert(.nearHardLifetime)
+                }
+                if rekeyRequested && !succeeded { f.insert(.rekeyRequested) }
+            }
+            return f
         }
-        return f
     }
 
     /// Every health problem of an SA with its reason (one-way traffic included when flagged).
@@ -113,23 +101,36 @@ extension LiveModel {
     }
 
     static func hardLifetimeNote(_ cfg: XFRMLifetimeConfig, _ cur: XFRMLifetimeCurrent, at now: ModelTime) -> String? {
+        switch nearHardLimit(cfg, cur, at: now) {
+        case .addTime(let used):
+            return "within 10% of the hard time limit (\(Int(used)) s of \(cfg.hardAddExpiresSeconds) s)"
+        case .useTime(let used):
+            return "within 10% of the hard use-time limit (\(Int(used)) s of \(cfg.hardUseExpiresSeconds) s)"
+        case .bytes: return "within 10% of the hard byte limit (\(cur.bytes) of \(cfg.hardByteLimit))"
+        case .packets: return "within 10% of the hard packet limit (\(cur.packets) of \(cfg.hardPacketLimit))"
+        case nil: return nil
+        }
+    }
+
+    /// Which hard limit is 90% used, if any (the first of add time, use time, bytes, packets):
+    /// the test behind `hardLifetimeNote`, without its text (the refresh asks it of every SA).
+    enum HardLimitReached { case addTime(Double), useTime(Double), bytes, packets }
+
+    @inline(__always)
+    static func nearHardLimit(_ cfg: XFRMLifetimeConfig, _ cur: XFRMLifetimeCurrent, at now: ModelTime) -> HardLimitReached? {
         if cfg.hardAddExpiresSeconds > 0, cur.addTime > 0 {
             let used = now - Double(cur.addTime)
-            if used >= 0.9 * Double(cfg.hardAddExpiresSeconds) {
-                return "within 10% of the hard time limit (\(Int(used)) s of \(cfg.hardAddExpiresSeconds) s)"
-            }
+            if used >= 0.9 * Double(cfg.hardAddExpiresSeconds) { return .addTime(used) }
         }
         if cfg.hardUseExpiresSeconds > 0, cur.useTime > 0 {
             let used = now - Double(cur.useTime)
-            if used >= 0.9 * Double(cfg.hardUseExpiresSeconds) {
-                return "within 10% of the hard use-time limit (\(Int(used)) s of \(cfg.hardUseExpiresSeconds) s)"
-            }
+            if used >= 0.9 * Double(cfg.hardUseExpiresSeconds) { return .useTime(used) }
         }
         if cfg.hardByteLimit != .max, cfg.hardByteLimit > 0, Double(cur.bytes) >= 0.9 * Double(cfg.hardByteLimit) {
-            return "within 10% of the hard byte limit (\(cur.bytes) of \(cfg.hardByteLimit))"
+            return .bytes
         }
         if cfg.hardPacketLimit != .max, cfg.hardPacketLimit > 0, Double(cur.packets) >= 0.9 * Double(cfg.hardPacketLimit) {
-            return "within 10% of the hard packet limit (\(cur.packets) of \(cfg.hardPacketLimit))"
+            return .packets
         }
         return nil
     }

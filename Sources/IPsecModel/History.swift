@@ -14,7 +14,14 @@ extension LiveModel {
         let d = rateStore.dumpIndex
         guard d >= 1 else { return }
         let interval = now - rateStore.times[(d - 1) % rateStore.columns]
-        var perPeer: [PeerKey: (TrafficTotals, TrafficTotals)] = [:]
+        // Each moved SA's traffic, summed by its peer's position in the peer cache (the derive that
+        // ran before this set `peerIndex`; its record's key is the SA's `peer`). A dictionary by
+        // peer key, grown and hashed per moved SA, was a fifth of a refresh where every SA moves.
+        let peers = peerCache.count
+        var perPeer: [(TrafficTotals, TrafficTotals)] = []
+        var movedPeers: [Int32] = [] // in the order their first SA comes in the dump
+        var strays: [PeerKey: (TrafficTotals, TrafficTotals)] = [:] // (SAs without a peer position)
+        var strayOrder: [PeerKey] = []
         var totalIn = TrafficTotals.zero, totalOut = TrafficTotals.zero
         for s in movedInDump {
             let i = Int(s)
@@ -22,27 +29,55 @@ extension LiveModel {
                     && rateStore.moved(entries[i].slot) else { continue }
             let d = rateStore.delta(entries[i].slot)
             let t = TrafficTotals(bytes: UInt64(d.bytes), packets: UInt64(d.packets))
-            let peer = entries[i].peer
-            if entries[i].direction == .inbound {
-                perPeer[peer, default: (.zero, .zero)].0 = perPeer[peer, default: (.zero, .zero)].0 + t
-                totalIn = totalIn + t
+            let inbound = entries[i].direction == .inbound
+            if inbound { totalIn = totalIn + t } else { totalOut = totalOut + t }
+            let p = Int(entries[i].peerIndex)
+            if p >= 0 && p < peers {
+                assert(peerCache.values[p].key == entries[i].peer, "peerIndex out of date for slot \(i)")
+                if perPeer.isEmpty { perPeer = Array(repeating: (.zero, .zero), count: peers) }
+                if perPeer[p].0.isZero && perPeer[p].1.isZero { movedPeers.append(Int32(p)) }
+                if inbound { perPeer[p].0 = perPeer[p].0 + t } else { perPeer[p].1 = perPeer[p].1 + t }
             } else {
-                perPeer[peer, default: (.zero, .zero)].1 = perPeer[peer, default: (.zero, .zero)].1 + t
-                totalOut = totalOut + t
+                let key = entries[i].peer
+                if strays[key] == nil { strayOrder.append(key) }
+                if inbound {
+                    strays[key, default: (.zero, .zero)].0 = strays[key, default: (.zero, .zero)].0 + t
+                } else {
+                    strays[key, default: (.zero, .zero)].1 = strays[key, default: (.zero, .zero)].1 + t
+                }
             }
         }
         let cap = historyCapacity
         historyIndex += 1
-        for key in perPeer.keys where peerStates[key]?.history == nil && historyRings < configuration.historyPeerLimit {
-            peerStates[key, default: PeerState(lastSeen: now)].history = HistoryRing(capacity: cap)
-            historyRings += 1
+        // Rings for peers that carry traffic and have none yet, while rings are left.
+        if historyRings < configuration.historyPeerLimit {
+            for key in movedPeers.lazy.map({ self.peerCache.values[Int($0)].key }) + strayOrder {
+                guard historyRings < configuration.historyPeerLimit else { break }
+                if peerStates[key]?.history == nil {
+                    peerStates[key, default: PeerState(lastSeen: now)].history = HistoryRing(capacity: cap)
+                    historyRings += 1
+                }
+            }
         }
-        for key in Array(peerStates.keys) where peerStates[key]?.history != nil {
-            let v = perPeer[key] ?? (.zero, .zero)
-            peerStates[key]!.history!.append(v.0, v.1, index: historyIndex)
-            if historyIndex - peerStates[key]!.history!.lastTraffic >= peerStates[key]!.history!.capacity {
-                peerStates[key]!.history = nil
-                historyRings -= 1
+        // Every ring gets this dump's point (zero for a silent peer), in place.
+        if historyRings > 0 {
+            var idx = peerStates.startIndex
+            while idx != peerStates.endIndex {
+                if peerStates.values[idx].history != nil {
+                    let key = peerStates.keys[idx]
+                    var v = (TrafficTotals.zero, TrafficTotals.zero)
+                    if let p = peerCache.position(of: key), p < perPeer.count {
+                        v = perPeer[p]
+                    } else if let stray = strays[key] {
+                        v = stray
+                    }
+                    peerStates.values[idx].history!.append(v.0, v.1, index: historyIndex)
+                    if historyIndex - peerStates.values[idx].history!.lastTraffic >= peerStates.values[idx].history!.capacity {
+                        peerStates.values[idx].history = nil
+                        historyRings -= 1
+                    }
+                }
+                peerStates.formIndex(after: &idx)
             }
         }
         globalHistory.append(HistoryPoint(time: now, interval: interval, inbound: totalIn, outbound: totalOut))

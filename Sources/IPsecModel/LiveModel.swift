@@ -115,6 +115,12 @@ public struct LiveModel: Sendable {
     /// only re-aggregated: statistics for tests and benchmarks.
     var counterOnlyRefreshes = 0
     var counterOnlyDerives = 0
+    /// `derive` calls that regrouped every SA.
+    var fullDerives = 0
+    /// How the derives so far went (full regroup, touched peers only, counters only): for benchmarks.
+    public var deriveCounts: (full: Int, incremental: Int, countersOnly: Int) {
+        (fullDerives, incrementalDerives, counterOnlyDerives)
+    }
     /// Entries whose counters moved in the last SA dump (read by `recordHistory`).
     var movedInDump: [Int32] = []
     /// Entry slot of each record of the last raw SA dump, in dump order (-1: not found).

@@ -61,6 +61,8 @@ struct SAExtras: Hashable, Sendable {
     @usableFromInline var rare: SARareBox?
     var predecessorSPI: UInt32 = 0
     var hasPredecessor = false
+    /// The predecessor was looked up for the tunnel totals and is gone (see `SAEntry.predecessorGone`).
+    var predecessorGone = false
     static let none = SAExtras()
 }
 
@@ -338,7 +340,7 @@ public struct SAEntry: Sendable {
     // Links inside the tunnel (same destination, protocol and mark: the SPI identifies the SA).
     var predecessorSPI: UInt32 {
         get { extrasBox?.value.predecessorSPI ?? 0 }
-        set { setExtra(\.predecessorSPI, newValue) }
+        set { setExtra(\.predecessorSPI, newValue); setExtra(\.predecessorGone, false) }
     }
     var successorSPI: UInt32 {
         get { extrasBox?.value.rare?.value.successorSPI ?? 0 }
@@ -350,7 +352,15 @@ public struct SAEntry: Sendable {
     }
     var hasPredecessor: Bool {
         get { extrasBox?.value.hasPredecessor ?? false }
-        set { setExtra(\.hasPredecessor, newValue) }
+        set { setExtra(\.hasPredecessor, newValue); setExtra(\.predecessorGone, false) }
+    }
+    /// The predecessor is no longer in the table: the tunnel totals stop looking for it on every
+    /// refresh (its totals went to its heir's inherited ones when it went). Set by
+    /// `updateTunnelTotals` after a lookup that failed; any new predecessor link clears it. The
+    /// link itself stays, for `predecessor` (what the SA was rekeyed from).
+    var predecessorGone: Bool {
+        get { extrasBox?.value.predecessorGone ?? false }
+        set { setExtra(\.predecessorGone, newValue) }
     }
     var hasSuccessor: Bool {
         get { extrasBox?.value.rare?.value.hasSuccessor ?? false }

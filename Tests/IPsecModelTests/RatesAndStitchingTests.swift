@@ -103,6 +103,43 @@ final class RatesAndStitchingTests: XCTestCase {
         XCTAssertNil(extras.value.rare)
     }
 
+    func testSecondRekeyAfterThePredecessorWentKeepsTheChainTotals() throws {
+        let a = Fx.out(0xA, addTime: 1_794_999_000)
+        var m = Fx.model([a])
+        m.refresh([Fx.out(0xA, bytes: 5000)], at: t0 + 1)
+        m.apply(.kernel(.newSA(Fx.out(0xB, addTime: 1_795_000_002))), at: t0 + 1.5)
+        m.refresh([Fx.out(0xA, bytes: 6000), Fx.out(0xB, bytes: 100, addTime: 1_795_000_002)], at: t0 + 2)
+        m.apply(.kernel(.deleteSA(a.identity, source: a.source, state: Fx.out(0xA, bytes: 6800))), at: t0 + 2.5)
+        m.refresh([Fx.out(0xB, bytes: 1500, addTime: 1_795_000_002)], at: t0 + 3)
+        let b = Fx.out(0xB).identity
+        XCTAssertEqual(m.tunnelTotals(of: b)?.bytes, 8300)
+        // The refresh found the predecessor gone and stopped looking for it; the link stays.
+        var bi = try XCTUnwrap(m.lookup(b).map(Int.init))
+        XCTAssertTrue(m.entries[bi].predecessorGone)
+        XCTAssertEqual(m.sa(b)?.predecessor, a.identity)
+        m.refresh([Fx.out(0xB, bytes: 1700, addTime: 1_795_000_002)], at: t0 + 4)
+        XCTAssertEqual(m.tunnelTotals(of: b)?.bytes, 8500)
+
+        // The next rekey links C to the live B: the chain walk takes B's counters again.
+        let c = Fx.out(0xC, addTime: 1_795_000_005)
+        m.apply(.kernel(.newSA(c)), at: t0 + 4.5)
+        XCTAssertEqual(m.sa(c.identity)?.predecessor, b)
+        m.refresh([Fx.out(0xB, bytes: 2000, addTime: 1_795_000_002), Fx.out(0xC, bytes: 100, addTime: 1_795_000_005)],
+                  at: t0 + 5)
+        let ci = try XCTUnwrap(m.lookup(c.identity).map(Int.init))
+        XCTAssertFalse(m.entries[ci].predecessorGone)
+        XCTAssertEqual(m.tunnelTotals(of: c.identity)?.bytes, 6800 + 2000 + 100)
+        XCTAssertEqual(m.tunnelTotals(of: b)?.bytes, 6800 + 2000 + 100)
+        XCTAssertEqual(m.peers.first?.outboundTotals.bytes, 6800 + 2000 + 100)
+        m.apply(.kernel(.deleteSA(b, source: a.source, state: Fx.out(0xB, bytes: 2100, addTime: 1_795_000_002))),
+                at: t0 + 5.5)
+        m.refresh([Fx.out(0xC, bytes: 300, addTime: 1_795_000_005)], at: t0 + 6)
+        XCTAssertEqual(m.tunnelTotals(of: c.identity)?.bytes, 6800 + 2100 + 300)
+        XCTAssertEqual(m.peers.first?.outboundTotals.bytes, 6800 + 2100 + 300)
+        bi = try XCTUnwrap(m.lookup(c.identity).map(Int.init))
+        XCTAssertTrue(m.entries[bi].predecessorGone)
+    }
+
     func testRekeyByHardExpireWithoutBodyCountersUsesLastKnown() throws {
         var m = Fx.model([Fx.out(0xA)])
         m.refresh([Fx.out(0xA, bytes: 4000)], at: t0 + 1)

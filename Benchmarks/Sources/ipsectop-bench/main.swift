@@ -6,10 +6,12 @@
 //   ipsectop-bench frame    NETNS [FRAMES]   first frame (dump -> model -> view data -> frame), frame
 //                                            build p50/p99 sorted by rate and filtered, resident bytes per SA
 //   ipsectop-bench ingest   NETNS [ROUNDS]   replayed events (NEWSA, UPDSA, hard EXPIRE) through decode + model
-//   ipsectop-bench memory-busy N             live heap per SA of a model and dashboard holding N busy,
-//                                            rekeyed NAT-T SAs made in process (no kernel, no policies)
+//   ipsectop-bench memory-busy N [ROUNDS]    live heap per SA of a model and dashboard holding N busy,
+//                                            rekeyed NAT-T SAs made in process (no kernel, no policies),
+//                                            then the model update and dashboard per refresh on them
 //   ipsectop-bench decode   FIXTURE [N]      a dump of N SAs (default 100,000) cloned from the real NEWSA
 //                                            records of a lab recording: decode SAs/s, bytes retained per SA
+import CXFRM
 import Glibc
 import IPsecModel
 import IPsecViews
@@ -594,9 +596,12 @@ func memory(netns: String, refreshes: Int) {
 /// each, tunnel-mode selectors of their own, AEAD, replay state, last-use time, add-expiry limits.
 /// Three refreshes with traffic on every SA, then every SA rekeyed (NEWSA for a new SPI, DELSA of
 /// the old one with its last counters), then three more refreshes with traffic. No policies.
-func memoryBusy(count n: Int) {
+func memoryBusy(count n: Int, rounds busyRounds: Int) {
     let pairs = max(1, n / 2)
     let local = IPAddress("2001:db8:0:1::1")!
+    // The first SAs were added 1,000 s before the start, their successors at the start: both within
+    // their lifetimes (the model's clock is the wall clock), as on a gateway rekeying on time.
+    let start = UInt64(wallClockSeconds())
     var aead = XFRMAttributes()
     aead.aead = XFRMAlgorithm(name: "rfc4106(gcm(aes))", keyBits: 160, icvBits: 128)
     func remote(_ k: Int) -> IPAddress { IPAddress("2001:db8:2:\(String(k >> 16, radix: 16)):\(String(k & 0xffff, radix: 16))::1")! }
@@ -609,7 +614,7 @@ func memoryBusy(count n: Int) {
                                             destinationPort: inbound ? 4500 : natPort, originalAddress: .zero(.inet6))
         a.replay = XFRMReplayState(outboundSequence: inbound ? 0 : UInt32(truncatingIfNeeded: bytes / 100),
                                    inboundSequence: inbound ? UInt32(truncatingIfNeeded: bytes / 100) : 0, bitmap: inbound ? 0xffff_ffff : 0)
-        a.lastUsed = bytes > 0 ? 1_795_000_000 + bytes / 1000 : nil
+        a.lastUsed = bytes > 0 ? start - 999 + UInt64(g) * 1000 + bytes / 1_000_000 : nil
         let mine = net(0xa, k), theirs = net(0xb, k)
         let sel = XFRMSelector(destination: inbound ? mine : theirs, source: inbound ? theirs : mine, family: .inet6,
                                destinationPrefixLength: 64, sourcePrefixLength: 64)
@@ -620,7 +625,7 @@ func memoryBusy(count n: Int) {
         return XFRMState(selector: sel, destination: inbound ? local : r, spi: spi, proto: .esp, source: inbound ? r : local,
                          lifetimeConfig: life,
                          lifetimeCurrent: XFRMLifetimeCurrent(bytes: bytes, packets: bytes / 100,
-                                                              addTime: UInt64(1_795_000_000 + g * 3000), useTime: bytes > 0 ? 1_795_000_001 : 0),
+                                                              addTime: start - 1000 + UInt64(g) * 1000, useTime: bytes > 0 ? start - 999 + UInt64(g) * 1000 : 0),
                          stats: XFRMStats(replayWindow: 0, replay: 0, integrityFailed: 0), seq: 0, reqid: UInt32(k + 1),
                          family: .inet6, mode: .tunnel, replayWindow: 32, flags: 0, attributes: a)
     }
@@ -671,14 +676,131 @@ func memoryBusy(count n: Int) {
     emit("busy.peers", "\(model.header.peerCount)")
     emit("busy.heap_model_and_dashboard_bytes_per_sa", fmt(Double(h1 - h0) / Double(c), 0))
     emit("busy.model_estimate_bytes_per_sa", fmt(Double(model.approximateResidentBytes) / Double(c), 0))
+    // Refresh cost on these SAs, as the live source feeds them: raw GETSA dumps (the records
+    // encoded here from the states above), scanned, with every SA's counters, replay state and last
+    // use moving (the larval fixture's refreshes find nothing changed). The first raw refresh
+    // takes the records' configuration hashes (the decoded dumps above carry none) and is not timed.
+    func rawDump(generation g: Int, bytes: UInt64) -> RawSADump {
+        var raw = RawSADump()
+        var datagram: [UInt8] = []
+        for st in dump(generation: g, bytes: bytes) {
+            let record = encodeNewSA(st)
+            if datagram.count + record.count > 32 << 10 { raw.append(datagram); datagram = [] }
+            datagram += record
+        }
+        raw.append(datagram)
+        return raw
+    }
+    func rawRefresh(_ raw: RawSADump) {
+        _ = model.apply(.dumpBegan(.sa), at: t)
+        _ = model.apply(.saDumpRaw(raw), at: t)
+    }
+    t += 1
+    dash.releaseModel()
+    var raw = rawDump(generation: 1, bytes: 4_000_000)
+    rawRefresh(raw)
+    // Each round adds traffic to every record in place (`curlft` bytes and packets).
+    let curOffset = MemoryLayout<xfrm_usersa_info>.offset(of: \.curlft)!
+    func addTraffic(_ k: UInt64) {
+        for (d, off, _) in raw.records {
+            raw.datagrams[Int(d)].withUnsafeMutableBytes { b in
+                let at = Int(off) + curOffset
+                b.storeBytes(of: b.loadUnaligned(fromByteOffset: at, as: UInt64.self) + 1_000_000 + k % 7 * 100,
+                             toByteOffset: at, as: UInt64.self)
+                b.storeBytes(of: b.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self) + 10_000,
+                             toByteOffset: at + 8, as: UInt64.self)
+            }
+        }
+    }
+    var modelUser: [Double] = [], viewUser: [Double] = []
+    let derives0 = model.deriveCounts
+    for r in 0..<busyRounds {
+        addTraffic(UInt64(r))
+        t += 1
+        dash.releaseModel()
+        let c0 = cpu()
+        rawRefresh(raw)
+        let c1 = cpu()
+        dash.update(DashboardData(model: model, now: t, host: host), now: t)
+        _ = dash.render(now: t)
+        let c2 = cpu()
+        modelUser.append(c1.user - c0.user)
+        viewUser.append(c2.user - c1.user)
+    }
+    let derives1 = model.deriveCounts
+    emit("busy.refresh_rounds", "\(busyRounds)")
+    emit("busy.refresh_full_derives", "\(derives1.full - derives0.full)")
+    emit("busy.refresh_counter_only_derives", "\(derives1.countersOnly - derives0.countersOnly)")
+    emit("busy.refresh_model_update_user_ms", fmt(median(modelUser) * 1e3))
+    emit("busy.refresh_dashboard_user_ms", fmt(median(viewUser) * 1e3))
     withExtendedLifetime((model, dash)) { exit(0) }
+}
+
+/// A NEWSA dump record (netlink header, `xfrm_usersa_info`, attributes) for a state of the busy
+/// benchmark: the fields and attributes those states use (AEAD with a zero key, ESP-in-UDP, legacy
+/// replay state, last use), laid out as the kernel sends them.
+func encodeNewSA(_ st: XFRMState) -> [UInt8] {
+    func setAddress(_ dst: inout xfrm_address_t, _ a: IPAddress) {
+        let bytes = a.xfrmBytes
+        withUnsafeMutableBytes(of: &dst) { raw in for i in 0..<16 { raw[i] = bytes[i] } }
+    }
+    var info = xfrm_usersa_info()
+    setAddress(&info.sel.daddr, st.selector.destination)
+    setAddress(&info.sel.saddr, st.selector.source)
+    info.sel.family = st.selector.family.rawValue
+    info.sel.prefixlen_d = st.selector.destinationPrefixLength
+    info.sel.prefixlen_s = st.selector.sourcePrefixLength
+    setAddress(&info.id.daddr, st.destination)
+    info.id.spi = st.spi.bigEndian
+    info.id.proto = st.proto.rawValue
+    setAddress(&info.saddr, st.source)
+    let l = st.lifetimeConfig
+    info.lft.soft_byte_limit = l.softByteLimit; info.lft.hard_byte_limit = l.hardByteLimit
+    info.lft.soft_packet_limit = l.softPacketLimit; info.lft.hard_packet_limit = l.hardPacketLimit
+    info.lft.soft_add_expires_seconds = l.softAddExpiresSeconds; info.lft.hard_add_expires_seconds = l.hardAddExpiresSeconds
+    info.lft.soft_use_expires_seconds = l.softUseExpiresSeconds; info.lft.hard_use_expires_seconds = l.hardUseExpiresSeconds
+    let c = st.lifetimeCurrent
+    info.curlft.bytes = c.bytes; info.curlft.packets = c.packets
+    info.curlft.add_time = c.addTime; info.curlft.use_time = c.useTime
+    info.stats.replay_window = st.stats.replayWindow; info.stats.replay = st.stats.replay
+    info.stats.integrity_failed = st.stats.integrityFailed
+    info.seq = st.seq; info.reqid = st.reqid
+    info.family = st.family.rawValue; info.mode = st.mode.rawValue
+    info.replay_window = st.replayWindow; info.flags = st.flags
+    var b = XFRMRequestBuilder(type: .newSA, flags: NetlinkFlags.multi, sequence: 1)
+    b.appendStruct(info)
+    let a = st.attributes
+    if let aead = a.aead {
+        var name = [UInt8](repeating: 0, count: 64)
+        for (i, ch) in aead.name.utf8.prefix(63).enumerated() { name[i] = ch }
+        var payload = name
+        withUnsafeBytes(of: aead.keyBits.littleEndian) { payload += $0 }
+        withUnsafeBytes(of: (aead.icvBits ?? 0).littleEndian) { payload += $0 }
+        payload += [UInt8](repeating: 0, count: Int(aead.keyBits + 7) / 8)
+        b.appendAttribute(.algAEAD, payload)
+    }
+    if let e = a.encapsulation {
+        var tmpl = xfrm_encap_tmpl()
+        tmpl.encap_type = e.type.rawValue
+        tmpl.encap_sport = e.sourcePort.bigEndian
+        tmpl.encap_dport = e.destinationPort.bigEndian
+        setAddress(&tmpl.encap_oa, e.originalAddress)
+        b.appendAttribute(.encap, value: tmpl)
+    }
+    if let r = a.replay {
+        var rs = xfrm_replay_state()
+        rs.oseq = r.outboundSequence; rs.seq = r.inboundSequence; rs.bitmap = r.bitmap
+        b.appendAttribute(.replayValue, value: rs)
+    }
+    if let u = a.lastUsed { b.appendAttribute(.lastUsed, value: u) }
+    return b.bytes
 }
 
 // MARK: - main
 
 let args = CommandLine.arguments
 guard args.count >= 3 else {
-    die("usage: ipsectop-bench refresh|frame|ingest|initial|policies|memory NETNS [COUNT] | decode FIXTURE [N] | memory-busy N")
+    die("usage: ipsectop-bench refresh|frame|ingest|initial|policies|memory NETNS [COUNT] | decode FIXTURE [N] | memory-busy N [ROUNDS]")
 }
 let count = args.count > 3 ? Int(args[3]) : nil
 switch args[1] {
@@ -689,6 +811,6 @@ case "decode": decode(fixture: args[2], count: count ?? 100_000)
 case "initial": initial(netns: args[2], rounds: count ?? 5)
 case "policies": policies(netns: args[2], rounds: count ?? 5)
 case "memory": memory(netns: args[2], refreshes: count ?? 3)
-case "memory-busy": memoryBusy(count: Int(args[2]) ?? 100_000)
+case "memory-busy": memoryBusy(count: Int(args[2]) ?? 100_000, rounds: max(1, count ?? 5))
 default: die("unknown benchmark \(args[1])")
 }
