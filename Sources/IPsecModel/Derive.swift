@@ -624,6 +624,9 @@ extension LiveModel {
         cache.traffic = []
         traffic.removeAll(keepingCapacity: true)
         let peers = cache.values.count
+        // Tables the loop reads, taken out of `self` once: read inside the closure (which holds
+        // `self` inout) each was copied, with a retain of every array it holds, once per SA.
+        let rates = rateStore, pending = pending
         cache.values.withUnsafeMutableBufferPointer { sums in
             for i in entries.indices where entries[i].alive {
                 updateTunnelTotals(i)
@@ -645,10 +648,10 @@ extension LiveModel {
                     traffic.append(.zero)
                 }
                 if entries[i].direction == .inbound {
-                    traffic[t].inboundRates.add(i, entries, rateStore)
+                    traffic[t].inboundRates.add(i, entries, rates)
                     traffic[t].inboundTotals = traffic[t].inboundTotals + share
                 } else {
-                    traffic[t].outboundRates.add(i, entries, rateStore)
+                    traffic[t].outboundRates.add(i, entries, rates)
                     traffic[t].outboundTotals = traffic[t].outboundTotals + share
                 }
             }
