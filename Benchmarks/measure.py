@@ -339,6 +339,20 @@ def summary(out):
                   row("replayed events, decode + model", med(big.get("ingest.decode_plus_model_events_per_s")), 500000, "ge", "events/s", sizes[-1]),
                   row("resident bytes per SA (dashboard)", per_sa, 600, "le", "B", sizes[-1]),
                   row("time to first frame", med(big.get("first_frame.s")), 0.5, "le", "s", sizes[-1])]
+    busy = load_kv(os.path.join(out, "busy.kv")) if os.path.exists(os.path.join(out, "busy.kv")) else {}
+    if busy:
+        n = busy.get("busy.sas", "?")
+        lines += ["", f"busy gateway, in process (no kernel): {n} rekeyed NAT-T SAs, traffic on every SA each refresh", "",
+                  "| measurement | value |", "|---|---:|"]
+        for k, text in (("busy.heap_model_and_dashboard_bytes_per_sa", "live heap of model and dashboard, bytes/SA"),
+                        ("busy.refresh_model_update_user_ms", "model update per refresh (raw dump scanned, every SA moved, user), ms"),
+                        ("busy.refresh_dashboard_user_ms", "dashboard update + render per refresh (user), ms"),
+                        ("busy.refresh_counter_only_derives", "timed refreshes that kept the grouping (no regroup)")):
+            if k in busy:
+                v = busy[k]
+                if k == "busy.refresh_counter_only_derives":
+                    v = f"{v} of {busy.get('busy.refresh_rounds', '?')}"
+                lines.append(f"| {text} | {v} |")
     print("\n".join(lines))
     return 0
 

@@ -13,8 +13,9 @@
 # whole-process snapshot (model and --kernel-only) vs `ip -s xfrm state` vs the raw dump
 # floor (wall, CPU, peak RSS, paired ratios); decode + model update per refresh vs the
 # kernel's dump CPU; the dashboard's steady CPU at 1 s refresh and its resident size; time
-# to first frame. At the largest N also: frame build p50/p99 sorted and filtered, and the
-# replayed-event ingest rate. Figures are printed, never asserted: the script exits 0 when
+# to first frame. At the largest N also: frame build p50/p99 sorted and filtered, the
+# replayed-event ingest rate, and (in process, no kernel) memory and refresh cost of as many
+# busy, rekeyed NAT-T SAs. Figures are printed, never asserted: the script exits 0 when
 # everything ran and non-zero only when something broke (build, fixture, a failing command).
 set -euo pipefail
 
@@ -215,6 +216,9 @@ done
 
 log "decode throughput: 100,000 SAs cloned from the real NEWSA records of a lab fixture (no root needed)"
 "$BENCH" decode "$ROOT/Tests/XFRMWireTests/Fixtures/strongswan-natt-6.1.xfrmrec" 100000 | tee "$OUT/decode.kv"
+
+log "busy gateway, in process: $LARGEST rekeyed NAT-T SAs with traffic on every SA (memory, refresh on raw dumps)"
+"$BENCH" memory-busy "$LARGEST" "$ROUNDS" | tee "$OUT/busy.kv"
 
 log "results ($OUT)"
 $MEASURE summary "$OUT" | tee "$OUT/summary.md"
