@@ -201,6 +201,23 @@ public struct JSONWriter {
         }
         o.put(UInt8(ascii: "\""))
     }
+    /// Two addresses joined by `joiner`, with `:port` after the second unless `port` is 0, as
+    /// one string written in place: a peer's text ("192.0.2.1 <-> 198.51.100.2:4500", as
+    /// `PeerKey.description` gives it) without building it first.
+    public mutating func addressPair(_ a: IPAddress, _ joiner: StaticString, _ b: IPAddress, port: UInt16) {
+        let o = out()
+        separator(o)
+        o.reserve(2 * IPAddress.maxTextLength + joiner.utf8CodeUnitCount + 8)
+        o.base[o.count] = UInt8(ascii: "\"")
+        o.count += 1 + a.writeText(to: o.base + o.count + 1)
+        JSONWriter.put(joiner, to: o)
+        o.count += b.writeText(to: o.base + o.count)
+        if port != 0 {
+            o.put(UInt8(ascii: ":"))
+            JSONWriter.appendInteger(port, to: o)
+        }
+        o.put(UInt8(ascii: "\""))
+    }
     public mutating func null() { let o = out(); separator(o); JSONWriter.put(JSONWriter.nullBytes, to: o) }
     public mutating func bool(_ b: Bool) {
         let o = out(); separator(o); JSONWriter.put(b ? JSONWriter.trueBytes : JSONWriter.falseBytes, to: o)
@@ -220,12 +237,43 @@ public struct JSONWriter {
             }
             return
         }
+        if decimals >= 1 && decimals <= 6, JSONWriter.fixed(v, decimals: decimals, to: o) { return }
         // Huge magnitudes in exponent form (valid JSON) so the text always fits the buffer.
         var buf = [CChar](repeating: 0, count: 64)
         let n = abs(v) < 1e15
             ? withVaList([min(decimals, 17), v]) { vsnprintf(&buf, 64, "%.*f", $0) }
             : withVaList([v]) { vsnprintf(&buf, 64, "%.17g", $0) }
         buf.withUnsafeBytes { o.put(UnsafeRawBufferPointer(rebasing: $0[0..<max(0, min(Int(n), 63))])) }
+    }
+
+    private static let powersOfTen: [Double] = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000]
+
+    /// `v` with `decimals` digits after the point, as `"%.*f"` prints it, in integers (the
+    /// formatted call was most of the time of an SA's derived members: every age is fractional).
+    /// Exact: the scaled value is below 2^40, so the product's rounding error is below 2^-12; when
+    /// the fraction is within 2^-10 of one half, the rounding direction is left to the C library
+    /// (returns false).
+    private static func fixed(_ v: Double, decimals: Int, to o: Storage) -> Bool {
+        let x = v.magnitude * powersOfTen[decimals]
+        guard x < 1_099_511_627_776 else { return false }
+        let whole = x.rounded(.down)
+        let fraction = x - whole
+        guard (fraction - 0.5).magnitude > 0.000_976_562_5 else { return false }
+        let q = UInt64(whole) + (fraction > 0.5 ? 1 : 0)
+        let scale = UInt64(powersOfTen[decimals])
+        if v.sign == .minus { o.put(UInt8(ascii: "-")) }
+        appendInteger(q / scale, to: o)
+        o.put(UInt8(ascii: "."))
+        var rest = q % scale
+        o.reserve(decimals)
+        var i = o.count + decimals - 1
+        for _ in 0..<decimals {
+            o.base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+            i -= 1
+        }
+        o.count += decimals
+        return true
     }
 
     private static let nullBytes: StaticString = "null"

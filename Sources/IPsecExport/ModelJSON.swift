@@ -76,7 +76,8 @@ public enum ModelJSON {
     static func saDerived(_ w: inout JSONWriter, _ e: SAEntry, model: LiveModel, now: Double) {
         w.key("derived")
         w.beginObject()
-        w.member("peer", e.peer.description)
+        let peer = e.peer
+        w.key("peer"); w.addressPair(peer.local, " <-> ", peer.remote, port: peer.remotePort)
         w.member("direction", e.direction?.name)
         w.member("direction_source", e.directionSource.rawValue)
         rates(&w, "rates", model.rates(of: e))
@@ -87,7 +88,7 @@ public enum ModelJSON {
         w.member("age", double: e.age(at: now), decimals: 1)
         w.member("idle", double: e.idle(at: now), decimals: 1)
         epoch(&w, "rekey_requested", "rekey_requested_epoch", e.rekeyRequestedAt)
-        health(&w, e.health, reasons: e.health.isEmpty ? [] : model.healthIssues(for: e.identity, at: now))
+        health(&w, e.health, reasons: e.health.isEmpty ? [] : model.healthIssues(of: e, at: now))
         w.endObject()
     }
 
@@ -142,7 +143,7 @@ public enum ModelJSON {
             for p in policies[range] {
                 w.beginObject()
                 KernelJSON.policyMembers(&w, p.policy)
-                w.key("peers"); w.beginArray(); for k in p.peers { w.string(k.description) }; w.endArray()
+                w.key("peers"); w.beginArray(); for k in p.peers { w.addressPair(k.local, " <-> ", k.remote, port: k.remotePort) }; w.endArray()
                 w.endObject()
             }
         }
@@ -170,9 +171,9 @@ public enum ModelJSON {
     /// One peer of the `peers` array.
     static func peer(_ w: inout JSONWriter, _ p: PeerSummary, model: LiveModel, now: Double) {
         w.beginObject()
-        w.member("id", p.key.description)
-        w.member("local", p.key.local.description)
-        w.member("remote", p.key.remote.description)
+        w.key("id"); w.addressPair(p.key.local, " <-> ", p.key.remote, port: p.key.remotePort)
+        w.member("local", address: p.key.local)
+        w.member("remote", address: p.key.remote)
         w.member("remote_port", p.key.remotePort == 0 ? nil : p.key.remotePort)
         w.key("inbound"); w.beginArray(); for s in p.inbound { w.string(SAIdentity.hex(s.spi)) }; w.endArray()
         w.key("outbound"); w.beginArray(); for s in p.outbound { w.string(SAIdentity.hex(s.spi)) }; w.endArray()

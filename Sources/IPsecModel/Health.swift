@@ -7,7 +7,7 @@ extension LiveModel {
     }
 
     /// Health flags of the SA at position `i` except `.oneWayTraffic` (a property of the pair, set
-    /// by `derive`). Same conditions as `healthIssues(of:at:)`, without building reason strings (runs
+    /// by `derive`). Same conditions as `issuesExceptOneWay(of:at:)`, without building reason strings (runs
     /// for every SA on every refresh). The tables are passed in: a method call on the model in the
     /// loops of a mutating method copies the whole model per SA. The entry is read in place through
     /// the buffer (a copy of the entry, or a lookup closure holding the array, retained its boxes).
@@ -51,7 +51,13 @@ extension LiveModel {
     /// Every health problem of an SA with its reason (one-way traffic included when flagged).
     public func healthIssues(for id: SAIdentity, at now: ModelTime? = nil) -> [HealthIssue] {
         guard let e = entry(id) else { return [] }
-        var issues = healthIssues(of: e, at: now ?? lastInputTime)
+        return healthIssues(of: e, at: now)
+    }
+
+    /// `healthIssues(for:at:)` of an entry at hand (an SA of `forEachSA` or `withSAEntries`): no
+    /// lookup and no copy of the entry.
+    public func healthIssues(of e: borrowing SAEntry, at now: ModelTime? = nil) -> [HealthIssue] {
+        var issues = issuesExceptOneWay(of: e, at: now ?? lastInputTime)
         if e.health.contains(.oneWayTraffic) {
             let mine = rates(of: e).last10s.packetsPerSecond > 0
             issues.append(HealthIssue(flag: .oneWayTraffic,
@@ -61,7 +67,7 @@ extension LiveModel {
         return issues
     }
 
-    func healthIssues(of e: SAEntry, at now: ModelTime) -> [HealthIssue] {
+    func issuesExceptOneWay(of e: borrowing SAEntry, at now: ModelTime) -> [HealthIssue] {
         var out: [HealthIssue] = []
         if e.isLarval {
             out.append(HealthIssue(flag: .larval, reason: "larval SA (no algorithms): SPI allocated or acquire in progress"))

@@ -115,6 +115,44 @@ final class JSONExportTests: XCTestCase {
         XCTAssertTrue(a[4] is NSNull)
     }
 
+    /// A peer's text written in place is the text `PeerKey.description` builds.
+    func testPeerTextWrittenInPlaceIsTheKeysDescription() throws {
+        let keys = [PeerKey(local: IPAddress("192.0.2.1")!, remote: IPAddress("198.51.100.2")!, remotePort: 4500),
+                    PeerKey(local: IPAddress("203.0.113.250")!, remote: IPAddress("192.0.2.255")!),
+                    PeerKey(local: IPAddress("2001:db8:0:1::1")!, remote: IPAddress("2001:db8:ffff:ffff:ffff:ffff:ffff:fffe")!,
+                            remotePort: 65535),
+                    PeerKey(local: IPAddress("2001:db8::")!, remote: IPAddress("::ffff:192.0.2.1")!, remotePort: 1)]
+        for k in keys {
+            var w = JSONWriter()
+            w.beginArray(); w.addressPair(k.local, " <-> ", k.remote, port: k.remotePort); w.endArray()
+            let a = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String])
+            XCTAssertEqual(a, [k.description])
+        }
+    }
+
+    /// Fractional numbers print exactly as `"%.*f"` prints them (the writer formats them in
+    /// integers and leaves near-ties to the C library): halves, values that only look like halves
+    /// (2.675 is 2.67499999... in binary), negatives that round to zero, and the edges of the
+    /// integer range, at every number of decimals the documents use and beyond.
+    func testFixedDecimalsMatchPrintf() throws {
+        var r = SplitMix64(seed: 0x5eed_f1ed)
+        var values: [Double] = [0.25, 0.125, 0.375, 2.675, 1.005, 0.045, -0.04, -0.05, -0.0, 0.05, 0.15, 9.995,
+                                123_456.789, 0.000_49, 0.000_5, 1_099_511.627_775, 1_099_511_627_775.4, 1e-7]
+        for _ in 0..<20_000 {
+            let magnitude = Double(r.below(13)) - 3            // 1e-3 ... 1e9
+            var v = Double(r.next() >> 11) / Double(1 << 53) * pow(10, magnitude)
+            if r.below(4) == 0 { v = (v * 1000).rounded() / 1000 + [0.0005, 0.005, 0.05, 0.5][r.below(4)] }
+            values.append(r.below(5) == 0 ? -v : v)
+        }
+        for v in values {
+            for d in 1...6 {
+                var w = JSONWriter()
+                w.double(v, decimals: d)
+                XCTAssertEqual(String(decoding: w.bytes, as: UTF8.self), String(format: "%.*f", d, v), "\(v) with \(d) decimals")
+            }
+        }
+    }
+
     /// Commas stay right at every depth, also past the 64 levels the writer keeps in one word.
     func testNestedContainersKeepTheirCommasAtAnyDepth() {
         for depth in [1, 2, 63, 64, 65, 66, 130, 200] {
