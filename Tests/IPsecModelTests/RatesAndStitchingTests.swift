@@ -200,6 +200,28 @@ final class RatesAndStitchingTests: XCTestCase {
         XCTAssertEqual(m.totalHistory.count, 600)
     }
 
+    /// At the ring limit, the peers whose SAs come first in the dump get the rings; each ring holds
+    /// its peer's traffic by direction, summed over the peer's SAs.
+    func testHistoryRingsGoToTheFirstPeersWithTrafficUpToTheLimit() {
+        let remote3 = IPAddress("198.51.100.77")!
+        func dump(_ k: UInt64) -> [XFRMState] {
+            [Fx.sa(src: Fx.local, dst: Fx.remote2, spi: 0xB, dir: .outbound, bytes: 300 * k),
+             Fx.out(0xA, bytes: 100 * k), Fx.inb(0xD, bytes: 40 * k), Fx.out(0xE, bytes: 5 * k, reqid: 2),
+             Fx.sa(src: Fx.local, dst: remote3, spi: 0xC, dir: .outbound, bytes: 1000 * k)]
+        }
+        var m = Fx.model(dump(0)) { $0.historyPeerLimit = 2 }
+        for i in 1...3 { m.refresh(dump(UInt64(i)), at: t0 + Double(i)) }
+        let first = PeerKey(local: Fx.local, remote: Fx.remote2)
+        let second = PeerKey(local: Fx.local, remote: Fx.remote)
+        let third = PeerKey(local: Fx.local, remote: remote3)
+        XCTAssertEqual(m.history(of: first).map(\.outbound.bytes), [300, 300, 300])
+        XCTAssertEqual(m.history(of: second).map(\.outbound.bytes), [105, 105, 105])
+        XCTAssertEqual(m.history(of: second).map(\.inbound.bytes), [40, 40, 40])
+        XCTAssertTrue(m.history(of: third).isEmpty, "a third ring past the limit of 2")
+        XCTAssertEqual(m.totalHistory.last?.outbound.bytes, 1405)
+        XCTAssertEqual(m.totalHistory.last?.inbound.bytes, 40)
+    }
+
     func testHistoryEncodingAndEviction() {
         for v: UInt64 in [0, 1, 2047, 2048, 123_456, 1_000_000_007, 40_000_000_000] {
             let d = HistoryRing.decode(HistoryRing.encode(v))
