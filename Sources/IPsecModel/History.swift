@@ -66,11 +66,8 @@ extension LiveModel {
                 if peerStates.values[idx].history != nil {
                     let key = peerStates.keys[idx]
                     var v = (TrafficTotals.zero, TrafficTotals.zero)
-                    if let p = peerCache.position(of: key), p < perPeer.count {
-                        v = perPeer[p]
-                    } else if let stray = strays[key] {
-                        v = stray
-                    }
+                    if let p = peerCache.position(of: key), p < perPeer.count { v = perPeer[p] }
+                    if !strays.isEmpty, let stray = strays[key] { v = (v.0 + stray.0, v.1 + stray.1) }
                     peerStates.values[idx].history!.append(v.0, v.1, index: historyIndex)
                     if historyIndex - peerStates.values[idx].history!.lastTraffic >= peerStates.values[idx].history!.capacity {
                         peerStates.values[idx].history = nil
