@@ -7,10 +7,11 @@ extension LiveModel {
     }
 
     /// Health flags of the SA at position `i` except `.oneWayTraffic` (a property of the pair, set
-    /// by `derive`). Same conditions as `issuesExceptOneWay(of:at:)`, without building reason strings (runs
-    /// for every SA on every refresh). The tables are passed in: a method call on the model in the
-    /// loops of a mutating method copies the whole model per SA. The entry is read in place through
-    /// the buffer (a copy of the entry, or a lookup closure holding the array, retained its boxes).
+    /// by `derive`). Same conditions as `issuesExceptOneWay(of:at:)`, without building reason
+    /// strings (runs for every SA on every refresh). The tables are passed in: a method call on the
+    /// model in the loops of a mutating method copies the whole model per SA. The entry is read in
+    /// place through the buffer (a copy of the entry, or a lookup closure holding the array,
+    /// retained its boxes).
     static func healthFlags(at i: Int, now: ModelTime, pending: [PendingAcquire],
                             entries: ContiguousArray<SAEntry>, index: SlotIndex) -> HealthFlags {
         entries.withUnsafeBufferPointer { e in
