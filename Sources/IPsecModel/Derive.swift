@@ -477,7 +477,7 @@ extension LiveModel {
             records.append(peerRecord(builders[b], key: key, slots: store, start: start, trafficIndex: trafficIndex,
                                       health: health))
             start = end
-            if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
+            touchPeerState(key, at: now)
         }
         peerCache = PeerCache(sorted: records, traffic: traffic)
         forgetStalePeerState(at: now)
@@ -581,6 +581,13 @@ extension LiveModel {
         for p in chain { entries[Int(p)].tunnelTotals = total }
     }
 
+    /// Notes that a peer's state (if it has one) is still current: one hash, in place (testing for
+    /// the state first copied it, with its history ring and mappings, and hashed twice).
+    @inline(__always)
+    mutating func touchPeerState(_ key: PeerKey, at now: ModelTime) {
+        if !peerStates.isEmpty, let i = peerStates.index(forKey: key) { peerStates.values[i].lastSeen = now }
+    }
+
     /// Per-peer state of peers gone for longer than the retention, and keepalives seen for no
     /// current peer, are forgotten.
     mutating func forgetStalePeerState(at now: ModelTime) {
@@ -668,7 +675,7 @@ extension LiveModel {
                 }
             }
             let key = cache.values[p].key
-            if !peerStates.isEmpty, peerStates[key] != nil { peerStates[key]?.lastSeen = now }
+            touchPeerState(key, at: now)
         }
         peerCache = cache
         forgetStalePeerState(at: now)
