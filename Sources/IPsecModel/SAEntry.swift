@@ -221,16 +221,8 @@ public struct SAEntry: Sendable {
 
     /// The kernel's lifetime configuration (`xfrm_lifetime_cfg`).
     var lifetimeConfig: XFRMLifetimeConfig {
-        guard let b = limitsBox else {
-            // Spelled out rather than `.infinite`: the call to a global's accessor made callers
-            // reading an entry in place copy the whole entry first.
-            return XFRMLifetimeConfig(softByteLimit: .max, hardByteLimit: .max, softPacketLimit: .max,
-                                      hardPacketLimit: .max, softAddExpiresSeconds: UInt64(softAddExpires),
-                                      hardAddExpiresSeconds: UInt64(hardAddExpires), softUseExpiresSeconds: 0,
-                                      hardUseExpiresSeconds: 0)
-        }
-        if b.whole { return b.limits }
-        var c = b.limits
+        if let b = limitsBox, b.whole { return b.limits }
+        var c = limitsBox?.limits ?? .infinite
         c.softAddExpiresSeconds = UInt64(softAddExpires)
         c.hardAddExpiresSeconds = UInt64(hardAddExpires)
         return c

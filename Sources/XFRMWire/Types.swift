@@ -217,11 +217,15 @@ public struct XFRMLifetimeConfig: Hashable, Sendable {
     public var hardAddExpiresSeconds: UInt64
     public var softUseExpiresSeconds: UInt64
     public var hardUseExpiresSeconds: UInt64
-    public static let infinite = XFRMLifetimeConfig(softByteLimit: .max, hardByteLimit: .max, softPacketLimit: .max,
-                                                    hardPacketLimit: .max, softAddExpiresSeconds: 0,
-                                                    hardAddExpiresSeconds: 0, softUseExpiresSeconds: 0,
-                                                    hardUseExpiresSeconds: 0)
-    public init(softByteLimit: UInt64, hardByteLimit: UInt64, softPacketLimit: UInt64, hardPacketLimit: UInt64,
+    /// No limit at all. Computed and inlinable rather than a stored global: reading a global goes
+    /// through its accessor, an opaque call, and a caller holding a value in place (an SA entry read
+    /// through a buffer) then copies the whole value before the call.
+    @inlinable public static var infinite: XFRMLifetimeConfig {
+        XFRMLifetimeConfig(softByteLimit: .max, hardByteLimit: .max, softPacketLimit: .max, hardPacketLimit: .max,
+                           softAddExpiresSeconds: 0, hardAddExpiresSeconds: 0, softUseExpiresSeconds: 0,
+                           hardUseExpiresSeconds: 0)
+    }
+    @inlinable public init(softByteLimit: UInt64, hardByteLimit: UInt64, softPacketLimit: UInt64, hardPacketLimit: UInt64,
                 softAddExpiresSeconds: UInt64, hardAddExpiresSeconds: UInt64, softUseExpiresSeconds: UInt64,
                 hardUseExpiresSeconds: UInt64) {
         self.softByteLimit = softByteLimit; self.hardByteLimit = hardByteLimit
