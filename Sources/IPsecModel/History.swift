@@ -14,14 +14,13 @@ extension LiveModel {
         let d = rateStore.dumpIndex
         guard d >= 1 else { return }
         let interval = now - rateStore.times[(d - 1) % rateStore.columns]
-        // Each moved SA's traffic, summed by its peer's position in the peer cache (the derive that
-        // ran before this set `peerIndex`; its record's key is the SA's `peer`). A dictionary by
-        // peer key, grown and hashed per moved SA, was a fifth of a refresh where every SA moves.
+        // Each moved SA's traffic, summed by its peer's position in the peer cache. `recordHistory`
+        // runs right after `derive`, which gives every live SA the position of its peer
+        // (`peerIndex`; that record's key is the SA's `peer`). A dictionary by peer key, grown and
+        // hashed per moved SA, was a fifth of a refresh where every SA moves.
         let peers = peerCache.count
         var perPeer: [(TrafficTotals, TrafficTotals)] = []
         var movedPeers: [Int32] = [] // in the order their first SA comes in the dump
-        var strays: [PeerKey: (TrafficTotals, TrafficTotals)] = [:] // (SAs without a peer position)
-        var strayOrder: [PeerKey] = []
         var totalIn = TrafficTotals.zero, totalOut = TrafficTotals.zero
         for s in movedInDump {
             let i = Int(s)
@@ -32,26 +31,21 @@ extension LiveModel {
             let inbound = entries[i].direction == .inbound
             if inbound { totalIn = totalIn + t } else { totalOut = totalOut + t }
             let p = Int(entries[i].peerIndex)
-            if p >= 0 && p < peers {
-                assert(peerCache.values[p].key == entries[i].peer, "peerIndex out of date for slot \(i)")
-                if perPeer.isEmpty { perPeer = Array(repeating: (.zero, .zero), count: peers) }
-                if perPeer[p].0.isZero && perPeer[p].1.isZero { movedPeers.append(Int32(p)) }
-                if inbound { perPeer[p].0 = perPeer[p].0 + t } else { perPeer[p].1 = perPeer[p].1 + t }
-            } else {
-                let key = entries[i].peer
-                if strays[key] == nil { strayOrder.append(key) }
-                if inbound {
-                    strays[key, default: (.zero, .zero)].0 = strays[key, default: (.zero, .zero)].0 + t
-                } else {
-                    strays[key, default: (.zero, .zero)].1 = strays[key, default: (.zero, .zero)].1 + t
-                }
+            guard p >= 0 && p < peers else {
+                assertionFailure("slot \(i) has no peer position after a derive")
+                continue
             }
+            assert(peerCache.values[p].key == entries[i].peer, "peerIndex out of date for slot \(i)")
+            if perPeer.isEmpty { perPeer = Array(repeating: (.zero, .zero), count: peers) }
+            if perPeer[p].0.isZero && perPeer[p].1.isZero { movedPeers.append(Int32(p)) }
+            if inbound { perPeer[p].0 = perPeer[p].0 + t } else { perPeer[p].1 = perPeer[p].1 + t }
         }
         let cap = historyCapacity
         historyIndex += 1
         // Rings for peers that carry traffic and have none yet, while rings are left.
         if historyRings < configuration.historyPeerLimit {
-            for key in movedPeers.lazy.map({ self.peerCache.values[Int($0)].key }) + strayOrder {
+            for p in movedPeers {
+                let key = peerCache.values[Int(p)].key
                 guard historyRings < configuration.historyPeerLimit else { break }
                 if peerStates[key]?.history == nil {
                     peerStates[key, default: PeerState(lastSeen: now)].history = HistoryRing(capacity: cap)
@@ -67,7 +61,6 @@ extension LiveModel {
                     let key = peerStates.keys[idx]
                     var v = (TrafficTotals.zero, TrafficTotals.zero)
                     if let p = peerCache.position(of: key), p < perPeer.count { v = perPeer[p] }
-                    if !strays.isEmpty, let stray = strays[key] { v = (v.0 + stray.0, v.1 + stray.1) }
                     peerStates.values[idx].history!.append(v.0, v.1, index: historyIndex)
                     if historyIndex - peerStates.values[idx].history!.lastTraffic >= peerStates.values[idx].history!.capacity {
                         peerStates.values[idx].history = nil
