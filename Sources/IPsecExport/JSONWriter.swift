@@ -203,8 +203,8 @@ public struct JSONWriter {
     }
     /// Two addresses joined by `joiner`, with `:port` after the second unless `port` is 0, as
     /// one string written in place: a peer's text ("192.0.2.1 <-> 198.51.100.2:4500", as
-    /// `PeerKey.description` gives it) without building it first.
-    public mutating func addressPair(_ a: IPAddress, _ joiner: StaticString, _ b: IPAddress, port: UInt16) {
+    /// `PeerKey.description` gives it, see `peer(_:)`) without building it first.
+    mutating func addressPair(_ a: IPAddress, _ joiner: StaticString, _ b: IPAddress, port: UInt16) {
         let o = out()
         separator(o)
         o.reserve(2 * IPAddress.maxTextLength + joiner.utf8CodeUnitCount + 8)

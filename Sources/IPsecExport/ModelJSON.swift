@@ -76,8 +76,7 @@ public enum ModelJSON {
     static func saDerived(_ w: inout JSONWriter, _ e: SAEntry, model: LiveModel, now: Double) {
         w.key("derived")
         w.beginObject()
-        let peer = e.peer
-        w.key("peer"); w.addressPair(peer.local, " <-> ", peer.remote, port: peer.remotePort)
+        w.key("peer"); w.peer(e.peer)
         w.member("direction", e.direction?.name)
         w.member("direction_source", e.directionSource.rawValue)
         rates(&w, "rates", model.rates(of: e))
@@ -143,7 +142,7 @@ public enum ModelJSON {
             for p in policies[range] {
                 w.beginObject()
                 KernelJSON.policyMembers(&w, p.policy)
-                w.key("peers"); w.beginArray(); for k in p.peers { w.addressPair(k.local, " <-> ", k.remote, port: k.remotePort) }; w.endArray()
+                w.key("peers"); w.beginArray(); for k in p.peers { w.peer(k) }; w.endArray()
                 w.endObject()
             }
         }
@@ -171,7 +170,7 @@ public enum ModelJSON {
     /// One peer of the `peers` array.
     static func peer(_ w: inout JSONWriter, _ p: PeerSummary, model: LiveModel, now: Double) {
         w.beginObject()
-        w.key("id"); w.addressPair(p.key.local, " <-> ", p.key.remote, port: p.key.remotePort)
+        w.key("id"); w.peer(p.key)
         w.member("local", address: p.key.local)
         w.member("remote", address: p.key.remote)
         w.member("remote_port", p.key.remotePort == 0 ? nil : p.key.remotePort)
@@ -208,4 +207,10 @@ public enum ModelJSON {
         health(&w, p.health, reasons: [])
         w.endObject()
     }
+}
+
+extension JSONWriter {
+    /// A peer's text as `PeerKey.description` gives it ("192.0.2.1 <-> 198.51.100.2:4500"),
+    /// written in place.
+    public mutating func peer(_ k: PeerKey) { addressPair(k.local, " <-> ", k.remote, port: k.remotePort) }
 }

@@ -124,7 +124,7 @@ final class JSONExportTests: XCTestCase {
                     PeerKey(local: IPAddress("2001:db8::")!, remote: IPAddress("::ffff:192.0.2.1")!, remotePort: 1)]
         for k in keys {
             var w = JSONWriter()
-            w.beginArray(); w.addressPair(k.local, " <-> ", k.remote, port: k.remotePort); w.endArray()
+            w.beginArray(); w.peer(k); w.endArray()
             let a = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String])
             XCTAssertEqual(a, [k.description])
         }
