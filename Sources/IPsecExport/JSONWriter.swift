@@ -264,15 +264,7 @@ public struct JSONWriter {
         if v.sign == .minus { o.put(UInt8(ascii: "-")) }
         appendInteger(q / scale, to: o)
         o.put(UInt8(ascii: "."))
-        var rest = q % scale
-        o.reserve(decimals)
-        var i = o.count + decimals - 1
-        for _ in 0..<decimals {
-            o.base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
-            rest /= 10
-            i -= 1
-        }
-        o.count += decimals
+        appendInteger(q % scale, minimumDigits: decimals, to: o)
         return true
     }
 
@@ -298,20 +290,22 @@ public struct JSONWriter {
         key(k); if let v { double(v, decimals: decimals) } else { null() }
     }
 
-    /// Decimal digits written in place (no temporary array per number).
-    private static func appendInteger<T: BinaryInteger>(_ v: T, to o: Storage) {
+    /// Decimal digits written in place (no temporary array per number), zero-padded on the left to
+    /// `minimumDigits`.
+    private static func appendInteger<T: BinaryInteger>(_ v: T, minimumDigits: Int = 1, to o: Storage) {
         if v < 0 { o.put(UInt8(ascii: "-")) }
         var m = UInt64(v.magnitude)
         var digits = 1
         var t = m / 10
         while t > 0 { digits += 1; t /= 10 }
+        digits = max(digits, minimumDigits)
         o.reserve(digits)
         var i = o.count + digits - 1
-        repeat {
+        for _ in 0..<digits {
             o.base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: m % 10)
             m /= 10
             i -= 1
-        } while m > 0
+        }
         o.count += digits
     }
 
