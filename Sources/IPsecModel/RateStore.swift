@@ -136,7 +136,8 @@ struct RateStore: Sendable {
     }
 
     /// Sums a slot over the three windows and divides by their spans:
-    /// (2 s bytes/s, 2 s packets/s, 10 s ..., 40 s ...).
+    /// (2 s bytes/s, 2 s packets/s, 10 s ..., 40 s ...). A tuple kept in registers: writing the
+    /// rates into `computed` inside the loop made a refresh of 100,000 busy SAs 2.5 ms slower.
     func rates(_ slot: Int32) -> (Float, Float, Float, Float, Float, Float) {
         guard slot >= 0, dumpIndex >= 1 else { return (0, 0, 0, 0, 0, 0) }
         let base = Int(slot) * columns
