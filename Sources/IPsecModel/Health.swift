@@ -92,7 +92,7 @@ extension LiveModel {
             out.append(HealthIssue(flag: .sequenceNearWrap,
                                    reason: "outbound sequence \(seq) past 2^31 without ESN (wraps at 2^32)"))
         }
-        if !e.isLarval, !hasLiveSuccessor(e), let why = nearHardLifetime(e.lifetimeConfig, e.lifetimeCurrent, at: now) {
+        if !e.isLarval, !hasLiveSuccessor(e), let why = LiveModel.hardLifetimeNote(e.lifetimeConfig, e.lifetimeCurrent, at: now) {
             out.append(HealthIssue(flag: .nearHardLifetime, reason: why + " and no successor"))
         }
         if let t = e.rekeyRequestedAt, !hasLiveSuccessor(e) {
@@ -103,10 +103,6 @@ extension LiveModel {
     }
 
     /// "within 10% of the hard time limit (90 s of 100 s)" when a hard limit is 90% used.
-    func nearHardLifetime(_ cfg: XFRMLifetimeConfig, _ cur: XFRMLifetimeCurrent, at now: ModelTime) -> String? {
-        LiveModel.hardLifetimeNote(cfg, cur, at: now)
-    }
-
     static func hardLifetimeNote(_ cfg: XFRMLifetimeConfig, _ cur: XFRMLifetimeCurrent, at now: ModelTime) -> String? {
         switch nearHardLimit(cfg, cur, at: now) {
         case .addTime(let used):
