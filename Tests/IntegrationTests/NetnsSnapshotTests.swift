@@ -73,6 +73,25 @@ final class NetnsSnapshotTests: XCTestCase {
         XCTAssertEqual(spd?["fwd"] as? Int, 1)
         let stat = snap["xfrm_stat"] as? [String: Any]
         XCTAssertNotNil(stat?["XfrmInError"], "xfrm_stat counters missing")
+
+        // --kernel-only takes its two dumps at once, the policies on a socket of their own: both
+        // must come from this namespace, member for member the kernel part of the model's snapshot.
+        let kernel = try ns.snapshotJSON(["--kernel-only"])
+        func kernelPart(_ objects: [[String: Any]], without key: String, by id: [String]) -> [String: NSDictionary] {
+            var out: [String: NSDictionary] = [:]
+            for o in objects {
+                var k = o
+                k[key] = nil
+                out[id.map { "\(o[$0] ?? "-")" }.joined(separator: " ")] = k as NSDictionary
+            }
+            return out
+        }
+        XCTAssertEqual(kernelPart(sas(kernel), without: "derived", by: ["spi", "dst"]),
+                       kernelPart(sas(snap), without: "derived", by: ["spi", "dst"]))
+        XCTAssertEqual(kernelPart(policies(kernel), without: "peers", by: ["index", "dir"]),
+                       kernelPart(policies(snap), without: "peers", by: ["index", "dir"]))
+        XCTAssertEqual(sas(kernel).count, 3)
+        XCTAssertEqual(policies(kernel).count, 4)
     }
 
     func testTextSnapshotListsObjects() throws {

@@ -96,8 +96,9 @@ final class Netns {
     }
 
     /// `ipsectop snapshot --json --netns NAME`, parsed.
-    func snapshotJSON(file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
-        let r = try Harness.run([Harness.binary, "snapshot", "--json", "--netns", name], check: true, file: file, line: line)
+    func snapshotJSON(_ options: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        let r = try Harness.run([Harness.binary, "snapshot", "--json", "--netns", name] + options, check: true,
+                                file: file, line: line)
         guard let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] else {
             XCTFail("snapshot --json is not a JSON object", file: file, line: line)
             return [:]
