@@ -180,12 +180,14 @@ public enum XFRMRequest {
         b.appendAttribute(.mark, value: xm)
     }
 
-    static func setAddress(_ dst: inout xfrm_address_t, _ a: IPAddress) {
+    /// An address as the kernel's `xfrm_address_t` (16 bytes, IPv4 in the first 4).
+    public static func setAddress(_ dst: inout xfrm_address_t, _ a: IPAddress) {
         let bytes = a.xfrmBytes
         withUnsafeMutableBytes(of: &dst) { raw in for i in 0..<16 { raw[i] = bytes[i] } }
     }
 
-    static func cSelector(_ s: XFRMSelector) -> xfrm_selector {
+    /// A selector as the kernel's `xfrm_selector`.
+    public static func cSelector(_ s: XFRMSelector) -> xfrm_selector {
         var c = xfrm_selector()
         setAddress(&c.daddr, s.destination)
         setAddress(&c.saddr, s.source)

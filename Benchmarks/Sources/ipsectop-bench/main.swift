@@ -740,16 +740,9 @@ func memoryBusy(count n: Int, rounds busyRounds: Int) {
 /// benchmark: the fields and attributes those states use (AEAD with a zero key, ESP-in-UDP, legacy
 /// replay state, last use), laid out as the kernel sends them.
 func encodeNewSA(_ st: XFRMState) -> [UInt8] {
-    func setAddress(_ dst: inout xfrm_address_t, _ a: IPAddress) {
-        let bytes = a.xfrmBytes
-        withUnsafeMutableBytes(of: &dst) { raw in for i in 0..<16 { raw[i] = bytes[i] } }
-    }
+    let setAddress = XFRMRequest.setAddress
     var info = xfrm_usersa_info()
-    setAddress(&info.sel.daddr, st.selector.destination)
-    setAddress(&info.sel.saddr, st.selector.source)
-    info.sel.family = st.selector.family.rawValue
-    info.sel.prefixlen_d = st.selector.destinationPrefixLength
-    info.sel.prefixlen_s = st.selector.sourcePrefixLength
+    info.sel = XFRMRequest.cSelector(st.selector)
     setAddress(&info.id.daddr, st.destination)
     info.id.spi = st.spi.bigEndian
     info.id.proto = st.proto.rawValue
