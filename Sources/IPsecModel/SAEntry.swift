@@ -92,13 +92,7 @@ struct SARare: Hashable, Sendable {
     static let none = SARare()
 }
 
-@usableFromInline
-final class SARareBox: Hashable, Sendable {
-    @usableFromInline let value: SARare
-    init(_ value: SARare) { self.value = value }
-    @usableFromInline static func == (a: SARareBox, b: SARareBox) -> Bool { a === b || a.value == b.value }
-    @usableFromInline func hash(into h: inout Hasher) { h.combine(value) }
-}
+@usableFromInline typealias SARareBox = ValueBox<SARare>
 
 @usableFromInline
 struct WideTimes: Hashable, Sendable {
@@ -106,11 +100,7 @@ struct WideTimes: Hashable, Sendable {
     @usableFromInline var useTime: UInt64
 }
 
-@usableFromInline
-final class SAExtrasBox: Sendable {
-    @usableFromInline let value: SAExtras
-    init(_ value: SAExtras) { self.value = value }
-}
+@usableFromInline typealias SAExtrasBox = ValueBox<SAExtras>
 
 /// An SA's replay state as the kernel reports it, either form (the kernel sends exactly one:
 /// XFRMA_REPLAY_ESN_VAL for an ESN-style state, XFRMA_REPLAY_VAL otherwise) in one 25-byte field.

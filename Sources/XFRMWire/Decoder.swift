@@ -369,12 +369,12 @@ public enum XFRMDecoder {
                 if let last = context.lastAlgorithms, last.value == algorithms {
                     attrs.algorithmBox = last
                 } else {
-                    let box = XFRMAttributeBox(algorithms)
+                    let box = ValueBox(algorithms)
                     context.lastAlgorithms = box
                     attrs.algorithmBox = box
                 }
             }
-            if let r = rareValues, !r.isEmpty { attrs.rareBox = XFRMAttributeBox(r) }
+            if let r = rareValues, !r.isEmpty { attrs.rareBox = ValueBox(r) }
             return attrs
         }
     }
@@ -594,7 +594,7 @@ extension XFRMDecoder {
     /// set, so that the SAs of a dump share one box, and the long algorithm names already made, so that
     /// they share one string. Decoded values are the same with a fresh context or a reused one.
     public struct Context: Sendable {
-        var lastAlgorithms: XFRMAttributeBox<XFRMAlgorithmSet>?
+        var lastAlgorithms: ValueBox<XFRMAlgorithmSet>?
 
         public init() {}
 

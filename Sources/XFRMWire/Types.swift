@@ -464,9 +464,9 @@ public struct XFRMAttributes: Hashable, Sendable {
     public var lastUsed: UInt64?
     public var templates: [XFRMTemplate] = []
     /// nil when no algorithm attribute is present (never a box of five nils).
-    var algorithmBox: XFRMAttributeBox<XFRMAlgorithmSet>?
+    var algorithmBox: ValueBox<XFRMAlgorithmSet>?
     /// nil when no rare attribute is present (never a box of an empty set).
-    var rareBox: XFRMAttributeBox<XFRMRareAttributes>?
+    var rareBox: ValueBox<XFRMRareAttributes>?
     public var replayESN: XFRMReplayStateESN?
     public var replay: XFRMReplayState?
     public var mark: XFRMMark?
@@ -484,7 +484,7 @@ public struct XFRMAttributes: Hashable, Sendable {
         get { algorithmBox?.value ?? XFRMAlgorithmSet() }
         set {
             if let b = algorithmBox, b.value == newValue { return }
-            algorithmBox = newValue.isEmpty ? nil : XFRMAttributeBox(newValue)
+            algorithmBox = newValue.isEmpty ? nil : ValueBox(newValue)
         }
     }
     public var auth: XFRMAlgorithm? {
@@ -514,7 +514,7 @@ public struct XFRMAttributes: Hashable, Sendable {
         get { rareBox?.value ?? XFRMRareAttributes() }
         set {
             if let b = rareBox, b.value == newValue { return }
-            rareBox = newValue.isEmpty ? nil : XFRMAttributeBox(newValue)
+            rareBox = newValue.isEmpty ? nil : ValueBox(newValue)
         }
     }
     public var securityContext: XFRMSecurityContext? {
@@ -608,12 +608,14 @@ extension XFRMAttributes: CustomReflectable {
     }
 }
 
-/// An immutable, shareable value box; equal when the values are.
-final class XFRMAttributeBox<Value: Hashable & Sendable>: Hashable, Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-    static func == (a: XFRMAttributeBox, b: XFRMAttributeBox) -> Bool { a === b || a.value == b.value }
-    func hash(into h: inout Hasher) { h.combine(value) }
+/// An immutable, shareable value box; equal when the values are. Keeps what few values set out of
+/// the values that hold them (here the rarer attributes of a state, in the model the rarer fields
+/// of an SA entry): an optional reference where the fields inline would take their whole size.
+public final class ValueBox<Value: Hashable & Sendable>: Hashable, Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
+    public static func == (a: ValueBox, b: ValueBox) -> Bool { a === b || a.value == b.value }
+    public func hash(into h: inout Hasher) { h.combine(value) }
 }
 
 /// The algorithm attributes of an SA.
